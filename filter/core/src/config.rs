@@ -1,0 +1,1694 @@
+//! The plugin configuration, written in LiteLLM's vocabulary so that a LiteLLM proxy
+//! `config.yaml` (converted to JSON by `envoy/litellm_config.py`) configures the filter as it
+//! configured LiteLLM:
+//!
+//! - `model_list`: deployments (model group → provider model, API base, `model_info.id`).
+//! - `litellm_settings`: the Prometheus options (`custom_prometheus_metadata_labels`,
+//!   `custom_prometheus_tags`, `prometheus_emit_stream_label`, `prometheus_metrics_config`,
+//!   `enable_end_user_cost_tracking_prometheus_only`) and the message-redaction switches.
+//! - `general_settings`: `master_key` (kept only as its SHA-256) and the alerting keys.
+//! - `environment_variables`: as in LiteLLM, they are set before `os.environ/NAME` references
+//!   are resolved, and take precedence over the process environment.
+//! - `telemetry_settings`: the filter's own keys (identity table, trusted identity headers,
+//!   memory limits). This section is strict: an unknown key is an error.
+//!
+//! Everything else LiteLLM understands but a proxy filter cannot use (callbacks, router settings,
+//! guardrails, ...) is accepted and reported in [`Loaded::ignored`]. Every error names the exact
+//! JSON path. Secrets (the master key, API keys) never appear in errors or `Debug` output.
+
+use core::fmt;
+
+use hashbrown::HashMap;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{family_by_name, FamilyId, Label, LITELLM_METRIC_NAMES};
+
+/// A configuration that cannot be used: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// JSON path of the offending value, e.g. `litellm_settings.custom_prometheus_tags[1]`
+    /// (`config` for the document itself).
+    pub path: String,
+    /// What is wrong with it (never the value of a secret).
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A parsed configuration and what in it was accepted but not used.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Dotted paths of LiteLLM keys the filter cannot use (the host logs them once).
+    pub ignored: Vec<String>,
+}
+
+/// The filter's configuration. `Debug` redacts the master-key hash and alerting values (webhook
+/// URLs are credentials).
+#[derive(Clone)]
+pub struct Config {
+    /// `model_list`, in order.
+    pub deployments: Vec<Deployment>,
+    /// Lowercase SHA-256 hex of `general_settings.master_key`; the raw key is never kept.
+    pub master_key_sha256: Option<String>,
+    /// `litellm_settings.enable_end_user_cost_tracking_prometheus_only`: without it LiteLLM
+    /// renders `end_user` as `None`.
+    pub end_user_tracking: bool,
+    /// `litellm_settings.custom_prometheus_metadata_labels`.
+    pub metadata_labels: Vec<MetadataLabel>,
+    /// `litellm_settings.custom_prometheus_tags`.
+    pub tag_labels: Vec<TagLabel>,
+    /// `litellm_settings.prometheus_emit_stream_label`.
+    pub emit_stream_label: bool,
+    /// `litellm_settings.prometheus_metrics_config`; `None` = every metric with all its labels.
+    pub metric_filter: Option<MetricFilter>,
+    /// `telemetry_settings.keys`, keyed by the lowercase SHA-256 hex of the key.
+    pub keys: HashMap<String, KeyInfo>,
+    /// `telemetry_settings.identity_headers`.
+    pub identity_headers: IdentityHeaders,
+    /// `telemetry_settings` memory and timing limits.
+    pub limits: Limits,
+    /// `telemetry_settings.inject_stream_usage` (default true): add
+    /// `stream_options.include_usage` to streaming chat requests so that usage can be counted.
+    pub inject_stream_usage: bool,
+    /// The alerting keys of `general_settings` (`alerting`, `alerting_threshold`,
+    /// `alert_types`, `alert_to_webhook_url`, `alerting_args`) and
+    /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
+    /// written (`os.environ/` references unresolved): the alerts module validates them.
+    pub alerting_general_settings: Map<String, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            deployments: Vec::new(),
+            master_key_sha256: None,
+            end_user_tracking: false,
+            metadata_labels: Vec::new(),
+            tag_labels: Vec::new(),
+            emit_stream_label: false,
+            metric_filter: None,
+            keys: HashMap::new(),
+            identity_headers: IdentityHeaders::default(),
+            limits: Limits::default(),
+            inject_stream_usage: true,
+            alerting_general_settings: Map::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alerting: Vec<&String> = self.alerting_general_settings.keys().collect();
+        f.debug_struct("Config")
+            .field("deployments", &self.deployments)
+            .field(
+                "master_key_sha256",
+                &self.master_key_sha256.as_ref().map(|_| "<redacted>"),
+            )
+            .field("end_user_tracking", &self.end_user_tracking)
+            .field("metadata_labels", &self.metadata_labels)
+            .field("tag_labels", &self.tag_labels)
+            .field("emit_stream_label", &self.emit_stream_label)
+            .field("metric_filter", &self.metric_filter)
+            .field("keys", &self.keys)
+            .field("identity_headers", &self.identity_headers)
+            .field("limits", &self.limits)
+            .field("inject_stream_usage", &self.inject_stream_usage)
+            .field("alerting_general_settings (keys)", &alerting)
+            .finish()
+    }
+}
+
+/// One `model_list` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// `model_name`: the model group clients ask for (may contain `*` wildcards).
+    pub model_name: String,
+    /// `litellm_params.model` as written, e.g. `openai/gpt-4o`.
+    pub litellm_model: String,
+    /// The model without its provider prefix, e.g. `gpt-4o`.
+    pub model: String,
+    /// `litellm_params.custom_llm_provider`, else the prefix before the first `/` of the model,
+    /// else `openai`.
+    pub provider: String,
+    /// `litellm_params.api_base`.
+    pub api_base: Option<String>,
+    /// `model_info.id`.
+    pub model_id: Option<String>,
+    /// `litellm_params.rpm` (else `model_info.rpm`).
+    pub rpm: Option<u64>,
+    /// `litellm_params.tpm` (else `model_info.tpm`).
+    pub tpm: Option<u64>,
+    /// `litellm_params.region_name`, else `vertex_location`, else `aws_region_name`.
+    pub region: Option<String>,
+}
+
+/// A `custom_prometheus_metadata_labels` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetadataLabel {
+    /// The Prometheus label name: the configured key with `.` replaced by `_`.
+    pub label: String,
+    /// Keys to follow inside the request's `metadata` (a leading `metadata.` removed).
+    pub path: Vec<String>,
+}
+
+/// A `custom_prometheus_tags` entry: the label is `"true"` when a request tag matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagLabel {
+    /// The Prometheus label name, LiteLLM's sanitized `tag_<tag>`.
+    pub label: String,
+    /// The configured tag; `*` matches any run of characters.
+    pub pattern: String,
+}
+
+impl TagLabel {
+    /// Whether a request tag matches: exactly, or as a `*` glob over the whole tag.
+    pub fn matches(&self, tag: &str) -> bool {
+        tag == self.pattern || (self.pattern.contains('*') && glob_match(&self.pattern, tag))
+    }
+}
+
+/// `prometheus_metrics_config`: which metrics are emitted, and with which labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricFilter {
+    /// Enabled metric names, sorted (both spellings of the renamed headroom gauges).
+    enabled: Vec<String>,
+    /// Per-metric `include_labels` (the last group naming a metric wins, as in LiteLLM).
+    include: HashMap<String, Vec<String>>,
+}
+
+impl MetricFilter {
+    /// Whether `metric` (LiteLLM's name, without `_total`) is listed in some group.
+    pub fn enabled(&self, metric: &str) -> bool {
+        self.enabled
+            .binary_search_by(|m| m.as_str().cmp(metric))
+            .is_ok()
+    }
+
+    /// The labels to keep for `metric`, when its group lists `include_labels`; `None` keeps all.
+    pub fn include_labels(&self, metric: &str) -> Option<&[String]> {
+        self.include.get(metric).map(Vec::as_slice)
+    }
+}
+
+/// Request headers (lowercase names) whose values the filter trusts as the caller's identity,
+/// e.g. set by an authenticating proxy in front of Envoy. `None`: not read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    /// Header carrying the `team` label.
+    pub team: Option<String>,
+    /// Header carrying `team_alias`.
+    pub team_alias: Option<String>,
+    /// Header carrying `user`.
+    pub user: Option<String>,
+    /// Header carrying `user_email`.
+    pub user_email: Option<String>,
+    /// Header carrying `api_key_alias`.
+    pub api_key_alias: Option<String>,
+    /// Header carrying `end_user`.
+    pub end_user: Option<String>,
+    /// Header carrying `org_id`.
+    pub org_id: Option<String>,
+    /// Header carrying `org_alias`.
+    pub org_alias: Option<String>,
+}
+
+/// What the filter knows about one API key (`telemetry_settings.keys`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// `api_key_alias`.
+    pub key_alias: Option<String>,
+    /// `team`.
+    pub team_id: Option<String>,
+    /// `team_alias`.
+    pub team_alias: Option<String>,
+    /// `user`.
+    pub user_id: Option<String>,
+    /// `user_email`.
+    pub user_email: Option<String>,
+    /// `org_id`.
+    pub org_id: Option<String>,
+    /// `org_alias`.
+    pub org_alias: Option<String>,
+}
+
+/// Bounds on memory and work (`telemetry_settings.*`, each a positive integer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// A streaming chat request up to this size is held to add `stream_options.include_usage`.
+    pub max_request_buffer_bytes: usize,
+    /// Largest JSON value (usage, metadata, error) kept while scanning a body.
+    pub max_capture_bytes: usize,
+    /// Label sets per metric per VM before new ones fold into the overflow value.
+    pub max_series_per_metric: usize,
+    /// Distinct values per label key per VM before new ones fold into the overflow value.
+    pub max_values_per_label: usize,
+    /// Longer label values are cut (on a UTF-8 boundary).
+    pub max_label_value_bytes: usize,
+    /// How often aggregated metrics are written to Envoy's stats.
+    pub metrics_flush_interval_ms: u64,
+    /// Entries of the raw-key → hash cache.
+    pub max_tracked_keys: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_buffer_bytes: 262_144,
+            max_capture_bytes: 65_536,
+            max_series_per_metric: 2_000,
+            max_values_per_label: 500,
+            max_label_value_bytes: 256,
+            metrics_flush_interval_ms: 1_000,
+            max_tracked_keys: 1_024,
+        }
+    }
+}
+
+impl Config {
+    /// The deployment serving `requested_model`: an exact `model_name` first (among several
+    /// with that name, the one whose `api_base` host is `upstream_host`, else the first), then
+    /// wildcard `model_name`s (`*`, `openai/*`, `gpt-4*`), the most specific pattern (most
+    /// literal characters) first, with the same host preference.
+    pub fn find_deployment(
+        &self,
+        requested_model: &str,
+        upstream_host: Option<&str>,
+    ) -> Option<&Deployment> {
+        let exact = self
+            .deployments
+            .iter()
+            .filter(|d| d.model_name == requested_model);
+        if let Some(d) = pick_by_host(exact, upstream_host) {
+            return Some(d);
+        }
+        let best = self
+            .deployments
+            .iter()
+            .filter(|d| d.model_name.contains('*') && glob_match(&d.model_name, requested_model))
+            .map(|d| literal_len(&d.model_name))
+            .max()?;
+        let candidates = self.deployments.iter().filter(|d| {
+            d.model_name.contains('*')
+                && literal_len(&d.model_name) == best
+                && glob_match(&d.model_name, requested_model)
+        });
+        pick_by_host(candidates, upstream_host)
+    }
+
+    /// Whether LiteLLM would emit `metric` under this configuration.
+    pub fn metric_enabled(&self, metric: &str) -> bool {
+        self.metric_filter
+            .as_ref()
+            .is_none_or(|f| f.enabled(metric))
+    }
+}
+
+fn literal_len(pattern: &str) -> usize {
+    pattern.chars().filter(|&c| c != '*').count()
+}
+
+fn pick_by_host<'a>(
+    mut candidates: impl Iterator<Item = &'a Deployment>,
+    upstream_host: Option<&str>,
+) -> Option<&'a Deployment> {
+    let first = candidates.next()?;
+    let Some(host) = upstream_host else {
+        return Some(first);
+    };
+    if first
+        .api_base
+        .as_deref()
+        .is_some_and(|b| host_matches(b, host))
+    {
+        return Some(first);
+    }
+    Some(
+        candidates
+            .find(|d| d.api_base.as_deref().is_some_and(|b| host_matches(b, host)))
+            .unwrap_or(first),
+    )
+}
+
+/// `host[:port]` of a URL (userinfo dropped).
+fn url_authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    auth.rsplit_once('@').map_or(auth, |(_, h)| h)
+}
+
+/// Splits `host[:port]` (IPv6 in brackets) into host and optional port.
+fn split_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(close) = authority.rfind(']') {
+        let (h, p) = authority.split_at(close + 1);
+        return (h, p.strip_prefix(':'));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, Some(p)),
+        _ => (authority, None),
+    }
+}
+
+/// Whether `api_base`'s host is `upstream` (`host` or `host:port`); ports are compared only
+/// when both sides name one.
+fn host_matches(api_base: &str, upstream: &str) -> bool {
+    let (bh, bp) = split_port(url_authority(api_base));
+    let (uh, up) = split_port(upstream.trim());
+    bh.eq_ignore_ascii_case(uh)
+        && match (bp, up) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+}
+
+/// Whole-string match of `pattern` where `*` matches any run of characters (LiteLLM turns `*`
+/// into `.*` in an anchored regex).
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.as_bytes();
+    let t = text.as_bytes();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// LiteLLM's label name for a `custom_prometheus_tags` entry: `tag_<tag>` with every character
+/// outside `[a-zA-Z0-9_]` replaced by `_`, runs of `_` collapsed and trailing `_` removed
+/// (`User-Agent: curl/*` → `tag_User_Agent_curl`).
+pub fn tag_label_name(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len() + 4);
+    for c in "tag_".chars().chain(tag.chars()) {
+        let c = if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Lowercase hex SHA-256 (LiteLLM's `hash_token`).
+fn sha256_hex(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(text.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+const TELEMETRY_KEYS: &[&str] = &[
+    "keys",
+    "identity_headers",
+    "inject_stream_usage",
+    "max_request_buffer_bytes",
+    "max_capture_bytes",
+    "max_series_per_metric",
+    "max_values_per_label",
+    "max_label_value_bytes",
+    "metrics_flush_interval_ms",
+    "max_tracked_keys",
+];
+const KEY_ENTRY_KEYS: &[&str] = &[
+    "api_key",
+    "hashed_api_key",
+    "key_alias",
+    "team_id",
+    "team_alias",
+    "user_id",
+    "user_email",
+    "org_id",
+    "org_alias",
+];
+const IDENTITY_HEADER_KEYS: &[&str] = &[
+    "team",
+    "team_alias",
+    "user",
+    "user_email",
+    "api_key_alias",
+    "end_user",
+    "org_id",
+    "org_alias",
+];
+const ALERTING_GENERAL_KEYS: &[&str] = &[
+    "alerting",
+    "alerting_threshold",
+    "alert_types",
+    "alert_to_webhook_url",
+    "alerting_args",
+];
+const ALERTING_LITELLM_KEYS: &[&str] =
+    &["redact_messages_in_exceptions", "turn_off_message_logging"];
+
+/// The two headroom gauges LiteLLM's release renamed (`..._metric`); the filter emits the seed's
+/// name, so a filter naming either spelling covers both.
+const METRIC_ALIASES: &[(&str, &str)] = &[
+    (
+        "litellm_remaining_requests_metric",
+        "litellm_remaining_requests",
+    ),
+    (
+        "litellm_remaining_tokens_metric",
+        "litellm_remaining_tokens",
+    ),
+];
+
+/// Parses the plugin configuration. `json` may be empty (all defaults); `env` looks up
+/// environment variables for `os.environ/NAME` values.
+pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Loaded::default());
+    }
+    let root: Value =
+        serde_json::from_slice(json).map_err(|e| err("config", format!("invalid JSON: {e}")))?;
+    let root = match root {
+        Value::Null => return Ok(Loaded::default()),
+        Value::Object(m) => m,
+        other => return Err(type_err("config", "an object", &other)),
+    };
+    let mut p = Parser {
+        env,
+        env_vars: HashMap::new(),
+        ignored: Vec::new(),
+    };
+    let mut config = Config::default();
+
+    if let Some(v) = root.get("environment_variables") {
+        p.environment_variables(v)?;
+    }
+    if let Some(v) = root.get("model_list") {
+        config.deployments = p.model_list(v)?;
+    }
+    if let Some(v) = root.get("litellm_settings") {
+        p.litellm_settings(v, &mut config)?;
+    }
+    if let Some(v) = root.get("general_settings") {
+        p.general_settings(v, &mut config)?;
+    }
+    if let Some(v) = root.get("telemetry_settings") {
+        p.telemetry_settings(v, &mut config)?;
+    }
+    for (k, v) in &root {
+        match k.as_str() {
+            "environment_variables"
+            | "model_list"
+            | "litellm_settings"
+            | "general_settings"
+            | "telemetry_settings" => {}
+            "router_settings" => match v {
+                Value::Object(m) if !m.is_empty() => {
+                    p.ignored
+                        .extend(m.keys().map(|k| format!("router_settings.{k}")));
+                }
+                Value::Null => {}
+                Value::Object(_) => {}
+                _ => p.ignored.push("router_settings".to_owned()),
+            },
+            _ => p.ignored.push(k.clone()),
+        }
+    }
+    Ok(Loaded {
+        config,
+        ignored: p.ignored,
+    })
+}
+
+fn err(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `number 3`, `boolean true`, `string`, `array`, ... (string contents are never shown: a
+/// misplaced value may be a secret).
+fn describe(v: &Value, secret: bool) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) if !secret => format!("boolean {b}"),
+        Value::Bool(_) => "boolean".to_owned(),
+        Value::Number(n) if !secret => format!("number {n}"),
+        Value::Number(_) => "number".to_owned(),
+        Value::String(_) => "string".to_owned(),
+        Value::Array(_) => "array".to_owned(),
+        Value::Object(_) => "object".to_owned(),
+    }
+}
+
+fn type_err(path: &str, expected: &str, v: &Value) -> ConfigError {
+    err(
+        path,
+        format!("expected {expected}, got {}", describe(v, false)),
+    )
+}
+
+fn key_path(parent: &str, key: &str) -> String {
+    format!("{parent}.{key}")
+}
+
+fn index_path(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ConfigError> {
+    v.as_object().ok_or_else(|| type_err(path, "an object", v))
+}
+
+/// An object, or `null` read as empty.
+fn obj_or_null<'a>(
+    v: &'a Value,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, ConfigError> {
+    match v {
+        Value::Null => Ok(None),
+        _ => obj(v, path).map(Some),
+    }
+}
+
+fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value], ConfigError> {
+    match v {
+        Value::Null => Ok(&[]),
+        Value::Array(a) => Ok(a),
+        _ => Err(type_err(path, "a list", v)),
+    }
+}
+
+fn boolean(v: &Value, path: &str, default: bool) -> Result<bool, ConfigError> {
+    match v {
+        Value::Null => Ok(default),
+        Value::Bool(b) => Ok(*b),
+        _ => Err(type_err(path, "a boolean", v)),
+    }
+}
+
+fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, ConfigError> {
+    v.as_str().ok_or_else(|| type_err(path, "a string", v))
+}
+
+fn string_list(v: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
+    array(v, path)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| string(s, &index_path(path, i)).map(str::to_owned))
+        .collect()
+}
+
+fn non_negative(v: &Value, path: &str) -> Result<Option<u64>, ConfigError> {
+    match v {
+        Value::Null => Ok(None),
+        _ => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| type_err(path, "a non-negative integer", v)),
+    }
+}
+
+fn positive(v: &Value, path: &str) -> Result<u64, ConfigError> {
+    match v.as_u64() {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(type_err(path, "a positive integer", v)),
+    }
+}
+
+fn positive_usize(v: &Value, path: &str) -> Result<usize, ConfigError> {
+    let n = positive(v, path)?;
+    usize::try_from(n).map_err(|_| err(path, format!("must be at most {}", usize::MAX)))
+}
+
+struct Parser<'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    /// `environment_variables` of the document.
+    env_vars: HashMap<String, String>,
+    ignored: Vec<String>,
+}
+
+impl Parser<'_> {
+    /// Resolves `os.environ/NAME` (the document's `environment_variables` first, then the
+    /// process environment); any other string is returned as it is.
+    fn resolve(&self, s: &str, path: &str) -> Result<String, ConfigError> {
+        let Some(name) = s.strip_prefix("os.environ/") else {
+            return Ok(s.to_owned());
+        };
+        if name.is_empty() {
+            return Err(err(path, "os.environ/ reference without a variable name"));
+        }
+        if let Some(v) = self.env_vars.get(name) {
+            return Ok(v.clone());
+        }
+        (self.env)(name).ok_or_else(|| err(path, format!("environment variable {name} is not set")))
+    }
+
+    /// An optional string that may be an `os.environ/` reference.
+    fn opt_string(
+        &self,
+        m: &Map<String, Value>,
+        key: &str,
+        parent: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => {
+                let path = key_path(parent, key);
+                self.resolve(string(v, &path)?, &path).map(Some)
+            }
+        }
+    }
+
+    /// A secret string (`os.environ/` allowed); type errors do not show the value.
+    fn secret(&self, v: &Value, path: &str) -> Result<Option<String>, ConfigError> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => {
+                let s = self.resolve(s, path)?;
+                if s.is_empty() {
+                    return Err(err(path, "must not be empty"));
+                }
+                Ok(Some(s))
+            }
+            _ => Err(err(
+                path,
+                format!("expected a string, got {}", describe(v, true)),
+            )),
+        }
+    }
+
+    fn environment_variables(&mut self, v: &Value) -> Result<(), ConfigError> {
+        let Some(m) = obj_or_null(v, "environment_variables")? else {
+            return Ok(());
+        };
+        for (k, v) in m {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+                Value::Null => continue,
+                _ => {
+                    let path = key_path("environment_variables", k);
+                    return Err(err(
+                        &path,
+                        format!("expected a string, got {}", describe(v, true)),
+                    ));
+                }
+            };
+            self.env_vars.insert(k.clone(), value);
+        }
+        Ok(())
+    }
+
+    fn model_list(&mut self, v: &Value) -> Result<Vec<Deployment>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, entry) in array(v, "model_list")?.iter().enumerate() {
+            out.push(self.deployment(entry, &index_path("model_list", i))?);
+        }
+        Ok(out)
+    }
+
+    fn deployment(&self, v: &Value, path: &str) -> Result<Deployment, ConfigError> {
+        let m = obj(v, path)?;
+        let model_name = match m.get("model_name") {
+            Some(v) => string(v, &key_path(path, "model_name"))?.to_owned(),
+            None => {
+                return Err(err(
+                    &key_path(path, "model_name"),
+                    "required key is missing",
+                ))
+            }
+        };
+        let lp_path = key_path(path, "litellm_params");
+        let lp = match m.get("litellm_params") {
+            Some(v) => obj(v, &lp_path)?,
+            None => return Err(err(&lp_path, "required key is missing")),
+        };
+        let litellm_model = match self.opt_string(lp, "model", &lp_path)? {
+            Some(s) if !s.is_empty() => s,
+            Some(_) => return Err(err(&key_path(&lp_path, "model"), "must not be empty")),
+            None => return Err(err(&key_path(&lp_path, "model"), "required key is missing")),
+        };
+        let custom = self
+            .opt_string(lp, "custom_llm_provider", &lp_path)?
+            .filter(|s| !s.is_empty());
+        let (provider, model) = match (custom, litellm_model.split_once('/')) {
+            (Some(c), Some((prefix, rest))) if prefix == c => (c, rest.to_owned()),
+            (Some(c), _) => (c, litellm_model.clone()),
+            (None, Some((prefix, rest))) if !prefix.is_empty() => {
+                (prefix.to_owned(), rest.to_owned())
+            }
+            (None, _) => ("openai".to_owned(), litellm_model.clone()),
+        };
+        let api_base = self
+            .opt_string(lp, "api_base", &lp_path)?
+            .filter(|s| !s.is_empty());
+        let mut region = None;
+        for key in ["region_name", "vertex_location", "aws_region_name"] {
+            if let Some(r) = self
+                .opt_string(lp, key, &lp_path)?
+                .filter(|s| !s.is_empty())
+            {
+                region = Some(r);
+                break;
+            }
+        }
+        let info_path = key_path(path, "model_info");
+        let info = match m.get("model_info") {
+            Some(v) => obj_or_null(v, &info_path)?,
+            None => None,
+        };
+        let model_id = match info.and_then(|i| i.get("id")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => return Err(type_err(&key_path(&info_path, "id"), "a string", other)),
+        };
+        let limit = |key: &str| -> Result<Option<u64>, ConfigError> {
+            if let Some(n) = non_negative(
+                lp.get(key).unwrap_or(&Value::Null),
+                &key_path(&lp_path, key),
+            )? {
+                return Ok(Some(n));
+            }
+            match info.and_then(|i| i.get(key)) {
+                Some(v) => non_negative(v, &key_path(&info_path, key)),
+                None => Ok(None),
+            }
+        };
+        Ok(Deployment {
+            model_name,
+            rpm: limit("rpm")?,
+            tpm: limit("tpm")?,
+            litellm_model,
+            model,
+            provider,
+            api_base,
+            model_id,
+            region,
+        })
+    }
+
+    fn litellm_settings(&mut self, v: &Value, config: &mut Config) -> Result<(), ConfigError> {
+        const P: &str = "litellm_settings";
+        let Some(m) = obj_or_null(v, P)? else {
+            return Ok(());
+        };
+        let mut labels: Vec<(String, String)> = Vec::new(); // (label, path) for duplicate checks
+        if let Some(v) = m.get("custom_prometheus_metadata_labels") {
+            let path = key_path(P, "custom_prometheus_metadata_labels");
+            for (i, item) in array(v, &path)?.iter().enumerate() {
+                let ipath = index_path(&path, i);
+                let key = string(item, &ipath)?;
+                let lookup = key.strip_prefix("metadata.").unwrap_or(key);
+                let parts: Vec<String> = lookup.split('.').map(str::to_owned).collect();
+                if parts.iter().any(String::is_empty) {
+                    return Err(err(&ipath, "empty key in the metadata path"));
+                }
+                let label = key.replace('.', "_");
+                check_custom_label(&label, &ipath, &labels)?;
+                labels.push((label.clone(), ipath));
+                config
+                    .metadata_labels
+                    .push(MetadataLabel { label, path: parts });
+            }
+        }
+        if let Some(v) = m.get("custom_prometheus_tags") {
+            let path = key_path(P, "custom_prometheus_tags");
+            for (i, item) in array(v, &path)?.iter().enumerate() {
+                let ipath = index_path(&path, i);
+                let tag = string(item, &ipath)?;
+                if tag.is_empty() {
+                    return Err(err(&ipath, "must not be empty"));
+                }
+                let label = tag_label_name(tag);
+                check_custom_label(&label, &ipath, &labels)?;
+                labels.push((label.clone(), ipath));
+                config.tag_labels.push(TagLabel {
+                    label,
+                    pattern: tag.to_owned(),
+                });
+            }
+        }
+        if let Some(v) = m.get("prometheus_emit_stream_label") {
+            config.emit_stream_label =
+                boolean(v, &key_path(P, "prometheus_emit_stream_label"), false)?;
+        }
+        if let Some(v) = m.get("enable_end_user_cost_tracking_prometheus_only") {
+            config.end_user_tracking = boolean(
+                v,
+                &key_path(P, "enable_end_user_cost_tracking_prometheus_only"),
+                false,
+            )?;
+        }
+        if let Some(v) = m.get("prometheus_metrics_config") {
+            let custom: Vec<&str> = labels.iter().map(|(l, _)| l.as_str()).collect();
+            config.metric_filter =
+                self.metric_filter(v, &key_path(P, "prometheus_metrics_config"), &custom)?;
+        }
+        for (k, v) in m {
+            match k.as_str() {
+                "custom_prometheus_metadata_labels"
+                | "custom_prometheus_tags"
+                | "prometheus_emit_stream_label"
+                | "enable_end_user_cost_tracking_prometheus_only"
+                | "prometheus_metrics_config" => {}
+                k if ALERTING_LITELLM_KEYS.contains(&k) => {
+                    config
+                        .alerting_general_settings
+                        .insert(k.to_owned(), v.clone());
+                }
+                _ => self.ignored.push(key_path(P, k)),
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_filter(
+        &mut self,
+        v: &Value,
+        path: &str,
+        custom: &[&str],
+    ) -> Result<Option<MetricFilter>, ConfigError> {
+        let groups = array(v, path)?;
+        if groups.is_empty() {
+            // LiteLLM: an empty config means no filtering.
+            return Ok(None);
+        }
+        let mut filter = MetricFilter::default();
+        for (gi, group) in groups.iter().enumerate() {
+            let gpath = index_path(path, gi);
+            let g = obj(group, &gpath)?;
+            match g.get("group") {
+                Some(v) => {
+                    string(v, &key_path(&gpath, "group"))?;
+                }
+                None => return Err(err(&key_path(&gpath, "group"), "required key is missing")),
+            }
+            let mpath = key_path(&gpath, "metrics");
+            let metrics = match g.get("metrics") {
+                Some(v @ Value::Array(_)) => string_list(v, &mpath)?,
+                Some(other) => return Err(type_err(&mpath, "a list", other)),
+                None => return Err(err(&mpath, "required key is missing")),
+            };
+            let lpath = key_path(&gpath, "include_labels");
+            let include = match g.get("include_labels") {
+                Some(v) => string_list(v, &lpath)?,
+                None => Vec::new(),
+            };
+            for (mi, metric) in metrics.iter().enumerate() {
+                let ipath = index_path(&mpath, mi);
+                if !LITELLM_METRIC_NAMES.contains(&metric.as_str()) {
+                    return Err(err(&ipath, "unknown LiteLLM metric"));
+                }
+                let emitted = METRIC_ALIASES
+                    .iter()
+                    .find(|(release, _)| release == metric)
+                    .map_or(metric.as_str(), |(_, seed)| seed);
+                let family = family_by_name(emitted);
+                match family {
+                    Some(f) => {
+                        for (li, label) in include.iter().enumerate() {
+                            let known = f.labels.iter().any(|l| l.as_str() == label)
+                                || custom.contains(&label.as_str())
+                                || (f.id == FamilyId::ProxyTotalRequests
+                                    && label == Label::Stream.as_str());
+                            if !known {
+                                return Err(err(
+                                    &index_path(&lpath, li),
+                                    format!("\"{label}\" is not a label of {metric}"),
+                                ));
+                            }
+                        }
+                    }
+                    None => self.ignored.push(format!("{ipath} ({metric})")),
+                }
+                let mut names = vec![metric.clone()];
+                if emitted != metric {
+                    names.push(emitted.to_owned());
+                }
+                for name in names {
+                    if !include.is_empty() {
+                        filter.include.insert(name.clone(), include.clone());
+                    }
+                    filter.enabled.push(name);
+                }
+            }
+            for k in g.keys() {
+                if !matches!(k.as_str(), "group" | "metrics" | "include_labels") {
+                    self.ignored.push(key_path(&gpath, k));
+                }
+            }
+        }
+        filter.enabled.sort_unstable();
+        filter.enabled.dedup();
+        Ok(Some(filter))
+    }
+
+    fn general_settings(&mut self, v: &Value, config: &mut Config) -> Result<(), ConfigError> {
+        const P: &str = "general_settings";
+        let Some(m) = obj_or_null(v, P)? else {
+            return Ok(());
+        };
+        for (k, v) in m {
+            match k.as_str() {
+                "master_key" => {
+                    config.master_key_sha256 = self
+                        .secret(v, &key_path(P, "master_key"))?
+                        .map(|k| sha256_hex(&k));
+                }
+                k if ALERTING_GENERAL_KEYS.contains(&k) => {
+                    config
+                        .alerting_general_settings
+                        .insert(k.to_owned(), v.clone());
+                }
+                _ => self.ignored.push(key_path(P, k)),
+            }
+        }
+        Ok(())
+    }
+
+    fn telemetry_settings(&mut self, v: &Value, config: &mut Config) -> Result<(), ConfigError> {
+        const P: &str = "telemetry_settings";
+        let Some(m) = obj_or_null(v, P)? else {
+            return Ok(());
+        };
+        let l = &mut config.limits;
+        for (k, v) in m {
+            let path = key_path(P, k);
+            match k.as_str() {
+                "keys" => config.keys = self.keys(v, &path)?,
+                "identity_headers" => config.identity_headers = identity_headers(v, &path)?,
+                "inject_stream_usage" => config.inject_stream_usage = boolean(v, &path, true)?,
+                "max_request_buffer_bytes" => {
+                    l.max_request_buffer_bytes = positive_usize(v, &path)?
+                }
+                "max_capture_bytes" => l.max_capture_bytes = positive_usize(v, &path)?,
+                "max_series_per_metric" => l.max_series_per_metric = positive_usize(v, &path)?,
+                "max_values_per_label" => l.max_values_per_label = positive_usize(v, &path)?,
+                "max_label_value_bytes" => l.max_label_value_bytes = positive_usize(v, &path)?,
+                "metrics_flush_interval_ms" => l.metrics_flush_interval_ms = positive(v, &path)?,
+                "max_tracked_keys" => l.max_tracked_keys = positive_usize(v, &path)?,
+                _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
+            }
+        }
+        Ok(())
+    }
+
+    fn keys(&self, v: &Value, path: &str) -> Result<HashMap<String, KeyInfo>, ConfigError> {
+        let mut out: HashMap<String, KeyInfo> = HashMap::new();
+        let mut first_index: HashMap<String, usize> = HashMap::new();
+        for (i, entry) in array(v, path)?.iter().enumerate() {
+            let epath = index_path(path, i);
+            let m = obj(entry, &epath)?;
+            for k in m.keys() {
+                if !KEY_ENTRY_KEYS.contains(&k.as_str()) {
+                    return Err(unknown_key(&key_path(&epath, k), KEY_ENTRY_KEYS));
+                }
+            }
+            let raw = match m.get("api_key") {
+                Some(v) => self.secret(v, &key_path(&epath, "api_key"))?,
+                None => None,
+            };
+            let hashed = match m.get("hashed_api_key") {
+                Some(v) => {
+                    let hpath = key_path(&epath, "hashed_api_key");
+                    match self.secret(v, &hpath)? {
+                        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                            Some(h.to_ascii_lowercase())
+                        }
+                        Some(_) => {
+                            return Err(err(
+                                &hpath,
+                                "expected 64 hexadecimal characters (a SHA-256)",
+                            ))
+                        }
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            let hash = match (raw, hashed) {
+                (Some(raw), None) => sha256_hex(&raw),
+                (None, Some(h)) => h,
+                _ => {
+                    return Err(err(
+                        &epath,
+                        "expected exactly one of api_key, hashed_api_key",
+                    ))
+                }
+            };
+            if let Some(j) = first_index.get(&hash) {
+                return Err(err(&epath, format!("same key as {}", index_path(path, *j))));
+            }
+            let field = |key: &str| self.opt_string(m, key, &epath);
+            let info = KeyInfo {
+                key_alias: field("key_alias")?,
+                team_id: field("team_id")?,
+                team_alias: field("team_alias")?,
+                user_id: field("user_id")?,
+                user_email: field("user_email")?,
+                org_id: field("org_id")?,
+                org_alias: field("org_alias")?,
+            };
+            first_index.insert(hash.clone(), i);
+            out.insert(hash, info);
+        }
+        Ok(out)
+    }
+}
+
+fn unknown_key(path: &str, expected: &[&str]) -> ConfigError {
+    err(
+        path,
+        format!("unknown key; expected one of {}", expected.join(", ")),
+    )
+}
+
+fn check_custom_label(
+    label: &str,
+    path: &str,
+    seen: &[(String, String)],
+) -> Result<(), ConfigError> {
+    if !is_label_name(label) {
+        return Err(err(
+            path,
+            format!("\"{label}\" is not a valid Prometheus label name"),
+        ));
+    }
+    if Label::from_name(label).is_some() {
+        return Err(err(
+            path,
+            format!("label \"{label}\" is already a LiteLLM label"),
+        ));
+    }
+    if let Some((_, other)) = seen.iter().find(|(l, _)| l == label) {
+        return Err(err(
+            path,
+            format!("label \"{label}\" is already defined by {other}"),
+        ));
+    }
+    Ok(())
+}
+
+fn identity_headers(v: &Value, path: &str) -> Result<IdentityHeaders, ConfigError> {
+    let mut h = IdentityHeaders::default();
+    let Some(m) = obj_or_null(v, path)? else {
+        return Ok(h);
+    };
+    for (k, v) in m {
+        let kpath = key_path(path, k);
+        let slot = match k.as_str() {
+            "team" => &mut h.team,
+            "team_alias" => &mut h.team_alias,
+            "user" => &mut h.user,
+            "user_email" => &mut h.user_email,
+            "api_key_alias" => &mut h.api_key_alias,
+            "end_user" => &mut h.end_user,
+            "org_id" => &mut h.org_id,
+            "org_alias" => &mut h.org_alias,
+            _ => return Err(unknown_key(&kpath, IDENTITY_HEADER_KEYS)),
+        };
+        *slot = match v {
+            Value::Null => None,
+            _ => {
+                let name = string(v, &kpath)?.trim();
+                if !is_header_name(name) {
+                    return Err(err(
+                        &kpath,
+                        format!("\"{name}\" is not a valid HTTP header name"),
+                    ));
+                }
+                Some(name.to_ascii_lowercase())
+            }
+        };
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn load(json: &str) -> Loaded {
+        parse(json.as_bytes(), &no_env).unwrap()
+    }
+
+    fn error(json: &str) -> String {
+        parse(json.as_bytes(), &no_env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_and_null_give_defaults() {
+        for text in ["", "  \n", "null", "{}"] {
+            let l = load(text);
+            assert!(l.ignored.is_empty());
+            let c = l.config;
+            assert!(c.deployments.is_empty());
+            assert_eq!(c.master_key_sha256, None);
+            assert!(!c.end_user_tracking && !c.emit_stream_label);
+            assert!(c.inject_stream_usage);
+            assert!(c.metric_filter.is_none());
+            assert!(c.metric_enabled("litellm_requests_metric"));
+            assert_eq!(c.identity_headers, IdentityHeaders::default());
+            assert_eq!(c.limits, Limits::default());
+            assert!(c.alerting_general_settings.is_empty());
+        }
+        let d = Limits::default();
+        assert_eq!(
+            (
+                d.max_request_buffer_bytes,
+                d.max_capture_bytes,
+                d.max_series_per_metric
+            ),
+            (262_144, 65_536, 2_000)
+        );
+        assert_eq!(
+            (
+                d.max_values_per_label,
+                d.max_label_value_bytes,
+                d.metrics_flush_interval_ms,
+                d.max_tracked_keys
+            ),
+            (500, 256, 1_000, 1_024)
+        );
+    }
+
+    const FULL: &str = r#"{
+      "environment_variables": {"AZURE_BASE": "https://example-eu.openai.azure.com"},
+      "model_list": [
+        {"model_name": "gpt-4o",
+         "litellm_params": {"model": "openai/gpt-4o", "api_base": "http://127.0.0.1:18080/v1",
+                            "api_key": "os.environ/OPENAI_API_KEY", "rpm": 600, "tpm": 90000},
+         "model_info": {"id": "gpt-4o-fake"}},
+        {"model_name": "gpt-4o",
+         "litellm_params": {"model": "azure/gpt-4o-eu", "api_base": "os.environ/AZURE_BASE",
+                            "api_version": "2024-10-21", "region_name": "eu"},
+         "model_info": {"id": 7, "tpm": 1000}},
+        {"model_name": "claude-*",
+         "litellm_params": {"model": "claude-3-5-sonnet", "custom_llm_provider": "anthropic",
+                            "vertex_location": "us-east5"}},
+        {"model_name": "*", "litellm_params": {"model": "openai/*"}}
+      ],
+      "litellm_settings": {
+        "callbacks": ["prometheus"],
+        "success_callback": ["prometheus"],
+        "custom_prometheus_metadata_labels": ["metadata.app.env", "team_tier"],
+        "custom_prometheus_tags": ["prod", "User-Agent: curl/*"],
+        "prometheus_emit_stream_label": true,
+        "enable_end_user_cost_tracking_prometheus_only": true,
+        "redact_messages_in_exceptions": true,
+        "prometheus_metrics_config": [
+          {"group": "tokens", "metrics": ["litellm_input_tokens_metric", "litellm_spend_metric"],
+           "include_labels": ["model", "hashed_api_key", "metadata_app_env", "tag_prod"]},
+          {"group": "all", "metrics": ["litellm_proxy_total_requests_metric",
+                                       "litellm_remaining_requests_metric"]}
+        ]
+      },
+      "general_settings": {
+        "master_key": "os.environ/LITELLM_MASTER_KEY",
+        "database_url": "postgres://x",
+        "alerting": ["slack"],
+        "alerting_threshold": 300,
+        "alert_to_webhook_url": {"llm_exceptions": "os.environ/SLACK_URL"}
+      },
+      "router_settings": {"routing_strategy": "simple-shuffle"},
+      "guardrails": [],
+      "telemetry_settings": {
+        "keys": [
+          {"api_key": "sk-demo", "key_alias": "demo-key", "team_id": "team-a",
+           "team_alias": "Team A", "user_id": "alice", "user_email": "alice@example.com"},
+          {"hashed_api_key": "88DC28D0F030C55ED4AB77ED8FAF098196CB1C05DF778539800C9F1243FE6B4B",
+           "org_id": "org-1", "org_alias": "Org"}
+        ],
+        "identity_headers": {"team": "X-Team-ID", "end_user": "x-end-user", "org_alias": null},
+        "inject_stream_usage": false,
+        "max_request_buffer_bytes": 1024,
+        "max_capture_bytes": 2048,
+        "max_series_per_metric": 10,
+        "max_values_per_label": 5,
+        "max_label_value_bytes": 64,
+        "metrics_flush_interval_ms": 250,
+        "max_tracked_keys": 8
+      }
+    }"#;
+
+    fn full_env(name: &str) -> Option<String> {
+        match name {
+            "LITELLM_MASTER_KEY" => Some("sk-master-secret".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn full_litellm_config() {
+        let Loaded { config: c, ignored } = parse(FULL.as_bytes(), &full_env).unwrap();
+        assert_eq!(c.deployments.len(), 4);
+        assert_eq!(
+            c.deployments[0],
+            Deployment {
+                model_name: "gpt-4o".into(),
+                litellm_model: "openai/gpt-4o".into(),
+                model: "gpt-4o".into(),
+                provider: "openai".into(),
+                api_base: Some("http://127.0.0.1:18080/v1".into()),
+                model_id: Some("gpt-4o-fake".into()),
+                rpm: Some(600),
+                tpm: Some(90000),
+                region: None,
+            }
+        );
+        let az = &c.deployments[1];
+        assert_eq!(
+            (az.provider.as_str(), az.model.as_str()),
+            ("azure", "gpt-4o-eu")
+        );
+        assert_eq!(
+            az.api_base.as_deref(),
+            Some("https://example-eu.openai.azure.com")
+        );
+        assert_eq!(az.model_id.as_deref(), Some("7"));
+        assert_eq!((az.rpm, az.tpm), (None, Some(1000)));
+        assert_eq!(az.region.as_deref(), Some("eu"));
+        let cl = &c.deployments[2];
+        assert_eq!(
+            (cl.provider.as_str(), cl.model.as_str()),
+            ("anthropic", "claude-3-5-sonnet")
+        );
+        assert_eq!(cl.region.as_deref(), Some("us-east5"));
+        assert_eq!(c.deployments[3].provider, "openai");
+        assert_eq!(c.deployments[3].model, "*");
+
+        assert_eq!(
+            c.master_key_sha256.as_deref(),
+            Some(sha256_hex("sk-master-secret").as_str())
+        );
+        assert!(c.end_user_tracking && c.emit_stream_label && !c.inject_stream_usage);
+        assert_eq!(
+            c.metadata_labels,
+            vec![
+                MetadataLabel {
+                    label: "metadata_app_env".into(),
+                    path: vec!["app".into(), "env".into()]
+                },
+                MetadataLabel {
+                    label: "team_tier".into(),
+                    path: vec!["team_tier".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            c.tag_labels,
+            vec![
+                TagLabel {
+                    label: "tag_prod".into(),
+                    pattern: "prod".into()
+                },
+                TagLabel {
+                    label: "tag_User_Agent_curl".into(),
+                    pattern: "User-Agent: curl/*".into()
+                },
+            ]
+        );
+
+        let f = c.metric_filter.as_ref().unwrap();
+        assert!(f.enabled("litellm_input_tokens_metric"));
+        assert!(f.enabled("litellm_spend_metric"));
+        assert!(f.enabled("litellm_proxy_total_requests_metric"));
+        assert!(f.enabled("litellm_remaining_requests_metric"));
+        assert!(f.enabled("litellm_remaining_requests"));
+        assert!(!f.enabled("litellm_output_tokens_metric"));
+        assert!(!c.metric_enabled("litellm_requests_metric"));
+        assert_eq!(
+            f.include_labels("litellm_input_tokens_metric").unwrap(),
+            ["model", "hashed_api_key", "metadata_app_env", "tag_prod"]
+        );
+        assert_eq!(
+            f.include_labels("litellm_proxy_total_requests_metric"),
+            None
+        );
+
+        let demo = &c.keys[&sha256_hex("sk-demo")];
+        assert_eq!(demo.key_alias.as_deref(), Some("demo-key"));
+        assert_eq!(demo.team_id.as_deref(), Some("team-a"));
+        assert_eq!(demo.team_alias.as_deref(), Some("Team A"));
+        assert_eq!(demo.user_id.as_deref(), Some("alice"));
+        assert_eq!(demo.user_email.as_deref(), Some("alice@example.com"));
+        let hashed = &c.keys["88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"];
+        assert_eq!(hashed.org_id.as_deref(), Some("org-1"));
+        assert_eq!(hashed.key_alias, None);
+
+        assert_eq!(c.identity_headers.team.as_deref(), Some("x-team-id"));
+        assert_eq!(c.identity_headers.end_user.as_deref(), Some("x-end-user"));
+        assert_eq!(c.identity_headers.org_alias, None);
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_request_buffer_bytes: 1024,
+                max_capture_bytes: 2048,
+                max_series_per_metric: 10,
+                max_values_per_label: 5,
+                max_label_value_bytes: 64,
+                metrics_flush_interval_ms: 250,
+                max_tracked_keys: 8,
+            }
+        );
+        let a = &c.alerting_general_settings;
+        let keys: Vec<&str> = a.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "alert_to_webhook_url",
+                "alerting",
+                "alerting_threshold",
+                "redact_messages_in_exceptions"
+            ]
+        );
+        assert_eq!(
+            a["alert_to_webhook_url"]["llm_exceptions"],
+            "os.environ/SLACK_URL"
+        );
+        assert_eq!(a["alerting_threshold"], 300);
+
+        assert_eq!(
+            ignored,
+            [
+                "litellm_settings.prometheus_metrics_config[0].metrics[1] (litellm_spend_metric)",
+                "litellm_settings.callbacks",
+                "litellm_settings.success_callback",
+                "general_settings.database_url",
+                "guardrails",
+                "router_settings.routing_strategy",
+            ]
+        );
+    }
+
+    #[test]
+    fn find_deployment_prefers_exact_then_host_then_specific_wildcards() {
+        let c = parse(FULL.as_bytes(), &full_env).unwrap().config;
+        let id =
+            |m: &str, h: Option<&str>| c.find_deployment(m, h).map(|d| d.litellm_model.as_str());
+        assert_eq!(id("gpt-4o", None), Some("openai/gpt-4o"));
+        assert_eq!(id("gpt-4o", Some("unknown.example")), Some("openai/gpt-4o"));
+        assert_eq!(
+            id("gpt-4o", Some("example-eu.openai.azure.com")),
+            Some("azure/gpt-4o-eu")
+        );
+        assert_eq!(
+            id("gpt-4o", Some("EXAMPLE-EU.openai.azure.com:443")),
+            Some("azure/gpt-4o-eu")
+        );
+        assert_eq!(id("gpt-4o", Some("127.0.0.1:18080")), Some("openai/gpt-4o"));
+        assert_eq!(id("claude-3-opus", None), Some("claude-3-5-sonnet"));
+        assert_eq!(id("mistral-large", None), Some("openai/*"));
+
+        let c = load(
+            r#"{"model_list": [
+              {"model_name": "openai/*", "litellm_params": {"model": "openai/*"}},
+              {"model_name": "gpt-4*", "litellm_params": {"model": "openai/gpt-4-family"}},
+              {"model_name": "gpt-4o*", "litellm_params": {"model": "openai/gpt-4o-family", "api_base": "http://a:1"}},
+              {"model_name": "gpt-4o*", "litellm_params": {"model": "openai/gpt-4o-b", "api_base": "http://[::1]:2/v1"}}
+            ]}"#,
+        )
+        .config;
+        let id =
+            |m: &str, h: Option<&str>| c.find_deployment(m, h).map(|d| d.litellm_model.as_str());
+        assert_eq!(id("openai/gpt-4o", None), Some("openai/*"));
+        assert_eq!(id("gpt-4-turbo", None), Some("openai/gpt-4-family"));
+        assert_eq!(id("gpt-4o-mini", None), Some("openai/gpt-4o-family"));
+        assert_eq!(id("gpt-4o-mini", Some("[::1]:2")), Some("openai/gpt-4o-b"));
+        assert_eq!(id("gpt-4o-mini", Some("a:9")), Some("openai/gpt-4o-family"));
+        assert_eq!(id("claude", None), None);
+        assert_eq!(Config::default().find_deployment("gpt-4o", None), None);
+    }
+
+    #[test]
+    fn glob_and_tag_labels() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b", "aXXbYYc"));
+        assert!(glob_match("User-Agent: curl/*", "User-Agent: curl/7.68.0"));
+        let t = TagLabel {
+            label: tag_label_name("User-Agent: curl/*"),
+            pattern: "User-Agent: curl/*".into(),
+        };
+        assert_eq!(t.label, "tag_User_Agent_curl");
+        assert!(t.matches("User-Agent: curl/8.5.0"));
+        assert!(!t.matches("User-Agent: python-requests/2.28.1"));
+        let exact = TagLabel {
+            label: tag_label_name("prod"),
+            pattern: "prod".into(),
+        };
+        assert!(exact.matches("prod") && !exact.matches("production"));
+        assert_eq!(tag_label_name("prod"), "tag_prod");
+        assert_eq!(tag_label_name("Environment: prod"), "tag_Environment_prod");
+        assert_eq!(
+            tag_label_name("Service: api-gateway-v2"),
+            "tag_Service_api_gateway_v2"
+        );
+        assert_eq!(tag_label_name("team__a--"), "tag_team_a");
+        assert_eq!(tag_label_name("été"), "tag_t");
+    }
+
+    #[test]
+    fn env_references() {
+        let env = |n: &str| (n == "HOST").then(|| "http://h:1".to_owned());
+        let json = r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": "os.environ/HOST"}}]}"#;
+        let c = parse(json.as_bytes(), &env).unwrap().config;
+        assert_eq!(c.deployments[0].api_base.as_deref(), Some("http://h:1"));
+        // The document's environment_variables win over the process environment.
+        let json = r#"{"environment_variables": {"HOST": "http://doc:2", "N": 5, "B": true, "Z": null},
+                       "model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": "os.environ/HOST"}}]}"#;
+        let c = parse(json.as_bytes(), &env).unwrap().config;
+        assert_eq!(c.deployments[0].api_base.as_deref(), Some("http://doc:2"));
+        // An unused api_key reference is not resolved.
+        let json = r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_key": "os.environ/NOPE"}}]}"#;
+        assert!(parse(json.as_bytes(), &env).is_ok());
+    }
+
+    #[test]
+    fn rejections_name_the_path() {
+        let cases: &[(&str, &str)] = &[
+            ("[1]", "config: expected an object, got array"),
+            ("{", "config: invalid JSON: EOF while parsing an object at line 1 column 1"),
+            (r#"{"model_list": {}}"#, "model_list: expected a list, got object"),
+            (r#"{"model_list": [3]}"#, "model_list[0]: expected an object, got number 3"),
+            (r#"{"model_list": [{"litellm_params": {"model": "m"}}]}"#, "model_list[0].model_name: required key is missing"),
+            (r#"{"model_list": [{"model_name": 1, "litellm_params": {}}]}"#, "model_list[0].model_name: expected a string, got number 1"),
+            (r#"{"model_list": [{"model_name": "m"}]}"#, "model_list[0].litellm_params: required key is missing"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": []}]}"#, "model_list[0].litellm_params: expected an object, got array"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {}}]}"#, "model_list[0].litellm_params.model: required key is missing"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": ""}}]}"#, "model_list[0].litellm_params.model: must not be empty"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": false}}]}"#, "model_list[0].litellm_params.api_base: expected a string, got boolean false"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "rpm": -1}}]}"#, "model_list[0].litellm_params.rpm: expected a non-negative integer, got number -1"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": {"tpm": "x"}}]}"#, "model_list[0].model_info.tpm: expected a non-negative integer, got string"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": {"id": []}}]}"#, "model_list[0].model_info.id: expected a string, got array"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": 1}]}"#, "model_list[0].model_info: expected an object, got number 1"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": "os.environ/API_BASE"}}]}"#, "model_list[0].litellm_params.api_base: environment variable API_BASE is not set"),
+            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "os.environ/"}}]}"#, "model_list[0].litellm_params.model: os.environ/ reference without a variable name"),
+            (r#"{"environment_variables": {"A": [1]}}"#, "environment_variables.A: expected a string, got array"),
+            (r#"{"environment_variables": 2}"#, "environment_variables: expected an object, got number 2"),
+            (r#"{"litellm_settings": "x"}"#, "litellm_settings: expected an object, got string"),
+            (r#"{"litellm_settings": {"custom_prometheus_tags": ["prod", 3]}}"#, "litellm_settings.custom_prometheus_tags[1]: expected a string, got number 3"),
+            (r#"{"litellm_settings": {"custom_prometheus_tags": "prod"}}"#, "litellm_settings.custom_prometheus_tags: expected a list, got string"),
+            (r#"{"litellm_settings": {"custom_prometheus_tags": [""]}}"#, "litellm_settings.custom_prometheus_tags[0]: must not be empty"),
+            (r#"{"litellm_settings": {"custom_prometheus_tags": ["a-b", "a_b"]}}"#, "litellm_settings.custom_prometheus_tags[1]: label \"tag_a_b\" is already defined by litellm_settings.custom_prometheus_tags[0]"),
+            (r#"{"litellm_settings": {"custom_prometheus_metadata_labels": [true]}}"#, "litellm_settings.custom_prometheus_metadata_labels[0]: expected a string, got boolean true"),
+            (r#"{"litellm_settings": {"custom_prometheus_metadata_labels": ["metadata.a..b"]}}"#, "litellm_settings.custom_prometheus_metadata_labels[0]: empty key in the metadata path"),
+            (r#"{"litellm_settings": {"custom_prometheus_metadata_labels": ["metadata.app-name"]}}"#, "litellm_settings.custom_prometheus_metadata_labels[0]: \"metadata_app-name\" is not a valid Prometheus label name"),
+            (r#"{"litellm_settings": {"custom_prometheus_metadata_labels": ["user"]}}"#, "litellm_settings.custom_prometheus_metadata_labels[0]: label \"user\" is already a LiteLLM label"),
+            (r#"{"litellm_settings": {"prometheus_emit_stream_label": "yes"}}"#, "litellm_settings.prometheus_emit_stream_label: expected a boolean, got string"),
+            (r#"{"litellm_settings": {"enable_end_user_cost_tracking_prometheus_only": 1}}"#, "litellm_settings.enable_end_user_cost_tracking_prometheus_only: expected a boolean, got number 1"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": {}}}"#, "litellm_settings.prometheus_metrics_config: expected a list, got object"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"metrics": []}]}}"#, "litellm_settings.prometheus_metrics_config[0].group: required key is missing"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g"}]}}"#, "litellm_settings.prometheus_metrics_config[0].metrics: required key is missing"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": null}]}}"#, "litellm_settings.prometheus_metrics_config[0].metrics: expected a list, got null"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_requests_metric", "litellm_bogus"]}]}}"#, "litellm_settings.prometheus_metrics_config[0].metrics[1]: unknown LiteLLM metric"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_deployment_state"], "include_labels": ["api_base", "team"]}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels[1]: \"team\" is not a label of litellm_deployment_state"),
+            (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_requests_metric"], "include_labels": "model"}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels: expected a list, got string"),
+            (r#"{"general_settings": {"master_key": 12345}}"#, "general_settings.master_key: expected a string, got number"),
+            (r#"{"general_settings": {"master_key": "os.environ/MASTER"}}"#, "general_settings.master_key: environment variable MASTER is not set"),
+            (r#"{"general_settings": {"master_key": ""}}"#, "general_settings.master_key: must not be empty"),
+            (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_request_buffer_bytes, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys"),
+            (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
+            (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
+            (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
+            (r#"{"telemetry_settings": {"max_request_buffer_bytes": "1k"}}"#, "telemetry_settings.max_request_buffer_bytes: expected a positive integer, got string"),
+            (r#"{"telemetry_settings": {"max_values_per_label": 0}}"#, "telemetry_settings.max_values_per_label: expected a positive integer, got number 0"),
+            (r#"{"telemetry_settings": {"max_label_value_bytes": null}}"#, "telemetry_settings.max_label_value_bytes: expected a positive integer, got null"),
+            (r#"{"telemetry_settings": {"max_tracked_keys": 0}}"#, "telemetry_settings.max_tracked_keys: expected a positive integer, got number 0"),
+            (r#"{"telemetry_settings": {"inject_stream_usage": "no"}}"#, "telemetry_settings.inject_stream_usage: expected a boolean, got string"),
+            (r#"{"telemetry_settings": {"identity_headers": {"team": 1}}}"#, "telemetry_settings.identity_headers.team: expected a string, got number 1"),
+            (r#"{"telemetry_settings": {"identity_headers": {"group": "x-group"}}}"#, "telemetry_settings.identity_headers.group: unknown key; expected one of team, team_alias, user, user_email, api_key_alias, end_user, org_id, org_alias"),
+            (r#"{"telemetry_settings": {"identity_headers": {"user": "x user"}}}"#, "telemetry_settings.identity_headers.user: \"x user\" is not a valid HTTP header name"),
+            (r#"{"telemetry_settings": {"keys": {}}}"#, "telemetry_settings.keys: expected a list, got object"),
+            (r#"{"telemetry_settings": {"keys": ["sk-raw-in-a-list"]}}"#, "telemetry_settings.keys[0]: expected an object, got string"),
+            (r#"{"telemetry_settings": {"keys": [{"key_alias": "a"}]}}"#, "telemetry_settings.keys[0]: expected exactly one of api_key, hashed_api_key"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "hashed_api_key": "00"}]}}"#, "telemetry_settings.keys[0].hashed_api_key: expected 64 hexadecimal characters (a SHA-256)"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "team": "t"}]}}"#, "telemetry_settings.keys[0].team: unknown key; expected one of api_key, hashed_api_key, key_alias, team_id, team_alias, user_id, user_email, org_id, org_alias"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": 42}]}}"#, "telemetry_settings.keys[0].api_key: expected a string, got number"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "user_id": 7}]}}"#, "telemetry_settings.keys[0].user_id: expected a string, got number 7"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "os.environ/DEMO_KEY"}]}}"#, "telemetry_settings.keys[0].api_key: environment variable DEMO_KEY is not set"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a"}, {"hashed_api_key": "e1a8dbe5a4ecb1bb8f0e6d3a8e1fdb6c2c4a8c5b0d3f7e9a1b2c3d4e5f6a7b8c"}, {"api_key": "sk-a"}]}}"#, "telemetry_settings.keys[2]: same key as telemetry_settings.keys[0]"),
+        ];
+        for (json, want) in cases {
+            assert_eq!(&error(json), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn include_labels_accept_custom_and_stream_labels() {
+        let c = load(
+            r#"{"litellm_settings": {
+                "custom_prometheus_metadata_labels": ["metadata.app"],
+                "custom_prometheus_tags": ["prod"],
+                "prometheus_metrics_config": [
+                  {"group": "a", "metrics": ["litellm_proxy_total_requests_metric"],
+                   "include_labels": ["stream", "metadata_app", "tag_prod", "status_code"]},
+                  {"group": "b", "metrics": ["litellm_remaining_tokens"], "include_labels": ["api_base"]},
+                  {"group": "c", "metrics": ["litellm_requests_metric"], "include_labels": []}
+                ]}}"#,
+        )
+        .config;
+        let f = c.metric_filter.unwrap();
+        assert_eq!(
+            f.include_labels("litellm_proxy_total_requests_metric")
+                .unwrap(),
+            ["stream", "metadata_app", "tag_prod", "status_code"]
+        );
+        assert_eq!(
+            f.include_labels("litellm_remaining_tokens").unwrap(),
+            ["api_base"]
+        );
+        assert_eq!(f.include_labels("litellm_requests_metric"), None);
+        assert!(f.enabled("litellm_requests_metric"));
+        // "stream" is only a label of the total-requests counter.
+        let e = error(
+            r#"{"litellm_settings": {"prometheus_metrics_config": [
+                {"group": "a", "metrics": ["litellm_requests_metric"], "include_labels": ["stream"]}]}}"#,
+        );
+        assert_eq!(e, "litellm_settings.prometheus_metrics_config[0].include_labels[0]: \"stream\" is not a label of litellm_requests_metric");
+        // An empty list means no filtering, as in LiteLLM.
+        assert!(
+            load(r#"{"litellm_settings": {"prometheus_metrics_config": []}}"#)
+                .config
+                .metric_filter
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn ignored_keys_are_listed() {
+        let l = load(
+            r#"{"include": ["other.yaml"], "mcp_servers": {}, "router_settings": {"num_retries": 2, "timeout": 30},
+                "litellm_settings": {"drop_params": true, "turn_off_message_logging": true,
+                   "prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_total_users"], "extra": 1}]},
+                "general_settings": {"store_model_in_db": true, "alerting_args": {"daily_report_frequency": 60}}}"#,
+        );
+        assert_eq!(
+            l.ignored,
+            [
+                "litellm_settings.prometheus_metrics_config[0].metrics[0] (litellm_total_users)",
+                "litellm_settings.prometheus_metrics_config[0].extra",
+                "litellm_settings.drop_params",
+                "general_settings.store_model_in_db",
+                "include",
+                "mcp_servers",
+                "router_settings.num_retries",
+                "router_settings.timeout",
+            ]
+        );
+        let a = &l.config.alerting_general_settings;
+        assert_eq!(a["turn_off_message_logging"], true);
+        assert_eq!(a["alerting_args"]["daily_report_frequency"], 60);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors_or_debug() {
+        let env = |n: &str| match n {
+            "MASTER" => Some("sk-master-very-secret".to_owned()),
+            "KEY" => Some("sk-user-very-secret".to_owned()),
+            _ => None,
+        };
+        let json = r#"{"general_settings": {"master_key": "os.environ/MASTER",
+                         "alert_to_webhook_url": {"llm_exceptions": "https://hooks.slack.com/services/T0/B0/secret-hook"}},
+                       "telemetry_settings": {"keys": [{"api_key": "os.environ/KEY", "key_alias": "k"},
+                                                       {"api_key": "sk-literal-very-secret"}]}}"#;
+        let l = parse(json.as_bytes(), &env).unwrap();
+        let debug = format!("{l:?}");
+        for secret in [
+            "sk-master-very-secret",
+            "sk-user-very-secret",
+            "sk-literal-very-secret",
+            "secret-hook",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(!debug.contains(&sha256_hex("sk-master-very-secret")));
+        assert!(debug.contains("<redacted>"));
+        // A raw key in the wrong place, a secret number, a resolved variable: none in the error.
+        let errors = [
+            r#"{"telemetry_settings": {"keys": ["sk-literal-very-secret"]}}"#,
+            r#"{"telemetry_settings": {"keys": [{"api_key": "sk-literal-very-secret", "hashed_api_key": "sk-literal-very-secret"}]}}"#,
+            r#"{"general_settings": {"master_key": 987654321}}"#,
+            r#"{"environment_variables": {"X": {"k": "sk-literal-very-secret"}}}"#,
+            r#"{"telemetry_settings": {"max_capture_bytes": "sk-literal-very-secret"}}"#,
+        ];
+        for json in errors {
+            let e = parse(json.as_bytes(), &env).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(
+                !text.contains("very-secret") && !text.contains("987654321"),
+                "{text}"
+            );
+        }
+    }
+}
