@@ -1,0 +1,403 @@
+//! LiteLLM's Prometheus metric families that a proxy filter can observe: names, types, label
+//! keys in LiteLLM's declaration order, and histogram buckets. Facts from LiteLLM 1.106.2
+//! (`../shared/spec`); where the seed and the release differ, the seed's name wins because that is
+//! what LiteLLM's published dashboards query (`litellm_remaining_requests`).
+
+/// One label key. The string form is the Prometheus label name LiteLLM uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Label {
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    RequestedModel,
+    Team,
+    TeamAlias,
+    User,
+    UserEmail,
+    ExceptionStatus,
+    ExceptionClass,
+    Route,
+    ClientIp,
+    UserAgent,
+    ModelId,
+    ApiProvider,
+    OrgId,
+    OrgAlias,
+    StatusCode,
+    ModelGroup,
+    Model,
+    ServiceTier,
+    LitellmModelName,
+    ApiBase,
+    /// Only with `litellm_settings.prometheus_emit_stream_label`.
+    Stream,
+}
+
+/// Number of [`Label`] variants: sizes per-request label arrays.
+pub const LABEL_COUNT: usize = Label::Stream as usize + 1;
+
+/// Every label in discriminant order (`ALL_LABELS[l as usize] == l`).
+pub const ALL_LABELS: [Label; LABEL_COUNT] = [
+    Label::EndUser,
+    Label::HashedApiKey,
+    Label::ApiKeyAlias,
+    Label::RequestedModel,
+    Label::Team,
+    Label::TeamAlias,
+    Label::User,
+    Label::UserEmail,
+    Label::ExceptionStatus,
+    Label::ExceptionClass,
+    Label::Route,
+    Label::ClientIp,
+    Label::UserAgent,
+    Label::ModelId,
+    Label::ApiProvider,
+    Label::OrgId,
+    Label::OrgAlias,
+    Label::StatusCode,
+    Label::ModelGroup,
+    Label::Model,
+    Label::ServiceTier,
+    Label::LitellmModelName,
+    Label::ApiBase,
+    Label::Stream,
+];
+
+impl Label {
+    /// The Prometheus label name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Label::EndUser => "end_user",
+            Label::HashedApiKey => "hashed_api_key",
+            Label::ApiKeyAlias => "api_key_alias",
+            Label::RequestedModel => "requested_model",
+            Label::Team => "team",
+            Label::TeamAlias => "team_alias",
+            Label::User => "user",
+            Label::UserEmail => "user_email",
+            Label::ExceptionStatus => "exception_status",
+            Label::ExceptionClass => "exception_class",
+            Label::Route => "route",
+            Label::ClientIp => "client_ip",
+            Label::UserAgent => "user_agent",
+            Label::ModelId => "model_id",
+            Label::ApiProvider => "api_provider",
+            Label::OrgId => "org_id",
+            Label::OrgAlias => "org_alias",
+            Label::StatusCode => "status_code",
+            Label::ModelGroup => "model_group",
+            Label::Model => "model",
+            Label::ServiceTier => "service_tier",
+            Label::LitellmModelName => "litellm_model_name",
+            Label::ApiBase => "api_base",
+            Label::Stream => "stream",
+        }
+    }
+
+    /// The label with this Prometheus name.
+    pub fn from_name(name: &str) -> Option<Label> {
+        ALL_LABELS.iter().copied().find(|l| l.as_str() == name)
+    }
+}
+
+/// Prometheus metric type as LiteLLM declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The families this filter emits. The discriminant indexes [`FAMILIES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FamilyId {
+    ProxyFailedRequests,
+    ProxyTotalRequests,
+    RequestTotalLatency,
+    LlmApiLatency,
+    TimeToFirstToken,
+    TotalTokens,
+    InputTokens,
+    OutputTokens,
+    InputCachedTokens,
+    InputCacheCreationTokens,
+    InputAudioTokens,
+    OutputReasoningTokens,
+    OutputAudioTokens,
+    RemainingRequests,
+    RemainingTokens,
+    OverheadLatency,
+    DeploymentState,
+    DeploymentTpmLimit,
+    DeploymentRpmLimit,
+    DeploymentCooledDown,
+    DeploymentSuccessResponses,
+    DeploymentFailureResponses,
+    DeploymentTotalRequests,
+    DeploymentLatencyPerOutputToken,
+    LlmApiFailedRequests,
+    Requests,
+    ProviderCacheReadInputTokens,
+    ProviderCacheCreationInputTokens,
+}
+
+/// Number of emitted families.
+pub const FAMILY_COUNT: usize = FamilyId::ProviderCacheCreationInputTokens as usize + 1;
+
+/// A metric family: what LiteLLM calls it and which labels it carries.
+#[derive(Debug)]
+pub struct Family {
+    pub id: FamilyId,
+    /// LiteLLM's name, without the `_total` a counter gets in the exposition.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Label keys in LiteLLM's declaration order.
+    pub labels: &'static [Label],
+    /// Upper bounds in seconds (the implicit `+Inf` is not listed); empty unless a histogram.
+    pub buckets: &'static [Bucket],
+}
+
+/// A histogram bucket bound: the `le` text LiteLLM's client prints and the bound in microseconds,
+/// the integer unit the filter measures in.
+#[derive(Debug)]
+pub struct Bucket {
+    pub le: &'static str,
+    pub micros: u64,
+}
+
+macro_rules! buckets {
+    ($($le:literal => $us:literal),* $(,)?) => { &[$(Bucket { le: $le, micros: $us }),*] };
+}
+
+/// LiteLLM's `LATENCY_BUCKETS`, in seconds.
+pub const LATENCY_BUCKETS: &[Bucket] = buckets![
+    "0.005" => 5_000, "0.01" => 10_000, "0.025" => 25_000, "0.05" => 50_000, "0.1" => 100_000,
+    "0.25" => 250_000, "0.5" => 500_000, "1.0" => 1_000_000, "2.0" => 2_000_000,
+    "5.0" => 5_000_000, "10.0" => 10_000_000, "30.0" => 30_000_000, "60.0" => 60_000_000,
+    "120.0" => 120_000_000, "300.0" => 300_000_000, "420.0" => 420_000_000,
+    "600.0" => 600_000_000,
+];
+
+/// Buckets of `litellm_deployment_latency_per_output_token`, in seconds per token.
+pub const PER_TOKEN_BUCKETS: &[Bucket] = buckets![
+    "0.005" => 5_000, "0.01" => 10_000, "0.025" => 25_000, "0.05" => 50_000,
+    "0.075" => 75_000, "0.1" => 100_000, "0.25" => 250_000, "0.5" => 500_000,
+    "0.75" => 750_000, "1.0" => 1_000_000, "2.5" => 2_500_000, "5.0" => 5_000_000,
+    "7.5" => 7_500_000, "10.0" => 10_000_000,
+];
+
+use Label::*;
+
+const PROXY_FAILED: &[Label] = &[
+    EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, UserEmail,
+    ExceptionStatus, ExceptionClass, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId,
+    OrgAlias,
+];
+const PROXY_TOTAL: &[Label] = &[
+    EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, StatusCode,
+    UserEmail, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId, OrgAlias,
+];
+const REQUEST_LATENCY: &[Label] = &[
+    ModelGroup, EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, Model,
+    ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias,
+];
+const API_LATENCY: &[Label] = &[
+    ModelGroup, Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, RequestedModel, EndUser, User,
+    ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias,
+];
+const TOKENS: &[Label] = &[
+    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, RequestedModel,
+    ModelId, ApiProvider, OrgId, OrgAlias,
+];
+const TOKEN_DETAILS: &[Label] = &[
+    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, RequestedModel,
+    ModelId, ApiProvider,
+];
+const DEPLOYMENT_HEADROOM: &[Label] = &[
+    ModelGroup, ApiProvider, ApiBase, LitellmModelName, HashedApiKey, ApiKeyAlias, ModelId,
+];
+const DEPLOYMENT_STATE: &[Label] = &[LitellmModelName, ModelId, ApiBase, ApiProvider];
+const DEPLOYMENT_LIMIT: &[Label] = &[ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider];
+const DEPLOYMENT_COOLED: &[Label] =
+    &[LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus];
+const DEPLOYMENT_RESPONSES: &[Label] = &[
+    ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey,
+    ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent,
+];
+const DEPLOYMENT_FAILURES: &[Label] = &[
+    ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus,
+    ExceptionClass, HashedApiKey, ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent,
+];
+const PER_TOKEN_LATENCY: &[Label] = &[
+    ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey, ApiKeyAlias, Team,
+    TeamAlias, OrgId, OrgAlias,
+];
+const LLM_API_FAILED: &[Label] =
+    &[EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, ModelId];
+const REQUESTS: &[Label] = &[
+    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, ClientIp,
+    UserAgent, RequestedModel, ModelId, ApiProvider, OrgId, OrgAlias,
+];
+const PROVIDER_CACHE: &[Label] = &[
+    Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, EndUser, User, ModelId, ApiProvider,
+];
+
+macro_rules! family {
+    ($id:ident, $name:literal, $kind:ident, $labels:expr) => {
+        family!($id, $name, $kind, $labels, &[])
+    };
+    ($id:ident, $name:literal, $kind:ident, $labels:expr, $buckets:expr) => {
+        Family { id: FamilyId::$id, name: $name, kind: Kind::$kind, labels: $labels, buckets: $buckets }
+    };
+}
+
+/// Every family the filter emits, indexed by [`FamilyId`].
+pub const FAMILIES: [Family; FAMILY_COUNT] = [
+    family!(ProxyFailedRequests, "litellm_proxy_failed_requests_metric", Counter, PROXY_FAILED),
+    family!(ProxyTotalRequests, "litellm_proxy_total_requests_metric", Counter, PROXY_TOTAL),
+    family!(RequestTotalLatency, "litellm_request_total_latency_metric", Histogram, REQUEST_LATENCY, LATENCY_BUCKETS),
+    family!(LlmApiLatency, "litellm_llm_api_latency_metric", Histogram, API_LATENCY, LATENCY_BUCKETS),
+    family!(TimeToFirstToken, "litellm_llm_api_time_to_first_token_metric", Histogram, API_LATENCY, LATENCY_BUCKETS),
+    family!(TotalTokens, "litellm_total_tokens_metric", Counter, TOKENS),
+    family!(InputTokens, "litellm_input_tokens_metric", Counter, TOKENS),
+    family!(OutputTokens, "litellm_output_tokens_metric", Counter, TOKENS),
+    family!(InputCachedTokens, "litellm_input_cached_tokens_metric", Counter, TOKEN_DETAILS),
+    family!(InputCacheCreationTokens, "litellm_input_cache_creation_tokens_metric", Counter, TOKEN_DETAILS),
+    family!(InputAudioTokens, "litellm_input_audio_tokens_metric", Counter, TOKEN_DETAILS),
+    family!(OutputReasoningTokens, "litellm_output_reasoning_tokens_metric", Counter, TOKEN_DETAILS),
+    family!(OutputAudioTokens, "litellm_output_audio_tokens_metric", Counter, TOKEN_DETAILS),
+    family!(RemainingRequests, "litellm_remaining_requests", Gauge, DEPLOYMENT_HEADROOM),
+    family!(RemainingTokens, "litellm_remaining_tokens", Gauge, DEPLOYMENT_HEADROOM),
+    family!(OverheadLatency, "litellm_overhead_latency_metric", Histogram, DEPLOYMENT_HEADROOM, LATENCY_BUCKETS),
+    family!(DeploymentState, "litellm_deployment_state", Gauge, DEPLOYMENT_STATE),
+    family!(DeploymentTpmLimit, "litellm_deployment_tpm_limit", Gauge, DEPLOYMENT_LIMIT),
+    family!(DeploymentRpmLimit, "litellm_deployment_rpm_limit", Gauge, DEPLOYMENT_LIMIT),
+    family!(DeploymentCooledDown, "litellm_deployment_cooled_down", Counter, DEPLOYMENT_COOLED),
+    family!(DeploymentSuccessResponses, "litellm_deployment_success_responses", Counter, DEPLOYMENT_RESPONSES),
+    family!(DeploymentFailureResponses, "litellm_deployment_failure_responses", Counter, DEPLOYMENT_FAILURES),
+    family!(DeploymentTotalRequests, "litellm_deployment_total_requests", Counter, DEPLOYMENT_RESPONSES),
+    family!(DeploymentLatencyPerOutputToken, "litellm_deployment_latency_per_output_token", Histogram, PER_TOKEN_LATENCY, PER_TOKEN_BUCKETS),
+    family!(LlmApiFailedRequests, "litellm_llm_api_failed_requests_metric", Counter, LLM_API_FAILED),
+    family!(Requests, "litellm_requests_metric", Counter, REQUESTS),
+    family!(ProviderCacheReadInputTokens, "litellm_provider_cache_read_input_tokens_metric", Counter, PROVIDER_CACHE),
+    family!(ProviderCacheCreationInputTokens, "litellm_provider_cache_creation_input_tokens_metric", Counter, PROVIDER_CACHE),
+];
+
+impl FamilyId {
+    /// The family's catalogue entry.
+    pub fn family(self) -> &'static Family {
+        &FAMILIES[self as usize]
+    }
+}
+
+/// The emitted family with this LiteLLM name.
+pub fn family_by_name(name: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.name == name)
+}
+
+/// Every metric name LiteLLM 1.106 defines (including the release's `_metric` spellings), so a
+/// LiteLLM `prometheus_metrics_config` that names one the filter cannot produce is accepted
+/// (and logged as ignored) instead of refused.
+pub const LITELLM_METRIC_NAMES: &[&str] = &[
+    "litellm_proxy_failed_requests_metric", "litellm_proxy_total_requests_metric",
+    "litellm_request_total_latency_metric", "litellm_llm_api_latency_metric",
+    "litellm_llm_api_time_to_first_token_metric", "litellm_spend_metric",
+    "litellm_total_tokens_metric", "litellm_input_tokens_metric", "litellm_output_tokens_metric",
+    "litellm_input_cached_tokens_metric", "litellm_input_cache_creation_tokens_metric",
+    "litellm_input_audio_tokens_metric", "litellm_output_reasoning_tokens_metric",
+    "litellm_output_audio_tokens_metric", "litellm_video_duration_seconds_metric",
+    "litellm_images_generated_metric", "litellm_remaining_team_budget_metric",
+    "litellm_team_max_budget_metric", "litellm_team_budget_remaining_hours_metric",
+    "litellm_team_members_metric", "litellm_remaining_org_budget_metric",
+    "litellm_org_max_budget_metric", "litellm_org_budget_remaining_hours_metric",
+    "litellm_remaining_api_key_budget_metric", "litellm_api_key_max_budget_metric",
+    "litellm_api_key_budget_remaining_hours_metric", "litellm_remaining_user_budget_metric",
+    "litellm_user_max_budget_metric", "litellm_user_budget_remaining_hours_metric",
+    "litellm_remaining_customer_budget_metric", "litellm_customer_max_budget_metric",
+    "litellm_customer_budget_remaining_hours_metric",
+    "litellm_remaining_api_key_requests_for_model", "litellm_remaining_api_key_tokens_for_model",
+    "litellm_api_key_rate_limit_allowed_metric", "litellm_api_key_rate_limit_used_metric",
+    "litellm_team_rate_limit_allowed_metric", "litellm_team_rate_limit_used_metric",
+    "litellm_project_model_rate_limit_allowed_metric",
+    "litellm_project_model_rate_limit_used_metric", "litellm_remaining_requests",
+    "litellm_remaining_tokens", "litellm_remaining_requests_metric",
+    "litellm_remaining_tokens_metric", "litellm_overhead_latency_metric",
+    "litellm_overhead_with_guardrails_latency_metric", "litellm_request_queue_time_seconds",
+    "litellm_guardrail_latency_seconds", "litellm_guardrail_errors", "litellm_guardrail_requests",
+    "litellm_provider_remaining_budget_metric", "litellm_deployment_state",
+    "litellm_deployment_tpm_limit", "litellm_deployment_rpm_limit",
+    "litellm_deployment_cooled_down", "litellm_deployment_success_responses",
+    "litellm_deployment_failure_responses", "litellm_deployment_total_requests",
+    "litellm_deployment_latency_per_output_token", "litellm_deployment_successful_fallbacks",
+    "litellm_deployment_failed_fallbacks", "litellm_callback_logging_failures_metric",
+    "litellm_llm_api_failed_requests_metric", "litellm_requests_metric",
+    "litellm_zero_cost_requests", "litellm_spend_capture_rate", "litellm_cache_hits_metric",
+    "litellm_cache_misses_metric", "litellm_cached_tokens_metric",
+    "litellm_provider_cache_read_input_tokens_metric",
+    "litellm_provider_cache_creation_input_tokens_metric", "litellm_total_users",
+    "litellm_active_users", "litellm_teams_count",
+];
+
+/// Label keys of the filter's own metrics (`llm_telemetry_*`), beside LiteLLM's.
+pub const OWN_LABELS: &[&str] = &["alert_type", "label", "outcome", "reason"];
+
+/// Every label key that must have a `stats_tags` regex in Envoy's bootstrap (sorted): LiteLLM's,
+/// the filter's own, and `le` for histogram buckets. Custom metadata/tag labels come on top.
+pub fn stats_tag_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = ALL_LABELS.iter().map(|l| l.as_str()).collect();
+    keys.extend_from_slice(OWN_LABELS);
+    keys.push("le");
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_indexed_by_their_id() {
+        for (i, f) in FAMILIES.iter().enumerate() {
+            assert_eq!(f.id as usize, i, "{}", f.name);
+        }
+        for (i, l) in ALL_LABELS.iter().enumerate() {
+            assert_eq!(*l as usize, i);
+        }
+    }
+
+    #[test]
+    fn every_emitted_family_is_a_litellm_name() {
+        for f in &FAMILIES {
+            assert!(LITELLM_METRIC_NAMES.contains(&f.name), "{}", f.name);
+            assert_eq!(f.kind == Kind::Histogram, !f.buckets.is_empty(), "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn buckets_are_increasing_and_match_their_text() {
+        for b in LATENCY_BUCKETS.iter().chain(PER_TOKEN_BUCKETS) {
+            let secs: f64 = b.le.parse().unwrap();
+            assert_eq!((secs * 1e6).round() as u64, b.micros);
+        }
+        assert!(LATENCY_BUCKETS.windows(2).all(|w| w[0].micros < w[1].micros));
+        assert!(PER_TOKEN_BUCKETS.windows(2).all(|w| w[0].micros < w[1].micros));
+    }
+
+    /// `envoy/stats-tags.yaml` is shipped to operators; it must carry a regex for every key.
+    #[test]
+    fn shipped_stats_tags_cover_every_label_key() {
+        let yaml = include_str!("../../../envoy/stats-tags.yaml");
+        let shipped: Vec<&str> = yaml
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- tag_name: "))
+            .collect();
+        assert_eq!(shipped, stats_tag_keys());
+        for k in stats_tag_keys() {
+            assert!(yaml.contains(&format!("regex: '(;{k}=([^;]*))'")), "{k}");
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! One request/response exchange, from request headers to the finished [`Record`].
+//!
+//! The host adapter feeds what Envoy hands it (headers, body chunks, timestamps) and acts on the
+//! decisions returned here. Nothing in this module talks to Envoy, so the whole life of a request
+//! is unit-tested natively.
+//!
+//! Bodies are never buffered here: the request and response JSON are scanned incrementally for
+//! the few values the metrics need, SSE streams are framed and each event scanned as it passes,
+//! and compressed responses are inflated through a fixed window. Memory per exchange is bounded by
+//! the capture limit whatever the body size.
+
+use crate::config::Config;
+use crate::decode::{Decoder, Encoding};
+use crate::json_scan::{JsonScanner, ScanState};
+use crate::route::{Api, RouteMatch};
+use crate::sse::{SseFramer, SseSink};
+use crate::usage::{parse_usage, Usage};
+
+/// Request body values read: indexes below follow this order.
+pub const REQUEST_PATHS: &[&str] =
+    &["model", "stream", "stream_options", "user", "metadata", "service_tier", "messages", "input"];
+const REQ_MODEL: usize = 0;
+const REQ_STREAM: usize = 1;
+const REQ_STREAM_OPTIONS: usize = 2;
+const REQ_USER: usize = 3;
+const REQ_METADATA: usize = 4;
+const REQ_SERVICE_TIER: usize = 5;
+const REQ_MESSAGES: usize = 6;
+const REQ_INPUT: usize = 7;
+
+/// Values read from a JSON (non-streamed) response.
+pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier"];
+const RESP_MODEL: usize = 0;
+const RESP_USAGE: usize = 1;
+const RESP_ERROR: usize = 2;
+const RESP_SERVICE_TIER: usize = 3;
+
+/// Values read from each SSE event: chat/completions chunks carry them at the top, Responses API
+/// events inside `response`.
+pub const SSE_EVENT_PATHS: &[&str] = &[
+    "model",
+    "usage",
+    "error",
+    "service_tier",
+    "response.model",
+    "response.usage",
+    "response.error",
+    "response.service_tier",
+];
+const EV_MODEL: usize = 0;
+const EV_USAGE: usize = 1;
+const EV_ERROR: usize = 2;
+const EV_SERVICE_TIER: usize = 3;
+const EV_NESTED_OFFSET: usize = 4;
+
+/// Header access, implemented by the host adapter over Envoy's header maps.
+pub trait Headers {
+    /// The value of header `name` (lowercase), if present.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// Why a body could not be fully read. Each is counted under `reason` in
+/// `llm_telemetry_unreadable_bodies_total`; the traffic itself is never touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyProblem {
+    RequestMalformedJson,
+    ResponseMalformedJson,
+    ResponseMalformedSse,
+    UnsupportedEncoding,
+    DecodeError,
+    /// The response ended before its body was complete (reset, disconnect, truncated).
+    ResponseIncomplete,
+}
+
+impl BodyProblem {
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyProblem::RequestMalformedJson => "request_malformed_json",
+            BodyProblem::ResponseMalformedJson => "response_malformed_json",
+            BodyProblem::ResponseMalformedSse => "response_malformed_sse",
+            BodyProblem::UnsupportedEncoding => "unsupported_encoding",
+            BodyProblem::DecodeError => "decode_error",
+            BodyProblem::ResponseIncomplete => "response_incomplete",
+        }
+    }
+}
+
+/// The provider's rate-limit headroom from `x-ratelimit-*` response headers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub remaining_requests: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub limit_requests: Option<u64>,
+    pub limit_tokens: Option<u64>,
+}
+
+impl RateLimits {
+    fn read(h: &dyn Headers) -> RateLimits {
+        let num = |name: &str| h.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+        RateLimits {
+            remaining_requests: num("x-ratelimit-remaining-requests"),
+            remaining_tokens: num("x-ratelimit-remaining-tokens"),
+            limit_requests: num("x-ratelimit-limit-requests"),
+            limit_tokens: num("x-ratelimit-limit-tokens"),
+        }
+    }
+}
+
+/// Who sent the request, as far as headers tell.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// The raw API key. Kept only until [`crate::metrics`] hashes it; never logged or emitted.
+    pub api_key: Option<String>,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub team: Option<String>,
+    pub team_alias: Option<String>,
+    pub user: Option<String>,
+    pub user_email: Option<String>,
+    pub api_key_alias: Option<String>,
+    pub end_user: Option<String>,
+    pub org_id: Option<String>,
+    pub org_alias: Option<String>,
+}
+
+/// What to do with the request body, answered on every request body callback.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestBodyAction {
+    /// Let it through.
+    Continue,
+    /// Keep holding (Envoy buffers; bounded by `max_request_buffer_bytes`).
+    Hold,
+    /// Replace the whole buffered body with these bytes (and fix `content-length`), then
+    /// continue.
+    Replace(Vec<u8>),
+}
+
+enum ResponseReader {
+    /// Not read: unsupported content type or encoding, or not LLM JSON/SSE.
+    Skip,
+    Json(JsonScanner),
+    Sse { framer: SseFramer, events: EventReader },
+}
+
+/// Reads each SSE event's data through a JSON scanner as the fragments pass.
+struct EventReader {
+    scanner: JsonScanner,
+    /// First bytes of the event's data, to recognise `[DONE]` without copying the event.
+    head: [u8; 6],
+    head_len: usize,
+    usage: Option<Usage>,
+    model: Option<String>,
+    service_tier: Option<String>,
+    error_message: Option<String>,
+    events: u32,
+    malformed_events: u32,
+    done: bool,
+}
+
+impl SseSink for EventReader {
+    fn data(&mut self, fragment: &[u8]) {
+        if self.head_len < self.head.len() {
+            let n = (self.head.len() - self.head_len).min(fragment.len());
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&fragment[..n]);
+            self.head_len += n;
+        }
+        self.scanner.feed(fragment);
+    }
+
+    fn dispatch(&mut self, _event_type: &[u8]) {
+        self.events += 1;
+        let is_done = &self.head[..self.head_len] == b"[DONE]";
+        if is_done {
+            self.done = true;
+        } else if self.scanner.finish() == ScanState::Complete {
+            self.read_event();
+        } else {
+            self.malformed_events += 1;
+        }
+        self.scanner.reset();
+        self.head_len = 0;
+    }
+}
+
+impl EventReader {
+    fn read_event(&mut self) {
+        let s = &self.scanner;
+        // Usage comes from whichever event carries a non-null one (chat: the final chunk with
+        // `choices: []`; Responses API: `response.completed`), never from an event's position.
+        let usage = s.captured(EV_USAGE).or(s.captured(EV_USAGE + EV_NESTED_OFFSET));
+        if let Some(u) = usage.and_then(parse_usage) {
+            self.usage = Some(u);
+        }
+        if self.model.is_none() {
+            let m = s.captured(EV_MODEL).or(s.captured(EV_MODEL + EV_NESTED_OFFSET));
+            self.model = m.and_then(json_string);
+        }
+        if self.service_tier.is_none() {
+            let t = s.captured(EV_SERVICE_TIER).or(s.captured(EV_SERVICE_TIER + EV_NESTED_OFFSET));
+            self.service_tier = t.and_then(json_string);
+        }
+        if self.error_message.is_none() {
+            let e = s.captured(EV_ERROR).or(s.captured(EV_ERROR + EV_NESTED_OFFSET));
+            self.error_message = e.and_then(error_message);
+        }
+    }
+}
+
+/// A JSON string value's text; `None` for anything else.
+pub fn json_string(raw: &[u8]) -> Option<String> {
+    serde_json::from_slice::<String>(raw).ok()
+}
+
+/// The human message of an OpenAI error value (`{"message": ...}` or a bare string).
+fn error_message(raw: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(raw).ok()? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Object(o) => {
+            o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+/// Everything known about one exchange once it is over: the input of metrics and alerts.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub api: Option<Api>,
+    pub route: String,
+    pub base_path: String,
+    pub azure_deployment: Option<String>,
+    pub caller: Caller,
+    /// `model` from the request body (or the Azure deployment name).
+    pub requested_model: Option<String>,
+    /// `model` as the provider reported it in the response.
+    pub response_model: Option<String>,
+    pub stream: bool,
+    /// The HTTP status the client got; 0 when no response came (reset, disconnect).
+    pub status: u16,
+    pub usage: Option<Usage>,
+    pub rate_limits: RateLimits,
+    pub started_ns: u64,
+    /// When the request left for the upstream (after any hold to add `stream_options`).
+    pub upstream_start_ns: u64,
+    pub first_byte_ns: Option<u64>,
+    pub end_ns: u64,
+    pub end_user: Option<String>,
+    /// Raw JSON of the request's `metadata` (tags, custom labels, alerting metadata).
+    pub metadata: Option<Vec<u8>>,
+    pub service_tier: Option<String>,
+    pub error_message: Option<String>,
+    /// The first 100 characters of the request's messages, for alerts that quote them.
+    pub messages_preview: Option<String>,
+    pub problems: Vec<BodyProblem>,
+    /// A stream that finished without any usage: tokens unknown (never invented).
+    pub stream_without_usage: bool,
+    /// The filter added `stream_options.include_usage` to this request.
+    pub usage_injected: bool,
+    /// `host:port` of the upstream that answered, when Envoy reports it.
+    pub upstream_address: Option<String>,
+}
+
+impl Record {
+    /// Total time the client waited, request headers to the last response byte.
+    pub fn total_latency_us(&self) -> u64 {
+        self.end_ns.saturating_sub(self.started_ns) / 1000
+    }
+    /// Time the upstream took, from sending the request to the last response byte.
+    pub fn api_latency_us(&self) -> u64 {
+        self.end_ns.saturating_sub(self.upstream_start_ns) / 1000
+    }
+    /// Time the filter held the request before it left (LiteLLM's proxy overhead).
+    pub fn overhead_us(&self) -> u64 {
+        self.upstream_start_ns.saturating_sub(self.started_ns) / 1000
+    }
+    /// Time from sending the request to the first response body byte (streams only).
+    pub fn time_to_first_token_us(&self) -> Option<u64> {
+        let first = self.first_byte_ns?;
+        self.stream.then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
+    }
+    /// Whether the client got a success (LiteLLM counts everything else as failed).
+    pub fn succeeded(&self) -> bool {
+        (200..400).contains(&self.status)
+    }
+}
+
+/// One exchange in flight.
+pub struct Exchange {
+    record: Record,
+    request: JsonScanner,
+    request_bytes: u64,
+    request_done: bool,
+    holding_request: bool,
+    inject_usage: bool,
+    max_request_buffer: u64,
+    response: Option<ResponseReader>,
+    decoder: Option<Decoder>,
+    response_done: bool,
+    max_capture: usize,
+    finished: bool,
+}
+
+impl Exchange {
+    /// Starts an exchange for a classified LLM request at `now_ns`.
+    pub fn new(route: RouteMatch, config: &Config, now_ns: u64) -> Exchange {
+        let limits = &config.limits;
+        let record = Record {
+            api: Some(route.api),
+            route: route.route,
+            base_path: route.base_path,
+            requested_model: route.azure_deployment.clone(),
+            azure_deployment: route.azure_deployment,
+            started_ns: now_ns,
+            upstream_start_ns: now_ns,
+            ..Record::default()
+        };
+        Exchange {
+            record,
+            request: JsonScanner::new(REQUEST_PATHS, limits.max_capture_bytes),
+            request_bytes: 0,
+            request_done: false,
+            holding_request: false,
+            inject_usage: config.inject_stream_usage && route.api.usage_needs_stream_options(),
+            max_request_buffer: limits.max_request_buffer_bytes as u64,
+            response: None,
+            decoder: None,
+            response_done: false,
+            max_capture: limits.max_capture_bytes,
+            finished: false,
+        }
+    }
+
+    /// Reads the request headers. Returns true when the headers should be held until the body
+    /// is read: a chat/completions request small enough to hold may need
+    /// `stream_options.include_usage` added, which changes `content-length`.
+    pub fn on_request_headers(
+        &mut self,
+        h: &dyn Headers,
+        client_ip: Option<String>,
+        config: &Config,
+        end_of_stream: bool,
+    ) -> bool {
+        let authorization = h.get("authorization");
+        let api_key = h.get("api-key");
+        let x_api_key = h.get("x-api-key");
+        let key = crate::identity::api_key(
+            authorization.as_deref(),
+            api_key.as_deref(),
+            x_api_key.as_deref(),
+        );
+        let ih = &config.identity_headers;
+        let from = |name: &Option<String>| name.as_deref().and_then(|n| h.get(n));
+        let forwarded_ip = h
+            .get("x-forwarded-for")
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+            .filter(|s| !s.is_empty());
+        self.record.caller = Caller {
+            api_key: key.map(str::to_owned),
+            user_agent: h.get("user-agent"),
+            client_ip: forwarded_ip.or(client_ip),
+            team: from(&ih.team),
+            team_alias: from(&ih.team_alias),
+            user: from(&ih.user),
+            user_email: from(&ih.user_email),
+            api_key_alias: from(&ih.api_key_alias),
+            end_user: from(&ih.end_user),
+            org_id: from(&ih.org_id),
+            org_alias: from(&ih.org_alias),
+        };
+        let content_length = h.get("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let encoded = h.get("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+        self.holding_request = self.inject_usage
+            && !end_of_stream
+            && !encoded
+            && content_length.is_none_or(|n| n <= self.max_request_buffer);
+        if !self.holding_request {
+            self.inject_usage = false;
+        }
+        self.holding_request
+    }
+
+    /// Whether the request is being held (the host must then hand over the whole buffer).
+    pub fn holding_request(&self) -> bool {
+        self.holding_request
+    }
+
+    /// Bytes of request body read so far.
+    pub fn request_bytes(&self) -> u64 {
+        self.request_bytes
+    }
+
+    /// Feeds request body bytes not seen before. While holding, `buffered` is the size of what
+    /// Envoy holds; `whole_body` is asked for only when it must be rewritten.
+    pub fn on_request_body(
+        &mut self,
+        new_bytes: &[u8],
+        end_of_stream: bool,
+        now_ns: u64,
+        whole_body: &mut dyn FnMut() -> Option<Vec<u8>>,
+    ) -> RequestBodyAction {
+        if !self.request_done {
+            self.request.feed(new_bytes);
+            self.request_bytes += new_bytes.len() as u64;
+        }
+        if end_of_stream {
+            self.end_request();
+        }
+        if !self.holding_request {
+            return RequestBodyAction::Continue;
+        }
+        if !end_of_stream {
+            if self.request_bytes <= self.max_request_buffer {
+                return RequestBodyAction::Hold;
+            }
+            // Too large to hold: let it go as it is; the stream may lack usage.
+            self.release_request(now_ns);
+            return RequestBodyAction::Continue;
+        }
+        self.release_request(now_ns);
+        if !self.needs_usage_injection() {
+            return RequestBodyAction::Continue;
+        }
+        match whole_body().and_then(|body| self.add_include_usage(&body)) {
+            Some(rewritten) => {
+                self.record.usage_injected = true;
+                RequestBodyAction::Replace(rewritten)
+            }
+            None => RequestBodyAction::Continue,
+        }
+    }
+
+    /// The request ended without a body callback carrying end of stream (trailers, or headers
+    /// only).
+    pub fn on_request_end(&mut self, now_ns: u64) {
+        self.end_request();
+        if self.holding_request {
+            self.release_request(now_ns);
+        }
+    }
+
+    fn release_request(&mut self, now_ns: u64) {
+        self.holding_request = false;
+        self.record.upstream_start_ns = now_ns;
+    }
+
+    fn end_request(&mut self) {
+        if self.request_done {
+            return;
+        }
+        self.request_done = true;
+        let state = self.request.finish();
+        if self.request_bytes > 0 && state != ScanState::Complete {
+            self.record.problems.push(BodyProblem::RequestMalformedJson);
+        }
+        let s = &self.request;
+        if let Some(m) = s.captured(REQ_MODEL).and_then(json_string) {
+            self.record.requested_model = Some(m);
+        }
+        self.record.stream = s.captured(REQ_STREAM) == Some(b"true");
+        self.record.end_user = s.captured(REQ_USER).and_then(json_string);
+        self.record.metadata = s.captured(REQ_METADATA).map(<[u8]>::to_vec);
+        self.record.service_tier = s.captured(REQ_SERVICE_TIER).and_then(json_string);
+        self.record.messages_preview = s
+            .captured(REQ_MESSAGES)
+            .or(s.captured(REQ_INPUT))
+            .and_then(messages_preview);
+    }
+
+    /// A streamed chat/completions request that did not ask for usage.
+    fn needs_usage_injection(&self) -> bool {
+        if !self.inject_usage || !self.record.stream {
+            return false;
+        }
+        match self.request.captured(REQ_STREAM_OPTIONS) {
+            None => !self.request.capture_overflowed(REQ_STREAM_OPTIONS),
+            Some(raw) => {
+                let v: Option<serde_json::Value> = serde_json::from_slice(raw).ok();
+                v.and_then(|v| v.get("include_usage").and_then(|b| b.as_bool())) != Some(true)
+            }
+        }
+    }
+
+    /// The request body with `stream_options.include_usage: true`. When the body has no
+    /// `stream_options` the member is inserted before the closing brace, leaving every other
+    /// byte as the client sent it; otherwise the object is rewritten through serde.
+    fn add_include_usage(&self, body: &[u8]) -> Option<Vec<u8>> {
+        const MEMBER: &[u8] = br#","stream_options":{"include_usage":true}"#;
+        if self.request.captured(REQ_STREAM_OPTIONS).is_none() {
+            let close = usize::try_from(self.request.root_close_offset()?).ok()?;
+            if body.get(close) != Some(&b'}') {
+                return None;
+            }
+            let mut out = Vec::with_capacity(body.len() + MEMBER.len());
+            out.extend_from_slice(&body[..close]);
+            out.extend_from_slice(MEMBER);
+            out.extend_from_slice(&body[close..]);
+            return Some(out);
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let obj = v.as_object_mut()?;
+        let mut opts = match obj.remove("stream_options") {
+            Some(serde_json::Value::Object(o)) => o,
+            _ => serde_json::Map::new(),
+        };
+        opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+        obj.insert("stream_options".into(), serde_json::Value::Object(opts));
+        serde_json::to_vec(&v).ok()
+    }
+
+    /// Reads the response headers and chooses how to read the body.
+    pub fn on_response_headers(&mut self, h: &dyn Headers, end_of_stream: bool) {
+        self.record.status = h
+            .get(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        self.record.rate_limits = RateLimits::read(h);
+        let content_type = h.get("content-type").unwrap_or_default().to_ascii_lowercase();
+        let encoding = h.get("content-encoding").map(|e| Encoding::from_header(&e));
+        if end_of_stream {
+            self.response = Some(ResponseReader::Skip);
+            return;
+        }
+        match encoding {
+            None | Some(Encoding::Identity) => {}
+            Some(Encoding::Unsupported) => {
+                self.record.problems.push(BodyProblem::UnsupportedEncoding);
+                self.response = Some(ResponseReader::Skip);
+                return;
+            }
+            Some(enc) => self.decoder = Decoder::new(enc),
+        }
+        self.response = Some(if content_type.starts_with("text/event-stream") {
+            ResponseReader::Sse {
+                framer: SseFramer::new(),
+                events: EventReader {
+                    scanner: JsonScanner::new(SSE_EVENT_PATHS, self.max_capture),
+                    head: [0; 6],
+                    head_len: 0,
+                    usage: None,
+                    model: None,
+                    service_tier: None,
+                    error_message: None,
+                    events: 0,
+                    malformed_events: 0,
+                    done: false,
+                },
+            }
+        } else if content_type.is_empty() || content_type.contains("json") {
+            ResponseReader::Json(JsonScanner::new(JSON_RESPONSE_PATHS, self.max_capture))
+        } else {
+            ResponseReader::Skip
+        });
+    }
+
+    /// Feeds a response body chunk as Envoy passes it on (never held).
+    pub fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool, now_ns: u64) {
+        if !chunk.is_empty() && self.record.first_byte_ns.is_none() {
+            self.record.first_byte_ns = Some(now_ns);
+        }
+        if !self.response_done {
+            let reader = &mut self.response;
+            match &mut self.decoder {
+                Some(decoder) => {
+                    let result = decoder.feed(chunk, &mut |plain| read_response(reader, plain));
+                    if result.is_err() {
+                        self.record.problems.push(BodyProblem::DecodeError);
+                        self.response = Some(ResponseReader::Skip);
+                        self.decoder = None;
+                    }
+                }
+                None => read_response(reader, chunk),
+            }
+        }
+        if end_of_stream {
+            self.on_response_end(now_ns);
+        }
+    }
+
+    /// The response is complete (last body chunk, trailers, or headers only).
+    pub fn on_response_end(&mut self, now_ns: u64) {
+        if self.response_done {
+            return;
+        }
+        self.response_done = true;
+        self.record.end_ns = now_ns;
+        if let Some(d) = &mut self.decoder {
+            if d.finish().is_err() {
+                self.record.problems.push(BodyProblem::DecodeError);
+                return;
+            }
+        }
+        match self.response.take() {
+            Some(ResponseReader::Json(mut scanner)) => {
+                if scanner.bytes_seen() == 0 {
+                    return;
+                }
+                if scanner.finish() != ScanState::Complete {
+                    self.record.problems.push(BodyProblem::ResponseMalformedJson);
+                }
+                self.record.usage = scanner.captured(RESP_USAGE).and_then(parse_usage);
+                self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
+                self.record.error_message = scanner.captured(RESP_ERROR).and_then(error_message);
+                let tier = scanner.captured(RESP_SERVICE_TIER).and_then(json_string);
+                if tier.is_some() {
+                    self.record.service_tier = tier;
+                }
+            }
+            Some(ResponseReader::Sse { mut framer, mut events }) => {
+                let discarded = framer.finish(&mut events);
+                if events.malformed_events > 0 || (discarded && events.usage.is_none()) {
+                    self.record.problems.push(BodyProblem::ResponseMalformedSse);
+                }
+                self.record.stream_without_usage = events.usage.is_none();
+                self.record.usage = events.usage;
+                self.record.response_model = events.model;
+                self.record.error_message = events.error_message;
+                if events.service_tier.is_some() {
+                    self.record.service_tier = events.service_tier;
+                }
+            }
+            Some(ResponseReader::Skip) | None => {}
+        }
+    }
+
+    /// Ends the exchange (Envoy's access-log callback, which always comes once per stream) and
+    /// returns its record. A response that never completed is marked so; a missing response is
+    /// status 0.
+    pub fn finish(&mut self, now_ns: u64, upstream_address: Option<String>) -> Option<Record> {
+        if self.finished {
+            return None;
+        }
+        self.finished = true;
+        if !self.request_done {
+            self.end_request();
+        }
+        if !self.response_done {
+            if self.response.is_some() && self.record.first_byte_ns.is_some() {
+                self.record.problems.push(BodyProblem::ResponseIncomplete);
+            }
+            self.on_response_end(now_ns);
+        }
+        self.record.upstream_address = upstream_address;
+        Some(std::mem::take(&mut self.record))
+    }
+}
+
+fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {
+    match reader {
+        Some(ResponseReader::Json(scanner)) => {
+            scanner.feed(bytes);
+        }
+        Some(ResponseReader::Sse { framer, events }) => framer.feed(bytes, events),
+        Some(ResponseReader::Skip) | None => {}
+    }
+}
+
+/// The first 100 characters of the request's messages: the text of `content` fields (or the
+/// Responses API's `input` string), as LiteLLM quotes them in slow-response alerts.
+fn messages_preview(raw: &[u8]) -> Option<String> {
+    fn collect(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) => {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(s);
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            serde_json::Value::Object(o) => {
+                if let Some(c) = o.get("content").or(o.get("text")) {
+                    collect(c, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let mut text = String::new();
+    collect(&v, &mut text);
+    if text.is_empty() {
+        return None;
+    }
+    Some(text.chars().take(100).collect())
+}
+

@@ -1,0 +1,791 @@
+//! From finished exchanges to Envoy stats, aggregated per VM.
+//!
+//! Every host call costs hundreds of instructions, and one request touches ~20 families (a
+//! histogram being ~20 cumulative bucket counters), so updates are not sent to Envoy one by one:
+//! each request adds into in-memory slots of its *series* (one per distinct label set), and the
+//! host adapter flushes the dirty slots on its tick. A request then costs a few hash lookups and
+//! integer adds; the host calls are paid once per series per flush.
+//!
+//! Label values are interned per label key (bounded: new values past the bound fold into
+//! [`OVERFLOW`]) and a series is identified by its interned ids, so finding it hashes a few
+//! integers. The number of series is bounded too: past it, requests land in the all-overflow
+//! series. Both foldings are counted.
+//!
+//! Histograms are LiteLLM's own series: `<name>_bucket{le="0.005"}` … `{le="+Inf"}` as
+//! cumulative counters with LiteLLM's boundaries in seconds, `<name>_count`, and the sum as an
+//! integer counter `<name>_sum_microseconds` (Envoy stats hold only integers);
+//! `envoy/prometheus-rules.yaml` rebuilds `<name>_sum` in seconds.
+
+use crate::catalogue::{Family, FamilyId, Kind, Label, ALL_LABELS, FAMILIES, LABEL_COUNT};
+use crate::config::{Config, Deployment};
+use crate::exchange::Record;
+use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
+use crate::labels::{push_label, truncate_utf8, OVERFLOW, UNKNOWN};
+use hashbrown::HashMap;
+use std::rc::Rc;
+
+/// What the host does with the metrics: define a stat by its full encoded name, add to a counter,
+/// set a gauge. Implemented over proxy-wasm in the adapter, and by a recorder in tests.
+pub trait StatSink {
+    /// Defines (or finds) the stat; `None` when the host refuses.
+    fn define(&mut self, kind: Kind, name: &str) -> Option<u32>;
+    fn add(&mut self, id: u32, delta: u64);
+    fn set(&mut self, id: u32, value: u64);
+}
+
+/// Label values of one request, before interning, in [`Label`] order, then the custom labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelValues {
+    pub values: [String; LABEL_COUNT],
+    /// `custom_prometheus_metadata_labels` then `custom_prometheus_tags`, in config order.
+    pub custom: Vec<String>,
+}
+
+impl LabelValues {
+    /// The value of `label`.
+    pub fn get(&self, label: Label) -> &str {
+        &self.values[label as usize]
+    }
+    fn set(&mut self, label: Label, value: impl Into<String>) {
+        self.values[label as usize] = value.into();
+    }
+}
+
+/// LiteLLM's exception class for an HTTP status (`Openai.RateLimitError`): the provider with its
+/// first letter upper-cased, a dot, the class LiteLLM maps the status to.
+pub fn exception_class(provider: &str, status: u16) -> String {
+    let class = match status {
+        0 => "APIConnectionError",
+        400 => "BadRequestError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        408 => "Timeout",
+        409 => "ConflictError",
+        413 => "RequestEntityTooLargeError",
+        422 => "UnprocessableEntityError",
+        429 => "RateLimitError",
+        500 => "InternalServerError",
+        502 => "BadGatewayError",
+        503 => "ServiceUnavailableError",
+        504 => "Timeout",
+        _ if status >= 500 => "APIError",
+        _ => "APIError",
+    };
+    let mut chars = provider.chars();
+    let mut out = String::with_capacity(provider.len() + class.len() + 1);
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.push_str(chars.as_str());
+    }
+    out.push('.');
+    out.push_str(class);
+    out
+}
+
+/// The provider an upstream host belongs to, when no `model_list` entry says.
+fn provider_from_host(host: &str) -> &'static str {
+    let host = host.to_ascii_lowercase();
+    if host.ends_with(".openai.azure.com") || host.contains(".azure.") {
+        "azure"
+    } else if host.contains("anthropic.com") {
+        "anthropic"
+    } else if host.contains("groq.com") {
+        "groq"
+    } else if host.contains("mistral.ai") {
+        "mistral"
+    } else if host.contains("deepseek.com") {
+        "deepseek"
+    } else if host.contains("googleapis.com") {
+        "gemini"
+    } else {
+        "openai"
+    }
+}
+
+/// Resolves a record's labels the way LiteLLM would fill them. `deployment` is the `model_list`
+/// entry the request matched, if any.
+pub fn resolve_labels(
+    rec: &Record,
+    config: &Config,
+    deployment: Option<&Deployment>,
+    hasher: &mut KeyHasher,
+    max_value_bytes: usize,
+) -> LabelValues {
+    let mut v = LabelValues {
+        values: std::array::from_fn(|_| UNKNOWN.to_owned()),
+        custom: Vec::new(),
+    };
+    let caller = &rec.caller;
+    // Identity: key hash, then the configured key table, then trusted headers.
+    let hashed = caller.api_key.as_deref().map(|k| hasher.hash(k));
+    let is_master = match (&hashed, &config.master_key_sha256) {
+        (Some(h), Some(m)) => **h == **m,
+        _ => false,
+    };
+    let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
+    if is_master {
+        v.set(Label::HashedApiKey, MASTER_KEY_LABEL);
+        v.set(Label::User, MASTER_KEY_USER);
+    } else if let Some(h) = &hashed {
+        v.set(Label::HashedApiKey, &**h);
+    }
+    let pick = |header: &Option<String>, table: Option<&Option<String>>| {
+        header.clone().or_else(|| table.and_then(|t| t.clone()))
+    };
+    let fields = [
+        (Label::ApiKeyAlias, pick(&caller.api_key_alias, key_info.map(|k| &k.key_alias))),
+        (Label::Team, pick(&caller.team, key_info.map(|k| &k.team_id))),
+        (Label::TeamAlias, pick(&caller.team_alias, key_info.map(|k| &k.team_alias))),
+        (Label::User, pick(&caller.user, key_info.map(|k| &k.user_id))),
+        (Label::UserEmail, pick(&caller.user_email, key_info.map(|k| &k.user_email))),
+        (Label::OrgId, pick(&caller.org_id, key_info.map(|k| &k.org_id))),
+        (Label::OrgAlias, pick(&caller.org_alias, key_info.map(|k| &k.org_alias))),
+    ];
+    for (label, value) in fields {
+        if let Some(value) = value {
+            v.set(label, value);
+        }
+    }
+    // LiteLLM reports end users only when explicitly enabled (cardinality).
+    if config.end_user_tracking {
+        if let Some(eu) = caller.end_user.clone().or_else(|| rec.end_user.clone()) {
+            v.set(Label::EndUser, eu);
+        }
+    }
+    if let Some(ip) = &caller.client_ip {
+        v.set(Label::ClientIp, ip.as_str());
+    }
+    if let Some(ua) = &caller.user_agent {
+        v.set(Label::UserAgent, ua.as_str());
+    }
+    v.set(Label::Route, rec.route.as_str());
+    v.set(Label::StatusCode, rec.status.to_string());
+    if let Some(tier) = &rec.service_tier {
+        v.set(Label::ServiceTier, tier.as_str());
+    }
+    v.set(Label::Stream, if rec.stream { "True" } else { "False" });
+
+    // Models. With a model_list, a model it does not know is "other", as LiteLLM counts it (and
+    // clients cannot grow the label without bound); without one, the requested model is kept.
+    let requested = rec.requested_model.as_deref();
+    let group = match (deployment, requested) {
+        (Some(d), _) if !d.model_name.contains('*') => Some(d.model_name.clone()),
+        (Some(_), r) => r.map(str::to_owned),
+        (None, r) if config.deployments.is_empty() => r.map(str::to_owned),
+        (None, Some(_)) => Some("other".to_owned()),
+        (None, None) => None,
+    };
+    if let Some(g) = group {
+        v.set(Label::RequestedModel, g.clone());
+        v.set(Label::ModelGroup, g);
+    }
+    let deployment_model = deployment.filter(|d| !d.model.contains('*')).map(|d| d.model.as_str());
+    let model = rec.response_model.as_deref().or(deployment_model).or(requested);
+    if let Some(m) = model {
+        v.set(Label::Model, m);
+    }
+    if let Some(m) = deployment_model.or(requested).or(rec.response_model.as_deref()) {
+        v.set(Label::LitellmModelName, m);
+    }
+    if let Some(id) = deployment.and_then(|d| d.model_id.as_deref()) {
+        v.set(Label::ModelId, id);
+    }
+    let upstream_host = rec.upstream_address.as_deref();
+    let provider = match deployment {
+        Some(d) => d.provider.clone(),
+        None if rec.azure_deployment.is_some() => "azure".to_owned(),
+        None => upstream_host.map(provider_from_host).unwrap_or("openai").to_owned(),
+    };
+    let api_base = deployment.and_then(|d| d.api_base.clone()).or_else(|| {
+        upstream_host.map(|h| {
+            let scheme = if h.ends_with(":443") { "https" } else { "http" };
+            format!("{scheme}://{h}{}", rec.base_path)
+        })
+    });
+    if let Some(b) = api_base {
+        v.set(Label::ApiBase, b);
+    }
+    if !rec.succeeded() {
+        v.set(Label::ExceptionStatus, rec.status.to_string());
+        v.set(Label::ExceptionClass, exception_class(&provider, rec.status));
+    }
+    v.set(Label::ApiProvider, provider);
+
+    // Custom labels from the request's metadata and tags.
+    let metadata: Option<serde_json::Value> =
+        rec.metadata.as_deref().and_then(|m| serde_json::from_slice(m).ok());
+    for ml in &config.metadata_labels {
+        let mut cur = metadata.as_ref();
+        for part in &ml.path {
+            cur = cur.and_then(|c| c.get(part));
+        }
+        let value = cur.and_then(|c| c.as_str()).unwrap_or(UNKNOWN);
+        v.custom.push(value.to_owned());
+    }
+    if !config.tag_labels.is_empty() {
+        let tags: Vec<&str> = metadata
+            .as_ref()
+            .and_then(|m| m.get("tags"))
+            .and_then(|t| t.as_array())
+            .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        for tl in &config.tag_labels {
+            let hit = tags.iter().any(|t| tl.matches(t));
+            v.custom.push(if hit { "true" } else { "false" }.to_owned());
+        }
+    }
+    for value in v.values.iter_mut().chain(v.custom.iter_mut()) {
+        if value.len() > max_value_bytes {
+            let cut = truncate_utf8(value, max_value_bytes).len();
+            value.truncate(cut);
+        }
+    }
+    v
+}
+
+/// One counter (or histogram part) of one series: the pending delta and the host's id.
+#[derive(Clone, Copy)]
+struct Slot {
+    pending: u64,
+    id: u32,
+    touched: bool,
+}
+
+const UNDEFINED: u32 = u32::MAX;
+
+impl Slot {
+    const EMPTY: Slot = Slot { pending: 0, id: UNDEFINED, touched: false };
+}
+
+/// A distinct label set: its interned values and the slots of every counter family.
+struct Series {
+    values: Box<[u32]>,
+    slots: Box<[Slot]>,
+    dirty: bool,
+}
+
+/// Per label key, the distinct values seen, bounded. Id 0 is always [`OVERFLOW`].
+struct Interner {
+    ids: HashMap<Rc<str>, u32>,
+    values: Vec<Rc<str>>,
+}
+
+impl Interner {
+    fn new() -> Interner {
+        let overflow: Rc<str> = Rc::from(OVERFLOW);
+        let mut ids = HashMap::new();
+        ids.insert(overflow.clone(), 0);
+        Interner { ids, values: vec![overflow] }
+    }
+
+    /// The id of `value`, or `None` when the bound is reached (the caller folds it).
+    fn intern(&mut self, value: &str, max: usize) -> Option<u32> {
+        if let Some(id) = self.ids.get(value) {
+            return Some(*id);
+        }
+        if self.values.len() > max {
+            return None;
+        }
+        let id = u32::try_from(self.values.len()).ok()?;
+        let v: Rc<str> = Rc::from(value);
+        self.ids.insert(v.clone(), id);
+        self.values.push(v);
+        Some(id)
+    }
+
+    fn value(&self, id: u32) -> &str {
+        self.values.get(id as usize).map_or(OVERFLOW, |v| v)
+    }
+}
+
+/// A gauge: its latest value, waiting for the next flush.
+struct Gauge {
+    value: u64,
+    id: u32,
+    dirty: bool,
+}
+
+/// Rolling health of one deployment, for `litellm_deployment_state` and cool-downs.
+#[derive(Default)]
+struct Health {
+    window_start_ns: u64,
+    failures: u32,
+    cooled: bool,
+}
+
+/// Failures within [`OUTAGE_WINDOW_NS`] of the first that make a complete outage (state 2):
+/// LiteLLM's `major_outage_alert_threshold`.
+pub const COMPLETE_OUTAGE_FAILURES: u32 = 10;
+/// LiteLLM's `outage_alert_ttl`: the window opened by a deployment's first failure.
+pub const OUTAGE_WINDOW_NS: u64 = 60_000_000_000;
+
+/// Counters of the filter's own health, beside LiteLLM's families.
+pub mod own {
+    pub const UNREADABLE_BODIES: &str = "llm_telemetry_unreadable_bodies_total";
+    pub const STREAMS_WITHOUT_USAGE: &str = "llm_telemetry_streams_without_usage_total";
+    pub const STREAM_USAGE_INJECTED: &str = "llm_telemetry_stream_usage_injected_total";
+    pub const LABEL_VALUES_FOLDED: &str = "llm_telemetry_label_values_folded_total";
+    pub const SERIES_FOLDED: &str = "llm_telemetry_series_folded_total";
+}
+
+/// The per-VM metric state.
+pub struct Metrics {
+    interners: Vec<Interner>,
+    series_index: HashMap<Box<[u32]>, u32>,
+    series: Vec<Series>,
+    /// Series with updates since the last flush.
+    dirty: Vec<u32>,
+    /// First slot of each family in a series' slots (`None`: gauge or disabled).
+    offsets: [Option<u32>; FAMILIES.len()],
+    slot_count: usize,
+    gauges: HashMap<String, Gauge>,
+    own: HashMap<String, Slot>,
+    health: HashMap<String, Health>,
+    hasher: KeyHasher,
+    scratch: Vec<u32>,
+    name: String,
+    custom_names: Vec<String>,
+    /// Per family: whether `prometheus_metrics_config` lets it out, and which labels it keeps.
+    enabled: [bool; FAMILIES.len()],
+    include: Vec<Option<Vec<String>>>,
+    emit_stream_label: bool,
+    max_series: usize,
+    max_values: usize,
+    max_value_bytes: usize,
+}
+
+fn slots_of(f: &Family) -> usize {
+    match f.kind {
+        // Every bucket, +Inf, _count, _sum_microseconds.
+        Kind::Histogram => f.buckets.len() + 3,
+        _ => 1,
+    }
+}
+
+impl Metrics {
+    /// Metric state for `config`: families disabled by `prometheus_metrics_config` get no slots.
+    pub fn new(config: &Config) -> Metrics {
+        let mut offsets = [None; FAMILIES.len()];
+        let mut enabled = [true; FAMILIES.len()];
+        let mut include = Vec::with_capacity(FAMILIES.len());
+        let mut next = 0usize;
+        for f in &FAMILIES {
+            let mf = config.metric_filter.as_ref();
+            enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
+            include.push(mf.and_then(|mf| mf.include_labels(f.name)).map(<[String]>::to_vec));
+            if f.kind != Kind::Gauge && enabled[f.id as usize] {
+                offsets[f.id as usize] = u32::try_from(next).ok();
+                next += slots_of(f);
+            }
+        }
+        let custom_names: Vec<String> = config
+            .metadata_labels
+            .iter()
+            .map(|m| m.label.clone())
+            .chain(config.tag_labels.iter().map(|t| t.label.clone()))
+            .collect();
+        let limits = &config.limits;
+        Metrics {
+            interners: (0..LABEL_COUNT + custom_names.len()).map(|_| Interner::new()).collect(),
+            series_index: HashMap::new(),
+            series: Vec::new(),
+            dirty: Vec::new(),
+            offsets,
+            slot_count: next,
+            gauges: HashMap::new(),
+            own: HashMap::new(),
+            health: HashMap::new(),
+            hasher: KeyHasher::new(limits.max_tracked_keys),
+            scratch: Vec::new(),
+            name: String::new(),
+            custom_names,
+            enabled,
+            include,
+            emit_stream_label: config.emit_stream_label,
+            max_series: limits.max_series_per_metric,
+            max_values: limits.max_values_per_label,
+            max_value_bytes: limits.max_label_value_bytes,
+        }
+    }
+
+    /// Records a finished exchange. Returns the deployment state it leaves (0/1/2) for alerts.
+    pub fn record(&mut self, rec: &Record, config: &Config, now_ns: u64) -> u8 {
+        let upstream_host = rec.upstream_address.as_deref();
+        let deployment = rec
+            .requested_model
+            .as_deref()
+            .and_then(|m| config.find_deployment(m, upstream_host));
+        let labels =
+            resolve_labels(rec, config, deployment, &mut self.hasher, self.max_value_bytes);
+        let series = self.series_for(&labels);
+        let ok = rec.succeeded();
+        use FamilyId::*;
+        self.count(series, ProxyTotalRequests, 1);
+        if ok {
+            self.count(series, Requests, 1);
+            self.count(series, DeploymentSuccessResponses, 1);
+            self.count(series, DeploymentTotalRequests, 1);
+            if let Some(u) = &rec.usage {
+                self.count(series, TotalTokens, u.total);
+                self.count(series, InputTokens, u.input);
+                self.count(series, OutputTokens, u.output);
+                self.count(series, InputCachedTokens, u.input_cached);
+                self.count(series, InputCacheCreationTokens, u.input_cache_creation);
+                self.count(series, InputAudioTokens, u.input_audio);
+                self.count(series, OutputReasoningTokens, u.output_reasoning);
+                self.count(series, OutputAudioTokens, u.output_audio);
+                self.count(series, ProviderCacheReadInputTokens, u.input_cached);
+                self.count(series, ProviderCacheCreationInputTokens, u.input_cache_creation);
+            }
+            self.observe(series, RequestTotalLatency, rec.total_latency_us());
+            self.observe(series, LlmApiLatency, rec.api_latency_us());
+            self.observe(series, OverheadLatency, rec.overhead_us());
+            let ttft = rec.time_to_first_token_us();
+            if let Some(t) = ttft {
+                self.observe(series, TimeToFirstToken, t);
+            }
+            // LiteLLM divides the time to first token (streams) or the whole response time by
+            // the output tokens.
+            let output = rec.usage.map_or(0, |u| u.output);
+            if output > 0 {
+                let latency = ttft.unwrap_or_else(|| rec.total_latency_us());
+                self.observe(series, DeploymentLatencyPerOutputToken, latency / output);
+            }
+        } else {
+            self.count(series, ProxyFailedRequests, 1);
+            self.count(series, LlmApiFailedRequests, 1);
+            self.count(series, DeploymentFailureResponses, 1);
+            self.count(series, DeploymentTotalRequests, 1);
+        }
+        let state = self.update_health(&labels, ok, now_ns);
+        self.gauge(DeploymentState, &labels, u64::from(state));
+        if state == 2 && self.take_cooldown(&labels) {
+            self.count(series, DeploymentCooledDown, 1);
+        }
+        let rl = &rec.rate_limits;
+        // Written whatever the status and including 0: the 429 with 0 remaining is the moment
+        // an operator most needs to see (LiteLLM drops it).
+        if let Some(n) = rl.remaining_requests {
+            self.gauge(RemainingRequests, &labels, n);
+        }
+        if let Some(n) = rl.remaining_tokens {
+            self.gauge(RemainingTokens, &labels, n);
+        }
+        if let Some(n) = rl.limit_requests.or(deployment.and_then(|d| d.rpm)) {
+            self.gauge(DeploymentRpmLimit, &labels, n);
+        }
+        if let Some(n) = rl.limit_tokens.or(deployment.and_then(|d| d.tpm)) {
+            self.gauge(DeploymentTpmLimit, &labels, n);
+        }
+        if rec.stream && rec.usage.is_none() && rec.status != 0 && ok {
+            self.count_own(own::STREAMS_WITHOUT_USAGE, &[("route", &rec.route)], 1);
+        }
+        if rec.usage_injected {
+            self.count_own(own::STREAM_USAGE_INJECTED, &[("route", &rec.route)], 1);
+        }
+        for p in &rec.problems {
+            self.count_own(own::UNREADABLE_BODIES, &[("reason", p.as_str()), ("route", &rec.route)], 1);
+        }
+        state
+    }
+
+    fn deployment_key(labels: &LabelValues) -> String {
+        let mut k = String::new();
+        for l in [Label::LitellmModelName, Label::ModelId, Label::ApiBase, Label::ApiProvider] {
+            k.push_str(labels.get(l));
+            k.push('\u{1}');
+        }
+        k
+    }
+
+    fn update_health(&mut self, labels: &LabelValues, ok: bool, now_ns: u64) -> u8 {
+        let key = Self::deployment_key(labels);
+        if ok {
+            self.health.remove(&key);
+            return 0;
+        }
+        if self.health.len() >= self.max_series && !self.health.contains_key(&key) {
+            return 1;
+        }
+        let h = self.health.entry(key).or_default();
+        if h.failures == 0 || now_ns.saturating_sub(h.window_start_ns) > OUTAGE_WINDOW_NS {
+            *h = Health { window_start_ns: now_ns, failures: 0, cooled: false };
+        }
+        h.failures += 1;
+        if h.failures >= COMPLETE_OUTAGE_FAILURES {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// True once per outage window: the deployment just entered complete outage.
+    fn take_cooldown(&mut self, labels: &LabelValues) -> bool {
+        match self.health.get_mut(&Self::deployment_key(labels)) {
+            Some(h) if !h.cooled => {
+                h.cooled = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The series of a label set, folding values and series past their bounds.
+    fn series_for(&mut self, labels: &LabelValues) -> u32 {
+        self.scratch.clear();
+        let all = labels.values.iter().chain(labels.custom.iter());
+        for (i, value) in all.enumerate() {
+            let Some(interner) = self.interners.get_mut(i) else { break };
+            let id = match interner.intern(value, self.max_values) {
+                Some(id) => id,
+                None => {
+                    let key = ALL_LABELS
+                        .get(i)
+                        .map(|l| l.as_str().to_owned())
+                        .or_else(|| self.custom_names.get(i - LABEL_COUNT).cloned())
+                        .unwrap_or_default();
+                    self.count_own(own::LABEL_VALUES_FOLDED, &[("label", &key)], 1);
+                    0
+                }
+            };
+            self.scratch.push(id);
+        }
+        if let Some(id) = self.series_index.get(self.scratch.as_slice()) {
+            return *id;
+        }
+        if self.series.len() >= self.max_series {
+            self.count_own(own::SERIES_FOLDED, &[], 1);
+            self.scratch.iter_mut().for_each(|v| *v = 0);
+            if let Some(id) = self.series_index.get(self.scratch.as_slice()) {
+                return *id;
+            }
+        }
+        let id = u32::try_from(self.series.len()).unwrap_or(0);
+        let key: Box<[u32]> = self.scratch.as_slice().into();
+        self.series.push(Series {
+            values: key.clone(),
+            slots: vec![Slot::EMPTY; self.slot_count].into_boxed_slice(),
+            dirty: false,
+        });
+        self.series_index.insert(key, id);
+        id
+    }
+
+    /// Marks a series as having updates for the next flush.
+    fn touch(&mut self, series: u32) -> Option<&mut Series> {
+        let s = self.series.get_mut(series as usize)?;
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(series);
+        }
+        Some(s)
+    }
+
+    fn slot(&mut self, series: u32, index: Option<usize>) -> Option<&mut Slot> {
+        self.touch(series)?.slots.get_mut(index?)
+    }
+
+    fn count(&mut self, series: u32, family: FamilyId, delta: u64) {
+        let index = self.offsets[family as usize].map(|o| o as usize);
+        if let Some(slot) = self.slot(series, index) {
+            slot.pending = slot.pending.saturating_add(delta);
+            slot.touched = true;
+        }
+    }
+
+    fn observe(&mut self, series: u32, family: FamilyId, micros: u64) {
+        let Some(base) = self.offsets[family as usize].map(|o| o as usize) else { return };
+        let buckets = family.family().buckets;
+        let Some(s) = self.touch(series) else { return };
+        let Some(slots) = s.slots.get_mut(base..base + buckets.len() + 3) else { return };
+        // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value.
+        for (slot, b) in slots.iter_mut().zip(buckets) {
+            slot.touched = true;
+            if micros <= b.micros {
+                slot.pending += 1;
+            }
+        }
+        let n = buckets.len();
+        for (i, add) in [(n, 1), (n + 1, 1), (n + 2, micros)] {
+            if let Some(slot) = slots.get_mut(i) {
+                slot.pending = slot.pending.saturating_add(add);
+                slot.touched = true;
+            }
+        }
+    }
+
+    fn gauge(&mut self, family: FamilyId, labels: &LabelValues, value: u64) {
+        let f = family.family();
+        if !self.enabled[family as usize] {
+            return;
+        }
+        let mut name = std::mem::take(&mut self.name);
+        name.clear();
+        name.push_str(f.name);
+        self.push_labels(&mut name, f, |l| labels.get(l), |i| {
+            labels.custom.get(i).map_or(UNKNOWN, String::as_str)
+        });
+        let room = self.gauges.len() < self.max_series.saturating_mul(4);
+        match self.gauges.get_mut(name.as_str()) {
+            Some(g) => {
+                g.value = value;
+                g.dirty = true;
+            }
+            None if room => {
+                self.gauges.insert(name.clone(), Gauge { value, id: UNDEFINED, dirty: true });
+            }
+            None => self.count_own(own::SERIES_FOLDED, &[], 1),
+        }
+        self.name = name;
+    }
+
+    fn count_own(&mut self, name: &str, labels: &[(&str, &str)], delta: u64) {
+        let mut full = String::from(name);
+        for (k, v) in labels {
+            push_label(&mut full, k, v);
+        }
+        let slot = self.own.entry(full).or_insert(Slot::EMPTY);
+        slot.pending += delta;
+        slot.touched = true;
+    }
+
+    /// Appends the family's labels (those `prometheus_metrics_config` keeps) in LiteLLM's
+    /// declaration order, then the stream label and the custom labels.
+    fn push_labels<'a>(
+        &self,
+        out: &mut String,
+        f: &Family,
+        value: impl Fn(Label) -> &'a str,
+        custom: impl Fn(usize) -> &'a str,
+    ) {
+        let include = self.include[f.id as usize].as_deref();
+        let kept = |name: &str| include.is_none_or(|inc| inc.iter().any(|i| i == name));
+        for l in f.labels {
+            if kept(l.as_str()) {
+                push_label(out, l.as_str(), value(*l));
+            }
+        }
+        if f.id == FamilyId::ProxyTotalRequests && self.emit_stream_label && kept("stream") {
+            push_label(out, Label::Stream.as_str(), value(Label::Stream));
+        }
+        for (i, name) in self.custom_names.iter().enumerate() {
+            if kept(name) {
+                push_label(out, name, custom(i));
+            }
+        }
+    }
+
+    /// Sends every pending update to the host: defines stats seen for the first time (all the
+    /// buckets of a histogram at once, so `histogram_quantile` sees the full ladder), adds
+    /// counter deltas, sets gauges.
+    pub fn flush(&mut self, sink: &mut dyn StatSink) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &si in &dirty {
+            let si = si as usize;
+            let Some(series) = self.series.get_mut(si) else { continue };
+            series.dirty = false;
+            for f in &FAMILIES {
+                let Some(base) = self.offsets[f.id as usize].map(|o| o as usize) else { continue };
+                let n = slots_of(f);
+                let touched = self.series[si]
+                    .slots
+                    .get(base..base + n)
+                    .is_some_and(|s| s.iter().any(|x| x.touched));
+                if !touched {
+                    continue;
+                }
+                for part in 0..n {
+                    let slot = self.series[si].slots[base + part];
+                    let id = if slot.id == UNDEFINED {
+                        let name = self.series_stat_name(si, f, part);
+                        match sink.define(Kind::Counter, &name) {
+                            Some(id) => {
+                                self.series[si].slots[base + part].id = id;
+                                id
+                            }
+                            None => continue,
+                        }
+                    } else {
+                        slot.id
+                    };
+                    if slot.pending > 0 || slot.id == UNDEFINED {
+                        sink.add(id, slot.pending);
+                    }
+                    let s = &mut self.series[si].slots[base + part];
+                    s.pending = 0;
+                    s.touched = false;
+                }
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+        for (name, g) in self.gauges.iter_mut() {
+            if !g.dirty {
+                continue;
+            }
+            if g.id == UNDEFINED {
+                match sink.define(Kind::Gauge, name) {
+                    Some(id) => g.id = id,
+                    None => continue,
+                }
+            }
+            sink.set(g.id, g.value);
+            g.dirty = false;
+        }
+        for (name, slot) in self.own.iter_mut() {
+            if !slot.touched {
+                continue;
+            }
+            if slot.id == UNDEFINED {
+                match sink.define(Kind::Counter, name) {
+                    Some(id) => slot.id = id,
+                    None => continue,
+                }
+            }
+            sink.add(slot.id, slot.pending);
+            slot.pending = 0;
+            slot.touched = false;
+        }
+    }
+
+    /// The encoded stat name of one part of one family in series `si`: counters get `_total`;
+    /// histogram parts are the buckets, `+Inf`, `_count` and `_sum_microseconds`.
+    fn series_stat_name(&self, si: usize, f: &Family, part: usize) -> String {
+        let mut name = String::with_capacity(256);
+        name.push_str(f.name);
+        let n = f.buckets.len();
+        let le = match f.kind {
+            Kind::Histogram if part < n => {
+                name.push_str("_bucket");
+                f.buckets.get(part).map(|b| b.le)
+            }
+            Kind::Histogram if part == n => {
+                name.push_str("_bucket");
+                Some("+Inf")
+            }
+            Kind::Histogram if part == n + 1 => {
+                name.push_str("_count");
+                None
+            }
+            Kind::Histogram => {
+                name.push_str("_sum_microseconds");
+                None
+            }
+            _ => {
+                name.push_str("_total");
+                None
+            }
+        };
+        let Some(series) = self.series.get(si) else { return name };
+        let value_of = |i: usize| {
+            let id = series.values.get(i).copied().unwrap_or(0);
+            self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
+        };
+        self.push_labels(&mut name, f, |l| value_of(l as usize), |i| value_of(LABEL_COUNT + i));
+        if let Some(le) = le {
+            push_label(&mut name, "le", le);
+        }
+        name
+    }
+}

@@ -1,0 +1,78 @@
+//! Small wrappers over raw host calls that turn every host error into `None` or a no-op.
+
+use llm_telemetry_core::catalogue::Kind;
+use llm_telemetry_core::exchange::Headers;
+use llm_telemetry_core::metrics::StatSink;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MapType, MetricType};
+use std::time::UNIX_EPOCH;
+
+/// Wall-clock time from the host, in nanoseconds since the Unix epoch (0 if unavailable).
+pub fn now_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// An Envoy attribute (`source.address`, `upstream.address`) as text.
+pub fn property_string(path: &[&str]) -> Option<String> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    String::from_utf8(bytes).ok().filter(|s| !s.is_empty())
+}
+
+/// `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` → `::1`.
+pub fn strip_port(address: &str) -> String {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_owned();
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_owned()
+        }
+        _ => address.to_owned(),
+    }
+}
+
+/// One of Envoy's header maps.
+pub struct HostHeaders(pub MapType);
+
+impl HostHeaders {
+    /// The header's value, if present and readable.
+    pub fn value(&self, name: &str) -> Option<String> {
+        hostcalls::get_map_value(self.0, name).ok().flatten()
+    }
+}
+
+impl Headers for HostHeaders {
+    fn get(&self, name: &str) -> Option<String> {
+        self.value(name)
+    }
+}
+
+/// Envoy's stats store. A stat the host refuses is skipped, never fatal.
+pub struct HostStats;
+
+impl StatSink for HostStats {
+    fn define(&mut self, kind: Kind, name: &str) -> Option<u32> {
+        let t = match kind {
+            Kind::Gauge => MetricType::Gauge,
+            Kind::Counter | Kind::Histogram => MetricType::Counter,
+        };
+        hostcalls::define_metric(t, name).ok()
+    }
+
+    fn add(&mut self, id: u32, delta: u64) {
+        // Counters take a signed increment; a delta past i64::MAX is split, never wrapped.
+        let mut left = delta;
+        while left > 0 {
+            let step = left.min(i64::MAX as u64);
+            let _ = hostcalls::increment_metric(id, step as i64);
+            left -= step;
+        }
+    }
+
+    fn set(&mut self, id: u32, value: u64) {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}

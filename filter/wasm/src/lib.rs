@@ -1,0 +1,215 @@
+//! The host adapter: the only code that talks to Envoy. It reads headers and body chunks, feeds
+//! them to `llm_telemetry_core`, turns its decisions into `Action`s, and hands metric updates
+//! and alert callouts to the host.
+//!
+//! It calls `proxy_wasm::hostcalls` directly rather than the `traits` helpers: those unwrap host
+//! results, and a panic kills the VM inside Envoy (the worker then answers 503, or the filter is
+//! bypassed). Every host error here is logged or ignored, never fatal to traffic.
+
+mod host;
+
+use host::{now_ns, property_string, HostHeaders, HostStats};
+use llm_telemetry_core::config::{self, Config};
+use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
+use llm_telemetry_core::metrics::Metrics;
+use llm_telemetry_core::route;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// State shared by the root context and the HTTP contexts of one VM (one per worker thread).
+struct Shared {
+    config: Rc<Config>,
+    metrics: Metrics,
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<RefCell<Shared>>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let raw = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let loaded = match config::parse(&raw, &env) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Returning false makes Envoy refuse the plugin: the operator sees this line.
+                log::error!("llm-telemetry: invalid plugin configuration: {e}");
+                return false;
+            }
+        };
+        if !loaded.ignored.is_empty() {
+            log::info!(
+                "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
+                loaded.ignored.join(", ")
+            );
+        }
+        let config = Rc::new(loaded.config);
+        let interval = config.limits.metrics_flush_interval_ms.max(1);
+        let metrics = Metrics::new(&config);
+        self.shared = Some(Rc::new(RefCell::new(Shared { config, metrics })));
+        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
+            log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(shared) = &self.shared {
+            if let Ok(mut s) = shared.try_borrow_mut() {
+                s.metrics.flush(&mut HostStats);
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http { shared: self.shared.clone(), exchange: None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One HTTP stream. Requests that are not LLM API calls get no exchange and cost one path check.
+struct Http {
+    shared: Option<Rc<RefCell<Shared>>>,
+    exchange: Option<Exchange>,
+}
+
+impl Context for Http {}
+
+impl Http {
+    fn config(&self) -> Option<Rc<Config>> {
+        self.shared.as_ref().and_then(|s| s.try_borrow().ok().map(|s| s.config.clone()))
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let headers = HostHeaders(MapType::HttpRequestHeaders);
+        let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
+            return Action::Continue;
+        };
+        let Some(route) = route::classify(&method, &path) else { return Action::Continue };
+        let Some(config) = self.config() else { return Action::Continue };
+        let mut exchange = Exchange::new(route, &config, now_ns());
+        let client_ip = property_string(&["source", "address"]).map(|a| host::strip_port(&a));
+        let hold = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
+        if end_of_stream {
+            exchange.on_request_end(now_ns());
+        }
+        self.exchange = Some(exchange);
+        // Holding the headers lets the body be rewritten with a correct content-length.
+        if hold {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(exchange) = &mut self.exchange else { return Action::Continue };
+        let holding = exchange.holding_request();
+        let chunk = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // While held, Envoy hands over everything buffered so far: only the tail is new.
+        let seen = if holding { exchange.request_bytes() as usize } else { 0 };
+        let new = chunk.get(seen..).unwrap_or_default();
+        let mut whole = || Some(chunk.clone());
+        match exchange.on_request_body(new, end_of_stream, now_ns(), &mut whole) {
+            RequestBodyAction::Continue => Action::Continue,
+            RequestBodyAction::Hold => Action::Pause,
+            RequestBodyAction::Replace(body) => {
+                let replaced =
+                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &body);
+                if replaced.is_ok() {
+                    let len = body.len().to_string();
+                    let _ = hostcalls::set_map_value(
+                        MapType::HttpRequestHeaders,
+                        "content-length",
+                        Some(&len),
+                    );
+                } else {
+                    log::warn!("llm-telemetry: could not add stream_options to a request");
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(exchange) = &mut self.exchange {
+            exchange.on_request_end(now_ns());
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(exchange) = &mut self.exchange {
+            let headers = HostHeaders(MapType::HttpResponseHeaders);
+            exchange.on_response_headers(&headers, end_of_stream);
+            if end_of_stream {
+                exchange.on_response_end(now_ns());
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Always Continue: pausing would make Envoy buffer the stream and delay every token.
+        if let Some(exchange) = &mut self.exchange {
+            let chunk = if body_size > 0 {
+                hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            exchange.on_response_body(&chunk, end_of_stream, now_ns());
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        // HTTP/2 responses with trailers (and the decompressor filter) end here, not with an
+        // end_of_stream body callback.
+        if let Some(exchange) = &mut self.exchange {
+            exchange.on_response_end(now_ns());
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // Called once per stream whatever happened (reset, local reply, disconnect): the one
+        // place where every request is counted exactly once.
+        let Some(mut exchange) = self.exchange.take() else { return };
+        let upstream = property_string(&["upstream", "address"]);
+        let Some(record) = exchange.finish(now_ns(), upstream) else { return };
+        let Some(shared) = &self.shared else { return };
+        let Ok(mut s) = shared.try_borrow_mut() else { return };
+        let config = s.config.clone();
+        s.metrics.record(&record, &config, record.end_ns);
+        if config.limits.metrics_flush_interval_ms == 0 {
+            s.metrics.flush(&mut HostStats);
+        }
+    }
+}
