@@ -1,0 +1,48 @@
+"""Smoke: with an empty config the filter is transparent — bodies pass byte for byte, streams stay
+streamed — and the fake upstream saw exactly what the client sent."""
+
+from harness import fixture_bytes
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+AUTH = {"authorization": "Bearer sk-demo"}
+
+
+def test_chat_completion_passes_through_byte_identical(start_envoy, fake_upstream):
+    envoy = start_envoy({})
+    status, headers, body = envoy.request("POST", "/v1/chat/completions", CHAT, AUTH)
+    assert status == 200, body
+    assert headers["content-type"].startswith("application/json")
+    assert body == fixture_bytes("chat_completion.json")
+    [seen] = fake_upstream.take_records()
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["json"] == CHAT
+    assert seen["headers"]["authorization"] == "Bearer sk-demo"
+
+
+def test_stream_arrives_in_several_chunks(start_envoy):
+    envoy = start_envoy({})
+    req = dict(CHAT, stream=True, stream_options={"include_usage": True})
+    status, headers, chunks = envoy.stream("/v1/chat/completions", req,
+                                           dict(AUTH, **{"x-fake-chunk-delay-ms": "30"}))
+    assert status == 200
+    assert headers["content-type"].startswith("text/event-stream")
+    assert len(chunks) > 1, "the stream was buffered into one piece"
+    assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
+
+
+def test_upstream_errors_pass_through(start_envoy):
+    envoy = start_envoy({})
+    status, _, body = envoy.request("POST", "/v1/chat/completions", CHAT, dict(AUTH, **{"x-fake-status": "429"}))
+    assert status == 429
+    assert body == fixture_bytes("error_429.json")
+
+
+def test_decompressor_variant_hands_client_the_inflated_stream(start_envoy):
+    envoy = start_envoy({}, decompress_responses=True)
+    req = dict(CHAT, stream=True, stream_options={"include_usage": True})
+    status, headers, chunks = envoy.stream("/v1/chat/completions", req,
+                                           dict(AUTH, **{"x-fake-gzip": "1", "x-fake-chunk-delay-ms": "30"}))
+    assert status == 200
+    assert "content-encoding" not in headers
+    assert len(chunks) > 1
+    assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
