@@ -84,6 +84,11 @@ pub struct Config {
     /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
     /// written (`os.environ/` references unresolved): the alerts module validates them.
     pub alerting_general_settings: Map<String, Value>,
+    /// The document's `environment_variables` (numbers and booleans as text). LiteLLM sets them
+    /// before reading its environment, so the host looks `SLACK_WEBHOOK_URL`, `WEBHOOK_URL` and
+    /// `os.environ/NAME` references up here before the VM's environment (see
+    /// [`Config::env_var`]). Values may be secrets: `Debug` shows only the names.
+    pub environment_variables: HashMap<String, String>,
 }
 
 impl Default for Config {
@@ -101,6 +106,7 @@ impl Default for Config {
             limits: Limits::default(),
             inject_stream_usage: true,
             alerting_general_settings: Map::new(),
+            environment_variables: HashMap::new(),
         }
     }
 }
@@ -108,6 +114,8 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let alerting: Vec<&String> = self.alerting_general_settings.keys().collect();
+        let mut env_names: Vec<&String> = self.environment_variables.keys().collect();
+        env_names.sort_unstable();
         f.debug_struct("Config")
             .field("deployments", &self.deployments)
             .field(
@@ -124,6 +132,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("inject_stream_usage", &self.inject_stream_usage)
             .field("alerting_general_settings (keys)", &alerting)
+            .field("environment_variables (names)", &env_names)
             .finish()
     }
 }
@@ -303,6 +312,30 @@ impl Config {
                 && glob_match(&d.model_name, requested_model)
         });
         pick_by_host(candidates, upstream_host)
+    }
+
+    /// The variable `name`: the document's `environment_variables` first, then `env` (the VM's
+    /// environment), as LiteLLM resolves it.
+    pub fn env_var(&self, name: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        self.environment_variables
+            .get(name)
+            .cloned()
+            .or_else(|| env(name))
+    }
+
+    /// `value` with an `os.environ/NAME` reference resolved through [`Config::env_var`] (`None`
+    /// when the variable is not set); any other value as it is. For settings copied unresolved,
+    /// such as the URLs of `alert_to_webhook_url`.
+    pub fn resolve_env_ref(
+        &self,
+        value: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        match value.strip_prefix("os.environ/") {
+            Some(name) if !name.is_empty() => self.env_var(name, env),
+            Some(_) => None,
+            None => Some(value.to_owned()),
+        }
     }
 
     /// Whether LiteLLM would emit `metric` under this configuration.
@@ -555,6 +588,7 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
             _ => p.ignored.push(k.clone()),
         }
     }
+    config.environment_variables = p.env_vars;
     Ok(Loaded {
         config,
         ignored: p.ignored,
@@ -1508,6 +1542,22 @@ mod tests {
                        "model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": "os.environ/HOST"}}]}"#;
         let c = parse(json.as_bytes(), &env).unwrap().config;
         assert_eq!(c.deployments[0].api_base.as_deref(), Some("http://doc:2"));
+        assert_eq!(c.env_var("N", &env).as_deref(), Some("5"));
+        assert_eq!(c.env_var("B", &env).as_deref(), Some("True"));
+        assert_eq!(c.env_var("Z", &env), None);
+        assert_eq!(
+            c.resolve_env_ref("os.environ/HOST", &env).as_deref(),
+            Some("http://doc:2")
+        );
+        assert_eq!(
+            c.resolve_env_ref("https://x", &env).as_deref(),
+            Some("https://x")
+        );
+        assert_eq!(c.resolve_env_ref("os.environ/NONE", &env), None);
+        assert_eq!(
+            Config::default().env_var("HOST", &env).as_deref(),
+            Some("http://h:1")
+        );
         // An unused api_key reference is not resolved.
         let json = r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_key": "os.environ/NOPE"}}]}"#;
         assert!(parse(json.as_bytes(), &env).is_ok());
@@ -1651,6 +1701,51 @@ mod tests {
         assert_eq!(a["alerting_args"]["daily_report_frequency"], 60);
     }
 
+    /// `examples/config.json` is the demo's plugin config (converted from
+    /// `examples/litellm-config.yaml`): the filter must load it.
+    #[test]
+    fn shipped_example_config_loads() {
+        let text = include_str!("../../../examples/config.json");
+        let Loaded { config: c, ignored } = parse(text.as_bytes(), &no_env).unwrap();
+        let d = c
+            .find_deployment("gpt-4o", Some("127.0.0.1:18080"))
+            .unwrap();
+        assert_eq!(d.litellm_model, "openai/gpt-4o");
+        assert_eq!(d.api_base.as_deref(), Some("http://127.0.0.1:18080/v1"));
+        assert_eq!(d.model_id.as_deref(), Some("gpt-4o-fake"));
+        assert_eq!(
+            c.find_deployment("gpt-4o-eu", None).unwrap().provider,
+            "azure"
+        );
+        let demo = &c.keys[&sha256_hex("sk-demo")];
+        assert_eq!(demo.key_alias.as_deref(), Some("demo-key"));
+        assert_eq!(demo.team_id.as_deref(), Some("team-a"));
+        assert_eq!(demo.team_alias.as_deref(), Some("Team A"));
+        assert_eq!(demo.user_id.as_deref(), Some("alice"));
+        assert_eq!(demo.user_email.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            c.master_key_sha256.as_deref(),
+            Some(sha256_hex("sk-1234").as_str())
+        );
+        let labels: Vec<&str> = c
+            .metadata_labels
+            .iter()
+            .map(|l| l.label.as_str())
+            .chain(c.tag_labels.iter().map(|t| t.label.as_str()))
+            .collect();
+        assert_eq!(labels, ["metadata_app", "tag_prod", "tag_team_a"]);
+        assert!(c.end_user_tracking);
+        assert!(c
+            .alerting_general_settings
+            .contains_key("alert_to_webhook_url"));
+        assert_eq!(
+            c.env_var("SLACK_WEBHOOK_URL", &no_env).as_deref(),
+            Some("http://127.0.0.1:18081/slack")
+        );
+        assert!(ignored.contains(&"litellm_settings.callbacks".to_owned()));
+        assert!(ignored.contains(&"router_settings.routing_strategy".to_owned()));
+    }
+
     #[test]
     fn secrets_never_appear_in_errors_or_debug() {
         let env = |n: &str| match n {
@@ -1658,7 +1753,8 @@ mod tests {
             "KEY" => Some("sk-user-very-secret".to_owned()),
             _ => None,
         };
-        let json = r#"{"general_settings": {"master_key": "os.environ/MASTER",
+        let json = r#"{"environment_variables": {"OPENAI_API_KEY": "sk-env-very-secret"},
+                       "general_settings": {"master_key": "os.environ/MASTER",
                          "alert_to_webhook_url": {"llm_exceptions": "https://hooks.slack.com/services/T0/B0/secret-hook"}},
                        "telemetry_settings": {"keys": [{"api_key": "os.environ/KEY", "key_alias": "k"},
                                                        {"api_key": "sk-literal-very-secret"}]}}"#;
