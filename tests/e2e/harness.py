@@ -105,7 +105,7 @@ class Envoy:
 
     # --- traffic -----------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body, headers: dict | None, timeout: float):
+    def _send(self, method: str, path: str, body, headers: dict | None, timeout: float, chunk_size: int = 0):
         headers = dict(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
@@ -113,13 +113,21 @@ class Envoy:
         elif isinstance(body, str):
             body = body.encode()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        conn.request(method, path, body=body, headers=headers)
+        if chunk_size and body:
+            pieces = [body[i:i + chunk_size] for i in range(0, len(body), chunk_size)]
+            conn.request(method, path, body=iter(pieces), headers=headers, encode_chunked=True)
+        else:
+            conn.request(method, path, body=body, headers=headers)
         return conn, conn.getresponse()
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None,
-                timeout: float = 30.0) -> tuple[int, dict, bytes]:
-        """One request through Envoy: (status, lower-cased headers, body bytes)."""
-        conn, resp = self._send(method, path, body, headers, timeout)
+                timeout: float = 30.0, chunk_size: int = 0) -> tuple[int, dict, bytes]:
+        """One request through Envoy: (status, lower-cased headers, body bytes).
+
+        body: bytes, str, or a dict/list sent as JSON. chunk_size > 0 sends it with
+        Transfer-Encoding: chunked in pieces of that size.
+        """
+        conn, resp = self._send(method, path, body, headers, timeout, chunk_size)
         try:
             data = resp.read()
             return resp.status, _headers(resp), data
@@ -127,9 +135,9 @@ class Envoy:
             conn.close()
 
     def stream(self, path: str, body=None, headers: dict | None = None,
-               timeout: float = 30.0) -> tuple[int, dict, list[bytes]]:
+               timeout: float = 30.0, chunk_size: int = 0) -> tuple[int, dict, list[bytes]]:
         """POST and collect the response body piece by piece as it arrives (one entry per read)."""
-        conn, resp = self._send("POST", path, body, headers, timeout)
+        conn, resp = self._send("POST", path, body, headers, timeout, chunk_size)
         try:
             chunks = []
             while True:

@@ -19,6 +19,16 @@ def test_chat_completion_passes_through_byte_identical(start_envoy, fake_upstrea
     assert seen["headers"]["authorization"] == "Bearer sk-demo"
 
 
+def test_chunked_request_body_reaches_upstream_intact(start_envoy, fake_upstream):
+    envoy = start_envoy({})
+    status, _, body = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi"},
+                                    AUTH, chunk_size=7)
+    assert status == 200, body
+    assert body == fixture_bytes("embeddings.json")
+    [seen] = fake_upstream.take_records()
+    assert seen["json"] == {"model": "text-embedding-3-small", "input": "hi"}
+
+
 def test_stream_arrives_in_several_chunks(start_envoy):
     envoy = start_envoy({})
     req = dict(CHAT, stream=True, stream_options={"include_usage": True})
