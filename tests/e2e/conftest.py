@@ -50,7 +50,8 @@ def start_envoy(request, fake_upstream, webhook, tmp_path_factory):
     """Factory: start_envoy(plugin_config, extra_label_keys=(), env_vars={}, concurrency=1, ...) -> Envoy.
 
     Each Envoy is validated, started on free ports and stopped after the test; a failed test prints
-    the logs of the Envoys it started.
+    the logs of the Envoys it started. `start_envoy.validate(plugin_config)` -> (accepted, output)
+    checks a config without starting anything.
     """
     wasm_path()  # fail early and clearly when `make build` has not run
     factory = EnvoyFactory(upstream=f"127.0.0.1:{fake_upstream.port}", webhook_port=webhook.port,

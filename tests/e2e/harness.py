@@ -38,6 +38,13 @@ def wasm_path() -> Path:
     return WASM_PATH
 
 
+def validate_config(path: Path) -> tuple[bool, str]:
+    """Run `envoy --mode validate -c path`: (accepted, Envoy's output)."""
+    r = subprocess.run([render.envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
 class Envoy:
     """One running Envoy. Create through the `start_envoy` fixture, which also stops it."""
 
@@ -56,10 +63,9 @@ class Envoy:
 
     def validate(self) -> None:
         """`envoy --mode validate` on the rendered config: a clear error before any start-up."""
-        r = subprocess.run([render.envoy_binary(), "--mode", "validate", "-c", str(self.config_path),
-                            "--log-level", "warn"], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"envoy --mode validate rejected {self.config_path}:\n{r.stdout}{r.stderr}")
+        ok, output = validate_config(self.config_path)
+        if not ok:
+            raise RuntimeError(f"envoy --mode validate rejected {self.config_path}:\n{output}")
 
     def start(self, timeout: float = 30.0) -> "Envoy":
         cmd = [render.envoy_binary(), "-c", str(self.config_path),
@@ -69,8 +75,9 @@ class Envoy:
                "--admin-address-path", str(self.admin_address_path),
                # Several Envoys may run at once (tests, `make envoy-up`): no shared memory region.
                "--disable-hot-restart"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.workdir / "envoy.stderr", "wb"))
+        with open(self.workdir / "envoy.stderr", "wb") as stderr:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=stderr)
         deadline = time.monotonic() + timeout
         while not self.admin_address_path.exists() or not self.admin_address_path.read_text().strip():
             if self.proc.poll() is not None:
@@ -232,14 +239,26 @@ class EnvoyFactory:
         self.tmp_root = tmp_root
         self.started: list[Envoy] = []
 
-    def __call__(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
-                 concurrency: int = 1, upstream: str | None = None, clusters_extra=(),
-                 decompress_responses: bool = False) -> Envoy:
-        webhook = ("webhook_127.0.0.1_%d" % self.webhook_port, "127.0.0.1", self.webhook_port, False)
-        text = render.render(listen_port=0, admin_port=0, upstream=upstream or self.upstream,
+    def render(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
+               upstream: str | None = None, clusters_extra=(), decompress_responses: bool = False) -> str:
+        """The bootstrap a test Envoy runs: ports 0, the fake upstream, the webhook receiver's cluster."""
+        webhook = (f"webhook_127.0.0.1_{self.webhook_port}", "127.0.0.1", self.webhook_port, False)
+        return render.render(listen_port=0, admin_port=0, upstream=upstream or self.upstream,
                              wasm_path=str(wasm_path()), plugin_config=plugin_config or {},
                              extra_label_keys=extra_label_keys, clusters_extra=[webhook, *clusters_extra],
                              env_vars=env_vars or {}, decompress_responses=decompress_responses)
+
+    def validate(self, plugin_config: dict | None = None, **kw) -> tuple[bool, str]:
+        """Whether Envoy accepts this plugin config (the filter checks it at load): (ok, output)."""
+        path = Path(tempfile.mkdtemp(prefix="validate-", dir=self.tmp_root)) / "envoy.yaml"
+        path.write_text(self.render(plugin_config, **kw))
+        return validate_config(path)
+
+    def __call__(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
+                 concurrency: int = 1, upstream: str | None = None, clusters_extra=(),
+                 decompress_responses: bool = False) -> Envoy:
+        text = self.render(plugin_config, extra_label_keys, env_vars, upstream, clusters_extra,
+                           decompress_responses)
         workdir = Path(tempfile.mkdtemp(prefix=f"envoy{len(self.started)}-", dir=self.tmp_root))
         envoy = Envoy(text, workdir, concurrency)
         digest = hashlib.sha256(text.encode()).hexdigest()

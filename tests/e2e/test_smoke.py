@@ -56,3 +56,9 @@ def test_decompressor_variant_hands_client_the_inflated_stream(start_envoy):
     assert "content-encoding" not in headers
     assert len(chunks) > 1
     assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
+
+
+def test_invalid_plugin_config_is_refused_at_load(start_envoy):
+    ok, output = start_envoy.validate({"telemetry_settings": {"no_such_key": 1}})
+    assert not ok
+    assert "telemetry_settings.no_such_key" in output
