@@ -1,0 +1,1254 @@
+//! The leader's alert engine: rules, texts, batching, routing, delivery bookkeeping.
+//!
+//! Pure: the host feeds events and the time, and performs the HTTP callouts it is handed. Times
+//! are Unix milliseconds passed in; nothing here reads a clock, so tests drive it with a fake one.
+
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
+use serde::Serialize;
+
+use super::budget::{self, BudgetAlertKind, BudgetEvent, CallInfo};
+use super::config::AlertingConfig;
+use super::event::{
+    is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
+};
+use super::route::{parse_url, Destination};
+use super::text::{hhmmss_utc, py_float, py_round};
+use super::types::{AlertType, Level};
+
+/// Most deployments with outage state kept (entries go when quiet; beyond this, new ones are
+/// not tracked).
+const MAX_DEPLOYMENTS: usize = 10_000;
+/// Most provider regions tracked.
+const MAX_REGIONS: usize = 1_000;
+/// Most deployments in one daily report's aggregation.
+const MAX_REPORT_ROWS: usize = 1_000;
+/// Most live de-duplication keys (budget and failed-tracking alerts).
+const MAX_DEDUP_KEYS: usize = 10_000;
+/// Most undrained deployment state changes kept for the host.
+const MAX_CHANGES: usize = 10_000;
+/// Extra wait beyond the callout timeout before a callout with no callback counts as failed.
+const CALLBACK_GRACE_MS: u64 = 5_000;
+
+/// One HTTP POST for the host to dispatch from the root context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Where to (its `Debug` hides the secret path).
+    pub destination: Destination,
+    /// JSON body: `{"text":"..."}` for Slack-compatible webhooks, LiteLLM's event JSON for the
+    /// generic webhook.
+    pub body: String,
+    /// The alert type (for the host's counters and logs).
+    pub alert_type: AlertType,
+    /// 1 for the first attempt, then 2, 3, ... on retries.
+    pub attempt: u32,
+    /// Identifies this body across retries; pass it back to [`AlertEngine::on_delivery_result`].
+    pub id: u64,
+}
+
+impl Outgoing {
+    /// Headers for `dispatch_http_call`.
+    pub fn headers(&self) -> [(&str, &str); 5] {
+        self.destination.headers()
+    }
+}
+
+/// What [`AlertEngine::on_delivery_result`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// 2xx: delivered.
+    Sent,
+    /// Failed and will be handed out again by `on_tick` at or after `at_ms`.
+    Retrying {
+        /// Earliest retry time (Unix ms).
+        at_ms: u64,
+    },
+    /// Failed and given up (non-retryable status or retries exhausted).
+    Dropped,
+    /// Not an id in flight (already settled, or never handed out).
+    Unknown,
+}
+
+/// Counters for one alert type. `queued` and `deduplicated` count alerts; `sent`, `failed`,
+/// `retried` count HTTP attempts of bodies; `dropped` counts alerts or bodies given up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TypeCounters {
+    /// Alerts accepted for a destination (one per destination).
+    pub queued: u64,
+    /// Bodies delivered (2xx).
+    pub sent: u64,
+    /// Failed attempts (non-2xx or no response).
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Given up: retries exhausted, non-retryable status, or pushed out of a full queue.
+    pub dropped: u64,
+    /// Alerts folded into an identical one (batch collapse, budget/failed-tracking TTL).
+    pub deduplicated: u64,
+}
+
+impl TypeCounters {
+    /// `(outcome label, value)` pairs, for the host's `outcome` label.
+    pub fn outcomes(&self) -> [(&'static str, u64); 6] {
+        [
+            ("queued", self.queued),
+            ("sent", self.sent),
+            ("failed", self.failed),
+            ("retried", self.retried),
+            ("dropped", self.dropped),
+            ("deduplicated", self.deduplicated),
+        ]
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == TypeCounters::default()
+    }
+
+    fn minus(&self, o: &TypeCounters) -> TypeCounters {
+        TypeCounters {
+            queued: self.queued.saturating_sub(o.queued),
+            sent: self.sent.saturating_sub(o.sent),
+            failed: self.failed.saturating_sub(o.failed),
+            retried: self.retried.saturating_sub(o.retried),
+            dropped: self.dropped.saturating_sub(o.dropped),
+            deduplicated: self.deduplicated.saturating_sub(o.deduplicated),
+        }
+    }
+}
+
+/// Per-type delivery counters since the engine started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertStats {
+    per_type: [TypeCounters; AlertType::COUNT],
+    // Never used: `AlertType::index` is always in range; this only spares an indexing panic path.
+    spare: TypeCounters,
+}
+
+impl AlertStats {
+    /// Counters of `t`.
+    pub fn get(&self, t: AlertType) -> TypeCounters {
+        self.per_type.get(t.index()).copied().unwrap_or_default()
+    }
+
+    /// Sum over all types.
+    pub fn total(&self) -> TypeCounters {
+        self.per_type
+            .iter()
+            .fold(TypeCounters::default(), |a, c| TypeCounters {
+                queued: a.queued + c.queued,
+                sent: a.sent + c.sent,
+                failed: a.failed + c.failed,
+                retried: a.retried + c.retried,
+                dropped: a.dropped + c.dropped,
+                deduplicated: a.deduplicated + c.deduplicated,
+            })
+    }
+
+    fn at(&mut self, t: AlertType) -> &mut TypeCounters {
+        match self.per_type.get_mut(t.index()) {
+            Some(c) => c,
+            None => &mut self.spare,
+        }
+    }
+}
+
+/// A change of `litellm_deployment_state` (0 healthy, 1 partial outage, 2 complete outage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentChange {
+    /// `litellm_model_name` label, e.g. `openai/fake-err500`.
+    pub litellm_model: String,
+    /// `api_base` label.
+    pub api_base: String,
+    /// `api_provider` label.
+    pub provider: String,
+    /// `model_id` label, when known.
+    pub model_id: Option<String>,
+    /// The model group.
+    pub model_group: String,
+    /// New state.
+    pub state: u8,
+    /// The deployment reached the major outage threshold now (`litellm_deployment_cooled_down`).
+    pub cooled_down: bool,
+}
+
+#[derive(Default)]
+struct ErrorCounts {
+    timeouts: u32,
+    api: u32,
+}
+
+impl ErrorCounts {
+    fn add(&mut self, status: u16) {
+        if status == 408 {
+            self.timeouts = self.timeouts.saturating_add(1);
+        } else {
+            self.api = self.api.saturating_add(1);
+        }
+    }
+
+    fn total(&self) -> u32 {
+        self.timeouts.saturating_add(self.api)
+    }
+
+    /// LiteLLM's `_count_outage_alerts` breakdown (a connection failure is its status-500
+    /// `APIConnectionError`, so it counts as an API error).
+    fn breakdown(&self) -> String {
+        let mut s = String::new();
+        if self.timeouts > 0 {
+            s.push_str(&format!("\nTimeout Errors: {}\n", self.timeouts));
+        }
+        if self.api > 0 {
+            s.push_str(&format!("\nAPI Errors: {}\n", self.api));
+        }
+        s
+    }
+}
+
+/// An outage window: opened by the first error, closed `ttl` later.
+#[derive(Default)]
+struct Window {
+    start_ms: Option<u64>,
+    counts: ErrorCounts,
+    minor_sent: bool,
+    major_sent: bool,
+}
+
+impl Window {
+    /// Counts an error at `t`, first closing an expired window; returns the errors in the window.
+    fn add(&mut self, t: u64, ttl_ms: u64, status: u16) -> u32 {
+        if self.start_ms.is_some_and(|s| t >= s.saturating_add(ttl_ms)) {
+            *self = Window::default();
+        }
+        if self.start_ms.is_none() {
+            self.start_ms = Some(t);
+        }
+        self.counts.add(status);
+        self.counts.total()
+    }
+
+    fn expired(&self, now: u64, ttl_ms: u64) -> bool {
+        self.start_ms
+            .is_some_and(|s| now >= s.saturating_add(ttl_ms))
+    }
+}
+
+/// Which outage alert a new error triggers. Major wins when both thresholds are reached at once
+/// (LiteLLM's `elif` would send minor now and major on the next error).
+fn outage_step(w: &mut Window, total: u32, minor: u32, major: u32) -> Option<&'static str> {
+    if total >= major && !w.major_sent {
+        w.major_sent = true;
+        w.minor_sent = true;
+        Some("Major")
+    } else if total >= minor && !w.minor_sent {
+        w.minor_sent = true;
+        Some("Minor")
+    } else {
+        None
+    }
+}
+
+struct Deployment {
+    litellm_model: String,
+    api_base: String,
+    model: String,
+    provider: String,
+    model_group: String,
+    model_id: Option<String>,
+    window: Window,
+    last_failure_ms: u64,
+    state: u8,
+}
+
+struct Region {
+    window: Window,
+    first_deployment: String,
+    several: bool,
+}
+
+#[derive(Default)]
+struct ReportRow {
+    litellm_model: String,
+    api_base: String,
+    failures: u64,
+    successes: u64,
+    latency_sum_ms: u64,
+}
+
+struct Pending {
+    seq: u64,
+    at_ms: u64,
+    alert_type: AlertType,
+    text: String,
+}
+
+struct Waiting {
+    seq: u64,
+    due_ms: u64,
+    out: Outgoing,
+}
+
+struct InFlight {
+    seq: u64,
+    sent_ms: u64,
+    out: Outgoing,
+}
+
+#[derive(Serialize)]
+struct SlackBody<'a> {
+    text: &'a str,
+}
+
+/// The region of a deployment: configured, else read from well-known regional API hosts:
+/// `*.{region}.amazonaws.com` (Bedrock, SageMaker), `{region}-aiplatform.googleapis.com`
+/// (Vertex AI), `{region}.api.cognitive.microsoft.com` (Azure regional endpoints). Azure OpenAI
+/// resource hosts (`*.openai.azure.com`) carry no region: configure it.
+pub fn region_of(facts: &RequestFacts) -> Option<String> {
+    if let Some(r) = facts
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        return Some(r.to_string());
+    }
+    let host = parse_url(&facts.api_base).ok()?.host;
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len();
+    let looks_like_region = |s: &str| s.contains('-') && s.chars().any(|c| c.is_ascii_digit());
+    if host.ends_with(".amazonaws.com") && n >= 4 {
+        let r = labels.get(n - 3).copied().unwrap_or("");
+        return looks_like_region(r).then(|| r.to_string());
+    }
+    if let Some(prefix) = host.strip_suffix("-aiplatform.googleapis.com") {
+        return (!prefix.is_empty() && !prefix.contains('.')).then(|| prefix.to_string());
+    }
+    if host.ends_with(".api.cognitive.microsoft.com") && n == 5 {
+        return labels.first().map(|s| s.to_string());
+    }
+    None
+}
+
+/// Runs LiteLLM's alert rules over events from every worker and hands out HTTP callouts.
+pub struct AlertEngine {
+    cfg: AlertingConfig,
+    deployments: HashMap<String, Deployment>,
+    regions: HashMap<String, Region>,
+    report_rows: Vec<ReportRow>,
+    report_index: HashMap<String, usize>,
+    last_report_ms: u64,
+    last_report_check_ms: u64,
+    dedup: HashMap<String, u64>,
+    batches: Vec<VecDeque<Pending>>,
+    waiting: Vec<Waiting>,
+    in_flight: HashMap<u64, InFlight>,
+    next_seq: u64,
+    next_id: u64,
+    stats: AlertStats,
+    reported: AlertStats,
+    changes: VecDeque<DeploymentChange>,
+}
+
+fn deployment_key(litellm_model: &str, api_base: &str) -> String {
+    // U+001F cannot appear in either part's configuration text in practice.
+    format!("{litellm_model}\u{1f}{api_base}")
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() {
+        "None"
+    } else {
+        s
+    }
+}
+
+impl AlertEngine {
+    /// An engine for `cfg`, starting at `now_ms` (the first daily report is due one
+    /// `daily_report_frequency` later).
+    pub fn new(cfg: AlertingConfig, now_ms: u64) -> Self {
+        let n = cfg.destinations().len();
+        AlertEngine {
+            cfg,
+            deployments: HashMap::new(),
+            regions: HashMap::new(),
+            report_rows: Vec::new(),
+            report_index: HashMap::new(),
+            last_report_ms: now_ms,
+            last_report_check_ms: now_ms,
+            dedup: HashMap::new(),
+            batches: (0..n).map(|_| VecDeque::new()).collect(),
+            waiting: Vec::new(),
+            in_flight: HashMap::new(),
+            next_seq: 0,
+            next_id: 1,
+            stats: AlertStats::default(),
+            reported: AlertStats::default(),
+            changes: VecDeque::new(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &AlertingConfig {
+        &self.cfg
+    }
+
+    /// Applies one event from a worker.
+    pub fn on_event(&mut self, event: &AlertEvent, now_ms: u64) {
+        if !self.cfg.is_on() {
+            return;
+        }
+        match event {
+            AlertEvent::RequestFinished(f) => self.on_finished(f, now_ms),
+            AlertEvent::RequestHanging(h) => self.on_hanging(h, now_ms),
+            AlertEvent::FailedTrackingSpend {
+                model,
+                error_message,
+                ..
+            } => self.on_failed_tracking(model, error_message, now_ms),
+            AlertEvent::Budget { budget, info, .. } => {
+                self.budget_event(*budget, info, now_ms);
+            }
+        }
+    }
+
+    /// Runs timers (window expiry, daily report, batch flush, retries, lost callbacks) and
+    /// returns the callouts to dispatch now, oldest first. Call every second from the leader.
+    pub fn on_tick(&mut self, now_ms: u64) -> Vec<Outgoing> {
+        self.expire_windows(now_ms);
+        self.maybe_daily_report(now_ms);
+        self.dedup.retain(|_, until| *until > now_ms);
+        self.expire_lost_callouts(now_ms);
+        let interval = self.cfg.args.batch_interval_ms;
+        for i in 0..self.batches.len() {
+            let due = self
+                .batches
+                .get(i)
+                .and_then(|b| b.front())
+                .is_some_and(|p| now_ms.saturating_sub(p.at_ms) >= interval);
+            if due {
+                self.flush_batch(i, now_ms);
+            }
+        }
+        let mut due: Vec<Waiting> = Vec::new();
+        let mut rest: Vec<Waiting> = Vec::with_capacity(self.waiting.len());
+        for w in self.waiting.drain(..) {
+            if w.due_ms <= now_ms {
+                due.push(w)
+            } else {
+                rest.push(w)
+            }
+        }
+        self.waiting = rest;
+        due.sort_by_key(|w| w.seq);
+        let mut out = Vec::with_capacity(due.len());
+        for w in due {
+            out.push(w.out.clone());
+            self.in_flight.insert(
+                w.out.id,
+                InFlight {
+                    seq: w.seq,
+                    sent_ms: now_ms,
+                    out: w.out,
+                },
+            );
+        }
+        out
+    }
+
+    /// Settles callout `id`: `status` is the HTTP status, 0 when there was no response
+    /// (connection failure, timeout, no callback). 2xx is success; 5xx, 429 and 0 are retried
+    /// after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to `max_retries`
+    /// times; anything else is dropped.
+    pub fn on_delivery_result(&mut self, id: u64, status: u16, now_ms: u64) -> DeliveryOutcome {
+        let Some(f) = self.in_flight.remove(&id) else {
+            return DeliveryOutcome::Unknown;
+        };
+        let t = f.out.alert_type;
+        if (200..300).contains(&status) {
+            self.stats.at(t).sent += 1;
+            return DeliveryOutcome::Sent;
+        }
+        self.stats.at(t).failed += 1;
+        let retryable = status == 0 || status == 429 || status >= 500;
+        if !retryable || f.out.attempt > self.cfg.args.max_retries {
+            self.stats.at(t).dropped += 1;
+            return DeliveryOutcome::Dropped;
+        }
+        let backoff = &self.cfg.args.retry_backoff_ms;
+        let step = (f.out.attempt as usize)
+            .saturating_sub(1)
+            .min(backoff.len().saturating_sub(1));
+        let at_ms = now_ms.saturating_add(backoff.get(step).copied().unwrap_or(1_000));
+        if !self.admit(f.seq) {
+            self.stats.at(t).dropped += 1;
+            return DeliveryOutcome::Dropped;
+        }
+        self.stats.at(t).retried += 1;
+        let mut out = f.out;
+        out.attempt += 1;
+        self.waiting.push(Waiting {
+            seq: f.seq,
+            due_ms: at_ms,
+            out,
+        });
+        DeliveryOutcome::Retrying { at_ms }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &AlertStats {
+        &self.stats
+    }
+
+    /// Non-zero counter increments since the previous call, for adding to Envoy counters.
+    pub fn take_stats_delta(&mut self) -> Vec<(AlertType, TypeCounters)> {
+        let mut out = Vec::new();
+        for t in AlertType::ALL {
+            let d = self.stats.get(t).minus(&self.reported.get(t));
+            if !d.is_zero() {
+                out.push((t, d));
+            }
+        }
+        self.reported = self.stats.clone();
+        out
+    }
+
+    /// `litellm_deployment_state` of a deployment: 1 after a failed call, 2 once its errors
+    /// reach `major_outage_alert_threshold` within an outage window, back to 0 after a success
+    /// or once `outage_alert_ttl` passes with its window closed and no new failure.
+    pub fn deployment_state(&self, litellm_model: &str, api_base: &str) -> u8 {
+        self.deployments
+            .get(&deployment_key(litellm_model, api_base))
+            .map_or(0, |d| d.state)
+    }
+
+    /// State changes since the previous call (oldest first), for the deployment-state gauge and
+    /// the cooled-down counter.
+    pub fn take_deployment_changes(&mut self) -> Vec<DeploymentChange> {
+        self.changes.drain(..).collect()
+    }
+
+    /// Alerts and bodies waiting (batched, due or awaiting retry), not counting in-flight ones.
+    pub fn pending_len(&self) -> usize {
+        self.batches.iter().map(VecDeque::len).sum::<usize>() + self.waiting.len()
+    }
+
+    /// Callouts handed out and not yet settled.
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Checks a budget (for the spend module) and, unless the same (event, id) was alerted within
+    /// `budget_alert_ttl`, sends the generic webhook JSON at once (when `webhook` is on) and the
+    /// Slack text through the batches (when `slack` is on). Returns the event alerted.
+    pub fn budget_event(
+        &mut self,
+        kind: BudgetAlertKind,
+        info: &CallInfo,
+        now_ms: u64,
+    ) -> Option<BudgetEvent> {
+        if !self.cfg.is_enabled(AlertType::BudgetAlerts) {
+            return None;
+        }
+        let (event, message) = budget::evaluate(kind, info)?;
+        if !self.first_within_ttl(budget::dedup_key(event, kind, info), now_ms) {
+            self.stats.at(AlertType::BudgetAlerts).deduplicated += 1;
+            return None;
+        }
+        if let Some(g) = self.cfg.generic_webhook_index() {
+            let body = budget::webhook_json(info, event, &message);
+            self.enqueue_direct(g, AlertType::BudgetAlerts, body, now_ms);
+        }
+        let text = budget::slack_message(&message, info);
+        self.emit(AlertType::BudgetAlerts, Level::High, &text, &[], now_ms);
+        Some(event)
+    }
+
+    // ----- rules -----
+
+    fn on_finished(&mut self, f: &RequestFacts, now_ms: u64) {
+        if self.cfg.is_enabled(AlertType::DailyReports) {
+            self.record_for_report(f);
+        }
+        if is_upstream_failure(f.status) {
+            let text = self.exception_message(f);
+            self.emit(
+                AlertType::LlmExceptions,
+                Level::High,
+                &text,
+                &f.alerting_metadata,
+                now_ms,
+            );
+        } else if !is_failure(f.status) && (f.latency_ms as f64) > self.cfg.alerting_threshold_ms()
+        {
+            let text = self.too_slow_message(f);
+            self.emit(
+                AlertType::LlmTooSlow,
+                Level::Low,
+                &text,
+                &f.alerting_metadata,
+                now_ms,
+            );
+        }
+        self.track_deployment(f, now_ms);
+        if is_outage_error(f.status) && self.cfg.is_enabled(AlertType::RegionOutageAlerts) {
+            self.track_region(f, now_ms);
+        }
+    }
+
+    /// ``LLM API call failed: `{error}` `` then LiteLLM's debug lines: Model, API Base, Messages
+    /// (unless redacted), model_group; key and team first when the key has an alias.
+    fn exception_message(&self, f: &RequestFacts) -> String {
+        let error = match &f.error_message {
+            Some(e) if !e.is_empty() => e.clone(),
+            _ if f.status == 0 => "Connection error: no response from upstream".to_string(),
+            _ => format!("HTTP {} from upstream", f.status),
+        };
+        let mut extra = format!("\nModel: {}", f.litellm_model);
+        if !f.api_base.is_empty() {
+            extra.push_str(&format!("\nAPI Base: `{}`", f.api_base));
+        }
+        if let Some(m) = self.shown_messages(f) {
+            extra.push_str(&format!("\nMessages: `{m}`"));
+        }
+        if !f.model_group.is_empty() {
+            extra.push_str(&format!("\nmodel_group: `{}`\n", f.model_group));
+        }
+        format!(
+            "LLM API call failed: `{error}`{}{extra}",
+            key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref())
+        )
+    }
+
+    fn too_slow_message(&self, f: &RequestFacts) -> String {
+        let secs = py_round(f.latency_ms as f64 / 1000.0, 2);
+        let mut info = format!(
+            "{}\nRequest Model: `{}`\nAPI Base: `{}`",
+            key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()),
+            f.model,
+            or_none(&f.api_base)
+        );
+        if let Some(m) = self.shown_messages(f) {
+            info.push_str(&format!("\nMessages: `{m}`"));
+        }
+        format!(
+            "`Responses are slow - {secs}s response time > Alerting threshold: {}s`{info}",
+            self.cfg.alerting_threshold_text
+        )
+    }
+
+    fn shown_messages<'a>(&self, f: &'a RequestFacts) -> Option<&'a str> {
+        if self.cfg.redact_messages {
+            return None;
+        }
+        f.messages_preview.as_deref()
+    }
+
+    fn on_hanging(&mut self, h: &HangingFacts, now_ms: u64) {
+        let text = format!(
+            "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `{}`\nKey Alias: `{}`\nTeam Alias: `{}`",
+            self.cfg.alerting_threshold_text,
+            h.requested_model,
+            h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None"),
+            h.key_alias.as_deref().unwrap_or(""),
+            h.team_alias.as_deref().unwrap_or(""),
+        );
+        self.emit(
+            AlertType::LlmRequestsHanging,
+            Level::Medium,
+            &text,
+            &h.alerting_metadata,
+            now_ms,
+        );
+    }
+
+    fn on_failed_tracking(&mut self, model: &str, error_message: &str, now_ms: u64) {
+        if !self.cfg.is_enabled(AlertType::FailedTrackingSpend) {
+            return;
+        }
+        if !self.first_within_ttl(format!("budget_alerts:failed_tracking:{model}"), now_ms) {
+            self.stats.at(AlertType::FailedTrackingSpend).deduplicated += 1;
+            return;
+        }
+        let text = format!("Failed Tracking Cost for {error_message}");
+        self.emit(
+            AlertType::FailedTrackingSpend,
+            Level::High,
+            &text,
+            &[],
+            now_ms,
+        );
+    }
+
+    /// True (and remembered for `budget_alert_ttl`) when `key` was not alerted within the TTL.
+    fn first_within_ttl(&mut self, key: String, now_ms: u64) -> bool {
+        if self.dedup.get(&key).is_some_and(|until| *until > now_ms) {
+            return false;
+        }
+        if self.dedup.len() >= MAX_DEDUP_KEYS {
+            self.dedup.retain(|_, until| *until > now_ms);
+        }
+        if self.dedup.len() < MAX_DEDUP_KEYS {
+            let ttl = self.cfg.args.budget_alert_ttl.saturating_mul(1000);
+            self.dedup.insert(key, now_ms.saturating_add(ttl));
+        }
+        true
+    }
+
+    fn track_deployment(&mut self, f: &RequestFacts, now_ms: u64) {
+        let key = deployment_key(&f.litellm_model, &f.api_base);
+        if !is_failure(f.status) {
+            if let Some(d) = self.deployments.get_mut(&key) {
+                if d.state != 0 {
+                    d.state = 0;
+                    let c = change(d, false);
+                    self.push_change(c);
+                }
+            }
+            return;
+        }
+        if !self.deployments.contains_key(&key) && self.deployments.len() >= MAX_DEPLOYMENTS {
+            return;
+        }
+        let d = self.deployments.entry(key).or_insert_with(|| Deployment {
+            litellm_model: f.litellm_model.clone(),
+            api_base: f.api_base.clone(),
+            model: String::new(),
+            provider: String::new(),
+            model_group: String::new(),
+            model_id: None,
+            window: Window::default(),
+            last_failure_ms: 0,
+            state: 0,
+        });
+        d.model.clone_from(&f.model);
+        d.provider.clone_from(&f.provider);
+        d.model_group.clone_from(&f.model_group);
+        if f.model_id.is_some() {
+            d.model_id.clone_from(&f.model_id);
+        }
+        d.last_failure_ms = d.last_failure_ms.max(f.time_ms);
+        let mut state = d.state.max(1);
+        let mut step = None;
+        let mut total = 0;
+        if is_outage_error(f.status) {
+            let a = &self.cfg.args;
+            total = d
+                .window
+                .add(f.time_ms, a.outage_alert_ttl.saturating_mul(1000), f.status);
+            step = outage_step(
+                &mut d.window,
+                total,
+                a.minor_outage_alert_threshold,
+                a.major_outage_alert_threshold,
+            );
+        }
+        let cooled = step == Some("Major");
+        if cooled {
+            state = 2;
+        }
+        let mut texts: Vec<(AlertType, Level, String)> = Vec::new();
+        if let Some(kind) = step {
+            let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
+            let msg = outage_message(
+                kind,
+                "Model",
+                &d.model,
+                &d.provider,
+                Some(&d.api_base),
+                &d.window.counts,
+                &last_check,
+            );
+            let level = if cooled { Level::High } else { Level::Medium };
+            texts.push((AlertType::OutageAlerts, level, msg));
+        }
+        if cooled {
+            let a = &self.cfg.args;
+            texts.push((
+                AlertType::CooldownDeployment,
+                Level::Low,
+                format!(
+                    "`Deployment cooled down - {total} errors within {}s (major_outage_alert_threshold: {})`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`",
+                    a.outage_alert_ttl,
+                    a.major_outage_alert_threshold,
+                    d.litellm_model,
+                    or_none(&d.api_base),
+                    d.model_group,
+                    f.status
+                ),
+            ));
+        }
+        let changed = (state != d.state || cooled).then(|| {
+            d.state = state;
+            change(d, cooled)
+        });
+        if let Some(c) = changed {
+            self.push_change(c);
+        }
+        for (t, level, msg) in texts {
+            self.emit(t, level, &msg, &[], now_ms);
+        }
+    }
+
+    fn track_region(&mut self, f: &RequestFacts, now_ms: u64) {
+        let Some(region) = region_of(f) else {
+            return;
+        };
+        let key = format!("{}{}", f.provider, region);
+        if !self.regions.contains_key(&key) && self.regions.len() >= MAX_REGIONS {
+            return;
+        }
+        let dep = deployment_key(&f.litellm_model, &f.api_base);
+        let r = self.regions.entry(key).or_insert_with(|| Region {
+            window: Window::default(),
+            first_deployment: dep.clone(),
+            several: false,
+        });
+        let a = &self.cfg.args;
+        let ttl = a.region_outage_alert_ttl.saturating_mul(1000);
+        if r.window.start_ms.is_none() || r.window.expired(f.time_ms, ttl) {
+            // A new window: `add` below resets the counts, this resets the deployment set.
+            r.first_deployment.clone_from(&dep);
+            r.several = false;
+        }
+        let total = r.window.add(f.time_ms, ttl, f.status);
+        r.several |= r.first_deployment != dep;
+        // LiteLLM: "make sure it's not just 1 bad deployment".
+        if !r.several {
+            return;
+        }
+        let Some(kind) = outage_step(
+            &mut r.window,
+            total,
+            a.minor_region_outage_alert_threshold,
+            a.major_region_outage_alert_threshold,
+        ) else {
+            return;
+        };
+        let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
+        let msg = outage_message(
+            kind,
+            "Region",
+            &region,
+            &f.provider,
+            None,
+            &r.window.counts,
+            &last_check,
+        );
+        let level = if kind == "Major" {
+            Level::High
+        } else {
+            Level::Medium
+        };
+        self.emit(AlertType::RegionOutageAlerts, level, &msg, &[], now_ms);
+    }
+
+    fn expire_windows(&mut self, now_ms: u64) {
+        let ttl = self.cfg.args.outage_alert_ttl.saturating_mul(1000);
+        let mut changes = Vec::new();
+        for d in self.deployments.values_mut() {
+            if d.window.expired(now_ms, ttl) {
+                d.window = Window::default();
+            }
+            if d.window.start_ms.is_none()
+                && d.state != 0
+                && now_ms >= d.last_failure_ms.saturating_add(ttl)
+            {
+                d.state = 0;
+                changes.push(change(d, false));
+            }
+        }
+        self.deployments
+            .retain(|_, d| d.state != 0 || d.window.start_ms.is_some());
+        for c in changes {
+            self.push_change(c);
+        }
+        let rttl = self.cfg.args.region_outage_alert_ttl.saturating_mul(1000);
+        self.regions.retain(|_, r| !r.window.expired(now_ms, rttl));
+    }
+
+    fn push_change(&mut self, c: DeploymentChange) {
+        if self.changes.len() >= MAX_CHANGES {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(c);
+    }
+
+    // ----- daily report -----
+
+    fn record_for_report(&mut self, f: &RequestFacts) {
+        let key = deployment_key(&f.litellm_model, &f.api_base);
+        let i = match self.report_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.report_rows.len() >= MAX_REPORT_ROWS {
+                    return;
+                }
+                self.report_rows.push(ReportRow {
+                    litellm_model: f.litellm_model.clone(),
+                    api_base: f.api_base.clone(),
+                    ..ReportRow::default()
+                });
+                self.report_index.insert(key, self.report_rows.len() - 1);
+                self.report_rows.len() - 1
+            }
+        };
+        if let Some(row) = self.report_rows.get_mut(i) {
+            if is_failure(f.status) {
+                row.failures += 1;
+            } else {
+                row.successes += 1;
+                row.latency_sum_ms = row.latency_sum_ms.saturating_add(f.latency_ms);
+            }
+        }
+    }
+
+    fn maybe_daily_report(&mut self, now_ms: u64) {
+        if !self.cfg.is_enabled(AlertType::DailyReports) {
+            return;
+        }
+        let a = &self.cfg.args;
+        if now_ms.saturating_sub(self.last_report_check_ms)
+            < a.report_check_interval.saturating_mul(1000)
+        {
+            return;
+        }
+        self.last_report_check_ms = now_ms;
+        if now_ms.saturating_sub(self.last_report_ms)
+            < a.daily_report_frequency.saturating_mul(1000)
+        {
+            return;
+        }
+        let next_ms = now_ms.saturating_add(a.daily_report_frequency.saturating_mul(1000));
+        self.last_report_ms = now_ms;
+        let text = daily_report(&self.report_rows, now_ms, next_ms);
+        self.report_rows.clear();
+        self.report_index.clear();
+        if let Some(text) = text {
+            self.emit(AlertType::DailyReports, Level::Low, &text, &[], now_ms);
+        }
+    }
+
+    // ----- batching and delivery -----
+
+    fn format_alert(
+        &self,
+        t: AlertType,
+        level: Level,
+        message: &str,
+        metadata: &[(String, String)],
+        now_ms: u64,
+    ) -> String {
+        let mut s = if t == AlertType::DailyReports {
+            // LiteLLM sends reports without Level/Timestamp.
+            format!("Alert type: `{}`{message}", t.as_str())
+        } else {
+            format!(
+                "Alert type: `{}`\nLevel: `{}`\nTimestamp: `{}`\n\nMessage: {message}",
+                t.as_str(),
+                level.as_str(),
+                hhmmss_utc(now_ms)
+            )
+        };
+        for (k, v) in metadata {
+            s.push_str(&format!("\n\n*Alerting Metadata*: \n{k}: `{v}`\n\n"));
+        }
+        if let Some(u) = &self.cfg.proxy_base_url {
+            s.push_str(&format!("\n\nProxy URL: `{u}`"));
+        }
+        s
+    }
+
+    /// Formats and queues a Slack-format alert for every destination of its type.
+    fn emit(
+        &mut self,
+        t: AlertType,
+        level: Level,
+        message: &str,
+        metadata: &[(String, String)],
+        now_ms: u64,
+    ) {
+        if !self.cfg.is_enabled(t) {
+            return;
+        }
+        let routes = self.cfg.route_indices(t).to_vec();
+        if routes.is_empty() {
+            return;
+        }
+        let text = self.format_alert(t, level, message, metadata, now_ms);
+        for idx in routes {
+            let seq = self.bump_seq();
+            if !self.admit(seq) {
+                self.stats.at(t).dropped += 1;
+                continue;
+            }
+            self.stats.at(t).queued += 1;
+            let full = match self.batches.get_mut(idx) {
+                Some(b) => {
+                    b.push_back(Pending {
+                        seq,
+                        at_ms: now_ms,
+                        alert_type: t,
+                        text: text.clone(),
+                    });
+                    b.len() >= self.cfg.args.batch_max_alerts
+                }
+                None => false,
+            };
+            if full {
+                self.flush_batch(idx, now_ms);
+            }
+        }
+    }
+
+    /// Queues a body that is not batched (the generic webhook sends budget events at once).
+    fn enqueue_direct(&mut self, idx: usize, t: AlertType, body: String, now_ms: u64) {
+        let Some(destination) = self.cfg.destinations().get(idx).cloned() else {
+            return;
+        };
+        let seq = self.bump_seq();
+        if !self.admit(seq) {
+            self.stats.at(t).dropped += 1;
+            return;
+        }
+        self.stats.at(t).queued += 1;
+        let id = self.bump_id();
+        self.waiting.push(Waiting {
+            seq,
+            due_ms: now_ms,
+            out: Outgoing {
+                destination,
+                body,
+                alert_type: t,
+                attempt: 1,
+                id,
+            },
+        });
+    }
+
+    /// Turns destination `idx`'s batch into bodies: identical texts become one body prefixed
+    /// `[Num Alerts: N]\n\n` (LiteLLM's squash), in order of first occurrence.
+    fn flush_batch(&mut self, idx: usize, now_ms: u64) {
+        let Some(destination) = self.cfg.destinations().get(idx).cloned() else {
+            return;
+        };
+        let items: Vec<Pending> = match self.batches.get_mut(idx) {
+            Some(b) => b.drain(..).collect(),
+            None => return,
+        };
+        let mut groups: Vec<(Pending, u64)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for p in items {
+            match index.get(&p.text) {
+                Some(&g) => {
+                    if let Some(group) = groups.get_mut(g) {
+                        group.1 += 1;
+                    }
+                }
+                None => {
+                    index.insert(p.text.clone(), groups.len());
+                    groups.push((p, 1));
+                }
+            }
+        }
+        for (p, count) in groups {
+            let text = if count > 1 {
+                self.stats.at(p.alert_type).deduplicated += count - 1;
+                format!("[Num Alerts: {count}]\n\n{}", p.text)
+            } else {
+                p.text
+            };
+            let body = serde_json::to_string(&SlackBody { text: &text }).unwrap_or_default();
+            let id = self.bump_id();
+            self.waiting.push(Waiting {
+                seq: p.seq,
+                due_ms: now_ms,
+                out: Outgoing {
+                    destination: destination.clone(),
+                    body,
+                    alert_type: p.alert_type,
+                    attempt: 1,
+                    id,
+                },
+            });
+        }
+    }
+
+    /// Makes room for an item of sequence `seq` under `queue_max_events` by dropping the oldest
+    /// waiting item; false when the newcomer is itself the oldest (then it is the one dropped).
+    fn admit(&mut self, seq: u64) -> bool {
+        while self.pending_len() >= self.cfg.args.queue_max_events {
+            let oldest_batch = self
+                .batches
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| b.front().map(|p| (p.seq, i)))
+                .min();
+            let oldest_waiting = self
+                .waiting
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.seq, i))
+                .min();
+            let from_batch = match (oldest_batch, oldest_waiting) {
+                (Some(b), Some(w)) => b.0 < w.0,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return true,
+            };
+            let oldest_seq = if from_batch {
+                oldest_batch.map(|b| b.0)
+            } else {
+                oldest_waiting.map(|w| w.0)
+            };
+            if oldest_seq.is_some_and(|s| s > seq) {
+                return false;
+            }
+            let dropped_type = if from_batch {
+                oldest_batch.and_then(|(_, bi)| self.pop_batch_front(bi))
+            } else {
+                oldest_waiting.map(|(_, wi)| self.waiting.swap_remove(wi).out.alert_type)
+            };
+            match dropped_type {
+                Some(t) => self.stats.at(t).dropped += 1,
+                None => return true,
+            }
+        }
+        true
+    }
+
+    fn pop_batch_front(&mut self, i: usize) -> Option<AlertType> {
+        self.batches
+            .get_mut(i)
+            .and_then(VecDeque::pop_front)
+            .map(|p| p.alert_type)
+    }
+
+    /// A callout whose callback never came (the host lost it) counts as "no response".
+    fn expire_lost_callouts(&mut self, now_ms: u64) {
+        let limit = self
+            .cfg
+            .args
+            .callout_timeout_ms
+            .saturating_add(CALLBACK_GRACE_MS);
+        let lost: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| now_ms.saturating_sub(f.sent_ms) >= limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            self.on_delivery_result(id, 0, now_ms);
+        }
+    }
+
+    fn bump_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn bump_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+}
+
+fn change(d: &Deployment, cooled_down: bool) -> DeploymentChange {
+    DeploymentChange {
+        litellm_model: d.litellm_model.clone(),
+        api_base: d.api_base.clone(),
+        provider: d.provider.clone(),
+        model_id: d.model_id.clone(),
+        model_group: d.model_group.clone(),
+        state: d.state,
+        cooled_down,
+    }
+}
+
+/// LiteLLM's `_add_key_name_and_team_to_alert`: only when the key has an alias.
+fn key_and_team(key_alias: Option<&str>, team_alias: Option<&str>) -> String {
+    match key_alias {
+        Some(k) => format!(
+            "\n\nKey Name: `{k}`\nTeam: `{}`",
+            team_alias.unwrap_or("None")
+        ),
+        None => String::new(),
+    }
+}
+
+/// LiteLLM's `_outage_alert_msg_factory`, byte for byte.
+fn outage_message(
+    kind: &str,
+    key: &str,
+    key_val: &str,
+    provider: &str,
+    api_base: Option<&str>,
+    counts: &ErrorCounts,
+    last_check: &str,
+) -> String {
+    let mut headers = format!("\n*{key} Name:* `{key_val}`\n*Provider:* `{provider}`\n");
+    if let Some(b) = api_base {
+        headers.push_str(&format!("*API Base:* `{b}`\n"));
+    }
+    format!(
+        "\n\n\n*⚠️ {kind} Service Outage*\n\n{headers}\n\n*Errors:*\n{}\n\n*Last Check:* `{last_check}s ago`\n\n\n",
+        counts.breakdown()
+    )
+}
+
+/// LiteLLM's daily report layout; "slowest" ranks by average response time of successful
+/// requests (LiteLLM ranks a sum of per-output-token latencies, which the event does not carry).
+/// `None` when nothing happened since the last report (LiteLLM sends nothing then).
+fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String> {
+    if rows.iter().all(|r| r.failures == 0 && r.successes == 0) {
+        return None;
+    }
+    let mut failed: Vec<&ReportRow> = rows.iter().filter(|r| r.failures > 0).collect();
+    // Stable sorts: ties keep first-seen order, as Python's sorted() keeps the router's order.
+    failed.sort_by_key(|r| core::cmp::Reverse(r.failures));
+    let avg = |r: &ReportRow| r.latency_sum_ms as f64 / 1000.0 / r.successes.max(1) as f64;
+    let mut slow: Vec<&ReportRow> = rows
+        .iter()
+        .filter(|r| r.successes > 0 && r.latency_sum_ms > 0)
+        .collect();
+    slow.sort_by(|a, b| {
+        avg(b)
+            .partial_cmp(&avg(a))
+            .unwrap_or(core::cmp::Ordering::Equal)
+    });
+    let mut m = format!(
+        "\n\nTime: `{}`s\nHere are today's key metrics 📈: \n\n",
+        py_float(now_ms as f64 / 1000.0)
+    );
+    m.push_str("\n\n*❗️ Top Deployments with Most Failed Requests:*\n\n");
+    if failed.is_empty() {
+        m.push_str("\tNone\n");
+    }
+    for (i, r) in failed.iter().take(5).enumerate() {
+        m.push_str(&format!(
+            "\t{}. Deployment: `{}`, Failed Requests: `{}`,  API Base: `{}`\n",
+            i + 1,
+            r.litellm_model,
+            r.failures,
+            r.api_base
+        ));
+    }
+    m.push_str("\n\n*😅 Top Slowest Deployments:*\n\n");
+    if slow.is_empty() {
+        m.push_str("\tNone\n");
+    }
+    for (i, r) in slow.iter().take(5).enumerate() {
+        m.push_str(&format!(
+            "\t{}. Deployment: `{}`, Average Latency: `{}s`,  API Base: `{}`\n\n",
+            i + 1,
+            r.litellm_model,
+            py_round(avg(r), 3),
+            r.api_base
+        ));
+    }
+    m.push_str(&format!(
+        "\n\nNext Run is at: `{}`s",
+        py_float(next_ms as f64 / 1000.0)
+    ));
+    Some(m)
+}
