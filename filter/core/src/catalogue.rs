@@ -192,57 +192,200 @@ pub const PER_TOKEN_BUCKETS: &[Bucket] = buckets![
 use Label::*;
 
 const PROXY_FAILED: &[Label] = &[
-    EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, UserEmail,
-    ExceptionStatus, ExceptionClass, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    RequestedModel,
+    Team,
+    TeamAlias,
+    User,
+    UserEmail,
+    ExceptionStatus,
+    ExceptionClass,
+    Route,
+    ClientIp,
+    UserAgent,
+    ModelId,
+    ApiProvider,
+    OrgId,
     OrgAlias,
 ];
 const PROXY_TOTAL: &[Label] = &[
-    EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, StatusCode,
-    UserEmail, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId, OrgAlias,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    RequestedModel,
+    Team,
+    TeamAlias,
+    User,
+    StatusCode,
+    UserEmail,
+    Route,
+    ClientIp,
+    UserAgent,
+    ModelId,
+    ApiProvider,
+    OrgId,
+    OrgAlias,
 ];
 const REQUEST_LATENCY: &[Label] = &[
-    ModelGroup, EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, Model,
-    ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias,
+    ModelGroup,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    RequestedModel,
+    Team,
+    TeamAlias,
+    User,
+    Model,
+    ModelId,
+    ApiProvider,
+    ServiceTier,
+    OrgId,
+    OrgAlias,
 ];
 const API_LATENCY: &[Label] = &[
-    ModelGroup, Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, RequestedModel, EndUser, User,
-    ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias,
+    ModelGroup,
+    Model,
+    HashedApiKey,
+    ApiKeyAlias,
+    Team,
+    TeamAlias,
+    RequestedModel,
+    EndUser,
+    User,
+    ModelId,
+    ApiProvider,
+    ServiceTier,
+    OrgId,
+    OrgAlias,
 ];
 const TOKENS: &[Label] = &[
-    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, RequestedModel,
-    ModelId, ApiProvider, OrgId, OrgAlias,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    Model,
+    Team,
+    TeamAlias,
+    User,
+    UserEmail,
+    RequestedModel,
+    ModelId,
+    ApiProvider,
+    OrgId,
+    OrgAlias,
 ];
 const TOKEN_DETAILS: &[Label] = &[
-    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, RequestedModel,
-    ModelId, ApiProvider,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    Model,
+    Team,
+    TeamAlias,
+    User,
+    UserEmail,
+    RequestedModel,
+    ModelId,
+    ApiProvider,
 ];
 const DEPLOYMENT_HEADROOM: &[Label] = &[
-    ModelGroup, ApiProvider, ApiBase, LitellmModelName, HashedApiKey, ApiKeyAlias, ModelId,
+    ModelGroup,
+    ApiProvider,
+    ApiBase,
+    LitellmModelName,
+    HashedApiKey,
+    ApiKeyAlias,
+    ModelId,
 ];
 const DEPLOYMENT_STATE: &[Label] = &[LitellmModelName, ModelId, ApiBase, ApiProvider];
 const DEPLOYMENT_LIMIT: &[Label] = &[ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider];
-const DEPLOYMENT_COOLED: &[Label] =
-    &[LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus];
+const DEPLOYMENT_COOLED: &[Label] = &[
+    LitellmModelName,
+    ModelId,
+    ApiBase,
+    ApiProvider,
+    ExceptionStatus,
+];
 const DEPLOYMENT_RESPONSES: &[Label] = &[
-    ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey,
-    ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent,
+    ModelGroup,
+    RequestedModel,
+    LitellmModelName,
+    ModelId,
+    ApiBase,
+    ApiProvider,
+    HashedApiKey,
+    ApiKeyAlias,
+    Team,
+    TeamAlias,
+    ClientIp,
+    UserAgent,
 ];
 const DEPLOYMENT_FAILURES: &[Label] = &[
-    ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus,
-    ExceptionClass, HashedApiKey, ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent,
+    ModelGroup,
+    RequestedModel,
+    LitellmModelName,
+    ModelId,
+    ApiBase,
+    ApiProvider,
+    ExceptionStatus,
+    ExceptionClass,
+    HashedApiKey,
+    ApiKeyAlias,
+    Team,
+    TeamAlias,
+    ClientIp,
+    UserAgent,
 ];
 const PER_TOKEN_LATENCY: &[Label] = &[
-    ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey, ApiKeyAlias, Team,
-    TeamAlias, OrgId, OrgAlias,
+    ModelGroup,
+    LitellmModelName,
+    ModelId,
+    ApiBase,
+    ApiProvider,
+    HashedApiKey,
+    ApiKeyAlias,
+    Team,
+    TeamAlias,
+    OrgId,
+    OrgAlias,
 ];
-const LLM_API_FAILED: &[Label] =
-    &[EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, ModelId];
+const LLM_API_FAILED: &[Label] = &[
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    Model,
+    Team,
+    TeamAlias,
+    User,
+    ModelId,
+];
 const REQUESTS: &[Label] = &[
-    EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, ClientIp,
-    UserAgent, RequestedModel, ModelId, ApiProvider, OrgId, OrgAlias,
+    EndUser,
+    HashedApiKey,
+    ApiKeyAlias,
+    Model,
+    Team,
+    TeamAlias,
+    User,
+    UserEmail,
+    ClientIp,
+    UserAgent,
+    RequestedModel,
+    ModelId,
+    ApiProvider,
+    OrgId,
+    OrgAlias,
 ];
 const PROVIDER_CACHE: &[Label] = &[
-    Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, EndUser, User, ModelId, ApiProvider,
+    Model,
+    HashedApiKey,
+    ApiKeyAlias,
+    Team,
+    TeamAlias,
+    EndUser,
+    User,
+    ModelId,
+    ApiProvider,
 ];
 
 macro_rules! family {
@@ -250,40 +393,176 @@ macro_rules! family {
         family!($id, $name, $kind, $labels, &[])
     };
     ($id:ident, $name:literal, $kind:ident, $labels:expr, $buckets:expr) => {
-        Family { id: FamilyId::$id, name: $name, kind: Kind::$kind, labels: $labels, buckets: $buckets }
+        Family {
+            id: FamilyId::$id,
+            name: $name,
+            kind: Kind::$kind,
+            labels: $labels,
+            buckets: $buckets,
+        }
     };
 }
 
 /// Every family the filter emits, indexed by [`FamilyId`].
 pub const FAMILIES: [Family; FAMILY_COUNT] = [
-    family!(ProxyFailedRequests, "litellm_proxy_failed_requests_metric", Counter, PROXY_FAILED),
-    family!(ProxyTotalRequests, "litellm_proxy_total_requests_metric", Counter, PROXY_TOTAL),
-    family!(RequestTotalLatency, "litellm_request_total_latency_metric", Histogram, REQUEST_LATENCY, LATENCY_BUCKETS),
-    family!(LlmApiLatency, "litellm_llm_api_latency_metric", Histogram, API_LATENCY, LATENCY_BUCKETS),
-    family!(TimeToFirstToken, "litellm_llm_api_time_to_first_token_metric", Histogram, API_LATENCY, LATENCY_BUCKETS),
+    family!(
+        ProxyFailedRequests,
+        "litellm_proxy_failed_requests_metric",
+        Counter,
+        PROXY_FAILED
+    ),
+    family!(
+        ProxyTotalRequests,
+        "litellm_proxy_total_requests_metric",
+        Counter,
+        PROXY_TOTAL
+    ),
+    family!(
+        RequestTotalLatency,
+        "litellm_request_total_latency_metric",
+        Histogram,
+        REQUEST_LATENCY,
+        LATENCY_BUCKETS
+    ),
+    family!(
+        LlmApiLatency,
+        "litellm_llm_api_latency_metric",
+        Histogram,
+        API_LATENCY,
+        LATENCY_BUCKETS
+    ),
+    family!(
+        TimeToFirstToken,
+        "litellm_llm_api_time_to_first_token_metric",
+        Histogram,
+        API_LATENCY,
+        LATENCY_BUCKETS
+    ),
     family!(TotalTokens, "litellm_total_tokens_metric", Counter, TOKENS),
     family!(InputTokens, "litellm_input_tokens_metric", Counter, TOKENS),
-    family!(OutputTokens, "litellm_output_tokens_metric", Counter, TOKENS),
-    family!(InputCachedTokens, "litellm_input_cached_tokens_metric", Counter, TOKEN_DETAILS),
-    family!(InputCacheCreationTokens, "litellm_input_cache_creation_tokens_metric", Counter, TOKEN_DETAILS),
-    family!(InputAudioTokens, "litellm_input_audio_tokens_metric", Counter, TOKEN_DETAILS),
-    family!(OutputReasoningTokens, "litellm_output_reasoning_tokens_metric", Counter, TOKEN_DETAILS),
-    family!(OutputAudioTokens, "litellm_output_audio_tokens_metric", Counter, TOKEN_DETAILS),
-    family!(RemainingRequests, "litellm_remaining_requests", Gauge, DEPLOYMENT_HEADROOM),
-    family!(RemainingTokens, "litellm_remaining_tokens", Gauge, DEPLOYMENT_HEADROOM),
-    family!(OverheadLatency, "litellm_overhead_latency_metric", Histogram, DEPLOYMENT_HEADROOM, LATENCY_BUCKETS),
-    family!(DeploymentState, "litellm_deployment_state", Gauge, DEPLOYMENT_STATE),
-    family!(DeploymentTpmLimit, "litellm_deployment_tpm_limit", Gauge, DEPLOYMENT_LIMIT),
-    family!(DeploymentRpmLimit, "litellm_deployment_rpm_limit", Gauge, DEPLOYMENT_LIMIT),
-    family!(DeploymentCooledDown, "litellm_deployment_cooled_down", Counter, DEPLOYMENT_COOLED),
-    family!(DeploymentSuccessResponses, "litellm_deployment_success_responses", Counter, DEPLOYMENT_RESPONSES),
-    family!(DeploymentFailureResponses, "litellm_deployment_failure_responses", Counter, DEPLOYMENT_FAILURES),
-    family!(DeploymentTotalRequests, "litellm_deployment_total_requests", Counter, DEPLOYMENT_RESPONSES),
-    family!(DeploymentLatencyPerOutputToken, "litellm_deployment_latency_per_output_token", Histogram, PER_TOKEN_LATENCY, PER_TOKEN_BUCKETS),
-    family!(LlmApiFailedRequests, "litellm_llm_api_failed_requests_metric", Counter, LLM_API_FAILED),
+    family!(
+        OutputTokens,
+        "litellm_output_tokens_metric",
+        Counter,
+        TOKENS
+    ),
+    family!(
+        InputCachedTokens,
+        "litellm_input_cached_tokens_metric",
+        Counter,
+        TOKEN_DETAILS
+    ),
+    family!(
+        InputCacheCreationTokens,
+        "litellm_input_cache_creation_tokens_metric",
+        Counter,
+        TOKEN_DETAILS
+    ),
+    family!(
+        InputAudioTokens,
+        "litellm_input_audio_tokens_metric",
+        Counter,
+        TOKEN_DETAILS
+    ),
+    family!(
+        OutputReasoningTokens,
+        "litellm_output_reasoning_tokens_metric",
+        Counter,
+        TOKEN_DETAILS
+    ),
+    family!(
+        OutputAudioTokens,
+        "litellm_output_audio_tokens_metric",
+        Counter,
+        TOKEN_DETAILS
+    ),
+    family!(
+        RemainingRequests,
+        "litellm_remaining_requests",
+        Gauge,
+        DEPLOYMENT_HEADROOM
+    ),
+    family!(
+        RemainingTokens,
+        "litellm_remaining_tokens",
+        Gauge,
+        DEPLOYMENT_HEADROOM
+    ),
+    family!(
+        OverheadLatency,
+        "litellm_overhead_latency_metric",
+        Histogram,
+        DEPLOYMENT_HEADROOM,
+        LATENCY_BUCKETS
+    ),
+    family!(
+        DeploymentState,
+        "litellm_deployment_state",
+        Gauge,
+        DEPLOYMENT_STATE
+    ),
+    family!(
+        DeploymentTpmLimit,
+        "litellm_deployment_tpm_limit",
+        Gauge,
+        DEPLOYMENT_LIMIT
+    ),
+    family!(
+        DeploymentRpmLimit,
+        "litellm_deployment_rpm_limit",
+        Gauge,
+        DEPLOYMENT_LIMIT
+    ),
+    family!(
+        DeploymentCooledDown,
+        "litellm_deployment_cooled_down",
+        Counter,
+        DEPLOYMENT_COOLED
+    ),
+    family!(
+        DeploymentSuccessResponses,
+        "litellm_deployment_success_responses",
+        Counter,
+        DEPLOYMENT_RESPONSES
+    ),
+    family!(
+        DeploymentFailureResponses,
+        "litellm_deployment_failure_responses",
+        Counter,
+        DEPLOYMENT_FAILURES
+    ),
+    family!(
+        DeploymentTotalRequests,
+        "litellm_deployment_total_requests",
+        Counter,
+        DEPLOYMENT_RESPONSES
+    ),
+    family!(
+        DeploymentLatencyPerOutputToken,
+        "litellm_deployment_latency_per_output_token",
+        Histogram,
+        PER_TOKEN_LATENCY,
+        PER_TOKEN_BUCKETS
+    ),
+    family!(
+        LlmApiFailedRequests,
+        "litellm_llm_api_failed_requests_metric",
+        Counter,
+        LLM_API_FAILED
+    ),
     family!(Requests, "litellm_requests_metric", Counter, REQUESTS),
-    family!(ProviderCacheReadInputTokens, "litellm_provider_cache_read_input_tokens_metric", Counter, PROVIDER_CACHE),
-    family!(ProviderCacheCreationInputTokens, "litellm_provider_cache_creation_input_tokens_metric", Counter, PROVIDER_CACHE),
+    family!(
+        ProviderCacheReadInputTokens,
+        "litellm_provider_cache_read_input_tokens_metric",
+        Counter,
+        PROVIDER_CACHE
+    ),
+    family!(
+        ProviderCacheCreationInputTokens,
+        "litellm_provider_cache_creation_input_tokens_metric",
+        Counter,
+        PROVIDER_CACHE
+    ),
 ];
 
 impl FamilyId {
@@ -302,43 +581,80 @@ pub fn family_by_name(name: &str) -> Option<&'static Family> {
 /// LiteLLM `prometheus_metrics_config` that names one the filter cannot produce is accepted
 /// (and logged as ignored) instead of refused.
 pub const LITELLM_METRIC_NAMES: &[&str] = &[
-    "litellm_proxy_failed_requests_metric", "litellm_proxy_total_requests_metric",
-    "litellm_request_total_latency_metric", "litellm_llm_api_latency_metric",
-    "litellm_llm_api_time_to_first_token_metric", "litellm_spend_metric",
-    "litellm_total_tokens_metric", "litellm_input_tokens_metric", "litellm_output_tokens_metric",
-    "litellm_input_cached_tokens_metric", "litellm_input_cache_creation_tokens_metric",
-    "litellm_input_audio_tokens_metric", "litellm_output_reasoning_tokens_metric",
-    "litellm_output_audio_tokens_metric", "litellm_video_duration_seconds_metric",
-    "litellm_images_generated_metric", "litellm_remaining_team_budget_metric",
-    "litellm_team_max_budget_metric", "litellm_team_budget_remaining_hours_metric",
-    "litellm_team_members_metric", "litellm_remaining_org_budget_metric",
-    "litellm_org_max_budget_metric", "litellm_org_budget_remaining_hours_metric",
-    "litellm_remaining_api_key_budget_metric", "litellm_api_key_max_budget_metric",
-    "litellm_api_key_budget_remaining_hours_metric", "litellm_remaining_user_budget_metric",
-    "litellm_user_max_budget_metric", "litellm_user_budget_remaining_hours_metric",
-    "litellm_remaining_customer_budget_metric", "litellm_customer_max_budget_metric",
+    "litellm_proxy_failed_requests_metric",
+    "litellm_proxy_total_requests_metric",
+    "litellm_request_total_latency_metric",
+    "litellm_llm_api_latency_metric",
+    "litellm_llm_api_time_to_first_token_metric",
+    "litellm_spend_metric",
+    "litellm_total_tokens_metric",
+    "litellm_input_tokens_metric",
+    "litellm_output_tokens_metric",
+    "litellm_input_cached_tokens_metric",
+    "litellm_input_cache_creation_tokens_metric",
+    "litellm_input_audio_tokens_metric",
+    "litellm_output_reasoning_tokens_metric",
+    "litellm_output_audio_tokens_metric",
+    "litellm_video_duration_seconds_metric",
+    "litellm_images_generated_metric",
+    "litellm_remaining_team_budget_metric",
+    "litellm_team_max_budget_metric",
+    "litellm_team_budget_remaining_hours_metric",
+    "litellm_team_members_metric",
+    "litellm_remaining_org_budget_metric",
+    "litellm_org_max_budget_metric",
+    "litellm_org_budget_remaining_hours_metric",
+    "litellm_remaining_api_key_budget_metric",
+    "litellm_api_key_max_budget_metric",
+    "litellm_api_key_budget_remaining_hours_metric",
+    "litellm_remaining_user_budget_metric",
+    "litellm_user_max_budget_metric",
+    "litellm_user_budget_remaining_hours_metric",
+    "litellm_remaining_customer_budget_metric",
+    "litellm_customer_max_budget_metric",
     "litellm_customer_budget_remaining_hours_metric",
-    "litellm_remaining_api_key_requests_for_model", "litellm_remaining_api_key_tokens_for_model",
-    "litellm_api_key_rate_limit_allowed_metric", "litellm_api_key_rate_limit_used_metric",
-    "litellm_team_rate_limit_allowed_metric", "litellm_team_rate_limit_used_metric",
+    "litellm_remaining_api_key_requests_for_model",
+    "litellm_remaining_api_key_tokens_for_model",
+    "litellm_api_key_rate_limit_allowed_metric",
+    "litellm_api_key_rate_limit_used_metric",
+    "litellm_team_rate_limit_allowed_metric",
+    "litellm_team_rate_limit_used_metric",
     "litellm_project_model_rate_limit_allowed_metric",
-    "litellm_project_model_rate_limit_used_metric", "litellm_remaining_requests",
-    "litellm_remaining_tokens", "litellm_remaining_requests_metric",
-    "litellm_remaining_tokens_metric", "litellm_overhead_latency_metric",
-    "litellm_overhead_with_guardrails_latency_metric", "litellm_request_queue_time_seconds",
-    "litellm_guardrail_latency_seconds", "litellm_guardrail_errors", "litellm_guardrail_requests",
-    "litellm_provider_remaining_budget_metric", "litellm_deployment_state",
-    "litellm_deployment_tpm_limit", "litellm_deployment_rpm_limit",
-    "litellm_deployment_cooled_down", "litellm_deployment_success_responses",
-    "litellm_deployment_failure_responses", "litellm_deployment_total_requests",
-    "litellm_deployment_latency_per_output_token", "litellm_deployment_successful_fallbacks",
-    "litellm_deployment_failed_fallbacks", "litellm_callback_logging_failures_metric",
-    "litellm_llm_api_failed_requests_metric", "litellm_requests_metric",
-    "litellm_zero_cost_requests", "litellm_spend_capture_rate", "litellm_cache_hits_metric",
-    "litellm_cache_misses_metric", "litellm_cached_tokens_metric",
+    "litellm_project_model_rate_limit_used_metric",
+    "litellm_remaining_requests",
+    "litellm_remaining_tokens",
+    "litellm_remaining_requests_metric",
+    "litellm_remaining_tokens_metric",
+    "litellm_overhead_latency_metric",
+    "litellm_overhead_with_guardrails_latency_metric",
+    "litellm_request_queue_time_seconds",
+    "litellm_guardrail_latency_seconds",
+    "litellm_guardrail_errors",
+    "litellm_guardrail_requests",
+    "litellm_provider_remaining_budget_metric",
+    "litellm_deployment_state",
+    "litellm_deployment_tpm_limit",
+    "litellm_deployment_rpm_limit",
+    "litellm_deployment_cooled_down",
+    "litellm_deployment_success_responses",
+    "litellm_deployment_failure_responses",
+    "litellm_deployment_total_requests",
+    "litellm_deployment_latency_per_output_token",
+    "litellm_deployment_successful_fallbacks",
+    "litellm_deployment_failed_fallbacks",
+    "litellm_callback_logging_failures_metric",
+    "litellm_llm_api_failed_requests_metric",
+    "litellm_requests_metric",
+    "litellm_zero_cost_requests",
+    "litellm_spend_capture_rate",
+    "litellm_cache_hits_metric",
+    "litellm_cache_misses_metric",
+    "litellm_cached_tokens_metric",
     "litellm_provider_cache_read_input_tokens_metric",
-    "litellm_provider_cache_creation_input_tokens_metric", "litellm_total_users",
-    "litellm_active_users", "litellm_teams_count",
+    "litellm_provider_cache_creation_input_tokens_metric",
+    "litellm_total_users",
+    "litellm_active_users",
+    "litellm_teams_count",
 ];
 
 /// Label keys of the filter's own metrics (`llm_telemetry_*`), beside LiteLLM's.
@@ -373,7 +689,12 @@ mod tests {
     fn every_emitted_family_is_a_litellm_name() {
         for f in &FAMILIES {
             assert!(LITELLM_METRIC_NAMES.contains(&f.name), "{}", f.name);
-            assert_eq!(f.kind == Kind::Histogram, !f.buckets.is_empty(), "{}", f.name);
+            assert_eq!(
+                f.kind == Kind::Histogram,
+                !f.buckets.is_empty(),
+                "{}",
+                f.name
+            );
         }
     }
 
@@ -383,8 +704,12 @@ mod tests {
             let secs: f64 = b.le.parse().unwrap();
             assert_eq!((secs * 1e6).round() as u64, b.micros);
         }
-        assert!(LATENCY_BUCKETS.windows(2).all(|w| w[0].micros < w[1].micros));
-        assert!(PER_TOKEN_BUCKETS.windows(2).all(|w| w[0].micros < w[1].micros));
+        assert!(LATENCY_BUCKETS
+            .windows(2)
+            .all(|w| w[0].micros < w[1].micros));
+        assert!(PER_TOKEN_BUCKETS
+            .windows(2)
+            .all(|w| w[0].micros < w[1].micros));
     }
 
     /// `envoy/stats-tags.yaml` is shipped to operators; it must carry a regex for every key.

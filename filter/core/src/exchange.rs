@@ -17,8 +17,16 @@ use crate::sse::{SseFramer, SseSink};
 use crate::usage::{parse_usage, Usage};
 
 /// Request body values read: indexes below follow this order.
-pub const REQUEST_PATHS: &[&str] =
-    &["model", "stream", "stream_options", "user", "metadata", "service_tier", "messages", "input"];
+pub const REQUEST_PATHS: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "user",
+    "metadata",
+    "service_tier",
+    "messages",
+    "input",
+];
 const REQ_MODEL: usize = 0;
 const REQ_STREAM: usize = 1;
 const REQ_STREAM_OPTIONS: usize = 2;
@@ -139,8 +147,12 @@ pub enum RequestBodyAction {
 enum ResponseReader {
     /// Not read: unsupported content type or encoding, or not LLM JSON/SSE.
     Skip,
-    Json(JsonScanner),
-    Sse { framer: SseFramer, events: EventReader },
+    Json(Box<JsonScanner>),
+    // Boxed: one reader per exchange, and the SSE state is the large one.
+    Sse {
+        framer: SseFramer,
+        events: Box<EventReader>,
+    },
 }
 
 /// Reads each SSE event's data through a JSON scanner as the fragments pass.
@@ -188,20 +200,28 @@ impl EventReader {
         let s = &self.scanner;
         // Usage comes from whichever event carries a non-null one (chat: the final chunk with
         // `choices: []`; Responses API: `response.completed`), never from an event's position.
-        let usage = s.captured(EV_USAGE).or(s.captured(EV_USAGE + EV_NESTED_OFFSET));
+        let usage = s
+            .captured(EV_USAGE)
+            .or(s.captured(EV_USAGE + EV_NESTED_OFFSET));
         if let Some(u) = usage.and_then(parse_usage) {
             self.usage = Some(u);
         }
         if self.model.is_none() {
-            let m = s.captured(EV_MODEL).or(s.captured(EV_MODEL + EV_NESTED_OFFSET));
+            let m = s
+                .captured(EV_MODEL)
+                .or(s.captured(EV_MODEL + EV_NESTED_OFFSET));
             self.model = m.and_then(json_string);
         }
         if self.service_tier.is_none() {
-            let t = s.captured(EV_SERVICE_TIER).or(s.captured(EV_SERVICE_TIER + EV_NESTED_OFFSET));
+            let t = s
+                .captured(EV_SERVICE_TIER)
+                .or(s.captured(EV_SERVICE_TIER + EV_NESTED_OFFSET));
             self.service_tier = t.and_then(json_string);
         }
         if self.error_message.is_none() {
-            let e = s.captured(EV_ERROR).or(s.captured(EV_ERROR + EV_NESTED_OFFSET));
+            let e = s
+                .captured(EV_ERROR)
+                .or(s.captured(EV_ERROR + EV_NESTED_OFFSET));
             self.error_message = e.and_then(error_message);
         }
     }
@@ -277,7 +297,8 @@ impl Record {
     /// Time from sending the request to the first response body byte (streams only).
     pub fn time_to_first_token_us(&self) -> Option<u64> {
         let first = self.first_byte_ns?;
-        self.stream.then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
+        self.stream
+            .then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
     }
     /// Whether the client got a success (LiteLLM counts everything else as failed).
     pub fn succeeded(&self) -> bool {
@@ -331,9 +352,9 @@ impl Exchange {
         }
     }
 
-    /// Reads the request headers. Returns true when the headers should be held until the body
-    /// is read: a chat/completions request small enough to hold may need
-    /// `stream_options.include_usage` added, which changes `content-length`.
+    /// Reads the request headers. Returns true when the body will be held until it is complete:
+    /// a chat/completions request small enough to hold may need `stream_options.include_usage`
+    /// added, so the host must drop `content-length` before the headers leave.
     pub fn on_request_headers(
         &mut self,
         h: &dyn Headers,
@@ -368,8 +389,12 @@ impl Exchange {
             org_id: from(&ih.org_id),
             org_alias: from(&ih.org_alias),
         };
-        let content_length = h.get("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-        let encoded = h.get("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+        let content_length = h
+            .get("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let encoded = h
+            .get("content-encoding")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
         self.holding_request = self.inject_usage
             && !end_of_stream
             && !encoded
@@ -515,7 +540,10 @@ impl Exchange {
             .and_then(|s| s.trim().parse::<u16>().ok())
             .unwrap_or(0);
         self.record.rate_limits = RateLimits::read(h);
-        let content_type = h.get("content-type").unwrap_or_default().to_ascii_lowercase();
+        let content_type = h
+            .get("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let encoding = h.get("content-encoding").map(|e| Encoding::from_header(&e));
         if end_of_stream {
             self.response = Some(ResponseReader::Skip);
@@ -533,7 +561,7 @@ impl Exchange {
         self.response = Some(if content_type.starts_with("text/event-stream") {
             ResponseReader::Sse {
                 framer: SseFramer::new(),
-                events: EventReader {
+                events: Box::new(EventReader {
                     scanner: JsonScanner::new(SSE_EVENT_PATHS, self.max_capture),
                     head: [0; 6],
                     head_len: 0,
@@ -544,10 +572,13 @@ impl Exchange {
                     events: 0,
                     malformed_events: 0,
                     done: false,
-                },
+                }),
             }
         } else if content_type.is_empty() || content_type.contains("json") {
-            ResponseReader::Json(JsonScanner::new(JSON_RESPONSE_PATHS, self.max_capture))
+            ResponseReader::Json(Box::new(JsonScanner::new(
+                JSON_RESPONSE_PATHS,
+                self.max_capture,
+            )))
         } else {
             ResponseReader::Skip
         });
@@ -596,7 +627,9 @@ impl Exchange {
                     return;
                 }
                 if scanner.finish() != ScanState::Complete {
-                    self.record.problems.push(BodyProblem::ResponseMalformedJson);
+                    self.record
+                        .problems
+                        .push(BodyProblem::ResponseMalformedJson);
                 }
                 self.record.usage = scanner.captured(RESP_USAGE).and_then(parse_usage);
                 self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
@@ -606,8 +639,11 @@ impl Exchange {
                     self.record.service_tier = tier;
                 }
             }
-            Some(ResponseReader::Sse { mut framer, mut events }) => {
-                let discarded = framer.finish(&mut events);
+            Some(ResponseReader::Sse {
+                mut framer,
+                mut events,
+            }) => {
+                let discarded = framer.finish(&mut *events);
                 if events.malformed_events > 0 || (discarded && events.usage.is_none()) {
                     self.record.problems.push(BodyProblem::ResponseMalformedSse);
                 }
@@ -650,7 +686,7 @@ fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {
         Some(ResponseReader::Json(scanner)) => {
             scanner.feed(bytes);
         }
-        Some(ResponseReader::Sse { framer, events }) => framer.feed(bytes, events),
+        Some(ResponseReader::Sse { framer, events }) => framer.feed(bytes, &mut **events),
         Some(ResponseReader::Skip) | None => {}
     }
 }
@@ -683,4 +719,3 @@ fn messages_preview(raw: &[u8]) -> Option<String> {
     }
     Some(text.chars().take(100).collect())
 }
-

@@ -53,7 +53,10 @@ pub struct KeyHasher {
 impl KeyHasher {
     /// A cache holding at most `max_entries` keys.
     pub fn new(max_entries: usize) -> Self {
-        KeyHasher { cache: HashMap::new(), max_entries: max_entries.max(1) }
+        KeyHasher {
+            cache: HashMap::new(),
+            max_entries: max_entries.max(1),
+        }
     }
 
     /// The `hashed_api_key` label of `key`.

@@ -67,7 +67,15 @@ mod tests {
 
     #[test]
     fn keeps_what_envoy_keeps() {
-        for v in ["gpt-4o", "openai/gpt-4o", "a.b:c", "Team A", "x=y", "é🚀", "q\"uote\\"] {
+        for v in [
+            "gpt-4o",
+            "openai/gpt-4o",
+            "a.b:c",
+            "Team A",
+            "x=y",
+            "é🚀",
+            "q\"uote\\",
+        ] {
             assert_eq!(esc(v), v);
         }
     }

@@ -3,27 +3,27 @@
 // Tests may unwrap; filter code may not (a panic kills the Wasm VM inside Envoy).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-/// Incremental JSON scanner that captures selected values without buffering the document.
-pub mod json_scan;
-/// Incremental Server-Sent Events framer (WHATWG rules), zero-copy.
-pub mod sse;
+/// LiteLLM-style alerting: rules, texts, batching, routing.
+pub mod alerts;
+/// LiteLLM's metric families: names, types, label keys, buckets.
+pub mod catalogue;
 /// Plugin configuration in LiteLLM's vocabulary, validated and compiled once.
 pub mod config;
 /// Streaming gzip/deflate decoding of compressed response bodies, bounded memory.
 pub mod decode;
-/// LiteLLM's metric families: names, types, label keys, buckets.
-pub mod catalogue;
-/// Label values: escaping and encoding into Envoy stat names.
-pub mod labels;
-/// API keys to `hashed_api_key`, and the identity table.
-pub mod identity;
-/// Which OpenAI-style API a request path is.
-pub mod route;
-/// Token usage read from OpenAI-style usage objects.
-pub mod usage;
 /// One request/response exchange, from headers to the final record.
 pub mod exchange;
+/// API keys to `hashed_api_key`, and the identity table.
+pub mod identity;
+/// Incremental JSON scanner that captures selected values without buffering the document.
+pub mod json_scan;
+/// Label values: escaping and encoding into Envoy stat names.
+pub mod labels;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
-/// LiteLLM-style alerting: rules, texts, batching, routing.
-pub mod alerts;
+/// Which OpenAI-style API a request path is.
+pub mod route;
+/// Incremental Server-Sent Events framer (WHATWG rules), zero-copy.
+pub mod sse;
+/// Token usage read from OpenAI-style usage objects.
+pub mod usage;

@@ -134,13 +134,34 @@ pub fn resolve_labels(
         header.clone().or_else(|| table.and_then(|t| t.clone()))
     };
     let fields = [
-        (Label::ApiKeyAlias, pick(&caller.api_key_alias, key_info.map(|k| &k.key_alias))),
-        (Label::Team, pick(&caller.team, key_info.map(|k| &k.team_id))),
-        (Label::TeamAlias, pick(&caller.team_alias, key_info.map(|k| &k.team_alias))),
-        (Label::User, pick(&caller.user, key_info.map(|k| &k.user_id))),
-        (Label::UserEmail, pick(&caller.user_email, key_info.map(|k| &k.user_email))),
-        (Label::OrgId, pick(&caller.org_id, key_info.map(|k| &k.org_id))),
-        (Label::OrgAlias, pick(&caller.org_alias, key_info.map(|k| &k.org_alias))),
+        (
+            Label::ApiKeyAlias,
+            pick(&caller.api_key_alias, key_info.map(|k| &k.key_alias)),
+        ),
+        (
+            Label::Team,
+            pick(&caller.team, key_info.map(|k| &k.team_id)),
+        ),
+        (
+            Label::TeamAlias,
+            pick(&caller.team_alias, key_info.map(|k| &k.team_alias)),
+        ),
+        (
+            Label::User,
+            pick(&caller.user, key_info.map(|k| &k.user_id)),
+        ),
+        (
+            Label::UserEmail,
+            pick(&caller.user_email, key_info.map(|k| &k.user_email)),
+        ),
+        (
+            Label::OrgId,
+            pick(&caller.org_id, key_info.map(|k| &k.org_id)),
+        ),
+        (
+            Label::OrgAlias,
+            pick(&caller.org_alias, key_info.map(|k| &k.org_alias)),
+        ),
     ];
     for (label, value) in fields {
         if let Some(value) = value {
@@ -180,12 +201,21 @@ pub fn resolve_labels(
         v.set(Label::RequestedModel, g.clone());
         v.set(Label::ModelGroup, g);
     }
-    let deployment_model = deployment.filter(|d| !d.model.contains('*')).map(|d| d.model.as_str());
-    let model = rec.response_model.as_deref().or(deployment_model).or(requested);
+    let deployment_model = deployment
+        .filter(|d| !d.model.contains('*'))
+        .map(|d| d.model.as_str());
+    let model = rec
+        .response_model
+        .as_deref()
+        .or(deployment_model)
+        .or(requested);
     if let Some(m) = model {
         v.set(Label::Model, m);
     }
-    if let Some(m) = deployment_model.or(requested).or(rec.response_model.as_deref()) {
+    if let Some(m) = deployment_model
+        .or(requested)
+        .or(rec.response_model.as_deref())
+    {
         v.set(Label::LitellmModelName, m);
     }
     if let Some(id) = deployment.and_then(|d| d.model_id.as_deref()) {
@@ -195,7 +225,10 @@ pub fn resolve_labels(
     let provider = match deployment {
         Some(d) => d.provider.clone(),
         None if rec.azure_deployment.is_some() => "azure".to_owned(),
-        None => upstream_host.map(provider_from_host).unwrap_or("openai").to_owned(),
+        None => upstream_host
+            .map(provider_from_host)
+            .unwrap_or("openai")
+            .to_owned(),
     };
     let api_base = deployment.and_then(|d| d.api_base.clone()).or_else(|| {
         upstream_host.map(|h| {
@@ -208,13 +241,18 @@ pub fn resolve_labels(
     }
     if !rec.succeeded() {
         v.set(Label::ExceptionStatus, rec.status.to_string());
-        v.set(Label::ExceptionClass, exception_class(&provider, rec.status));
+        v.set(
+            Label::ExceptionClass,
+            exception_class(&provider, rec.status),
+        );
     }
     v.set(Label::ApiProvider, provider);
 
     // Custom labels from the request's metadata and tags.
-    let metadata: Option<serde_json::Value> =
-        rec.metadata.as_deref().and_then(|m| serde_json::from_slice(m).ok());
+    let metadata: Option<serde_json::Value> = rec
+        .metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_slice(m).ok());
     for ml in &config.metadata_labels {
         let mut cur = metadata.as_ref();
         for part in &ml.path {
@@ -255,7 +293,11 @@ struct Slot {
 const UNDEFINED: u32 = u32::MAX;
 
 impl Slot {
-    const EMPTY: Slot = Slot { pending: 0, id: UNDEFINED, touched: false };
+    const EMPTY: Slot = Slot {
+        pending: 0,
+        id: UNDEFINED,
+        touched: false,
+    };
 }
 
 /// A distinct label set: its interned values and the slots of every counter family.
@@ -276,7 +318,10 @@ impl Interner {
         let overflow: Rc<str> = Rc::from(OVERFLOW);
         let mut ids = HashMap::new();
         ids.insert(overflow.clone(), 0);
-        Interner { ids, values: vec![overflow] }
+        Interner {
+            ids,
+            values: vec![overflow],
+        }
     }
 
     /// The id of `value`, or `None` when the bound is reached (the caller folds it).
@@ -373,7 +418,10 @@ impl Metrics {
         for f in &FAMILIES {
             let mf = config.metric_filter.as_ref();
             enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
-            include.push(mf.and_then(|mf| mf.include_labels(f.name)).map(<[String]>::to_vec));
+            include.push(
+                mf.and_then(|mf| mf.include_labels(f.name))
+                    .map(<[String]>::to_vec),
+            );
             if f.kind != Kind::Gauge && enabled[f.id as usize] {
                 offsets[f.id as usize] = u32::try_from(next).ok();
                 next += slots_of(f);
@@ -387,7 +435,9 @@ impl Metrics {
             .collect();
         let limits = &config.limits;
         Metrics {
-            interners: (0..LABEL_COUNT + custom_names.len()).map(|_| Interner::new()).collect(),
+            interners: (0..LABEL_COUNT + custom_names.len())
+                .map(|_| Interner::new())
+                .collect(),
             series_index: HashMap::new(),
             series: Vec::new(),
             dirty: Vec::new(),
@@ -416,8 +466,13 @@ impl Metrics {
             .requested_model
             .as_deref()
             .and_then(|m| config.find_deployment(m, upstream_host));
-        let labels =
-            resolve_labels(rec, config, deployment, &mut self.hasher, self.max_value_bytes);
+        let labels = resolve_labels(
+            rec,
+            config,
+            deployment,
+            &mut self.hasher,
+            self.max_value_bytes,
+        );
         let series = self.series_for(&labels);
         let ok = rec.succeeded();
         use FamilyId::*;
@@ -436,7 +491,11 @@ impl Metrics {
                 self.count(series, OutputReasoningTokens, u.output_reasoning);
                 self.count(series, OutputAudioTokens, u.output_audio);
                 self.count(series, ProviderCacheReadInputTokens, u.input_cached);
-                self.count(series, ProviderCacheCreationInputTokens, u.input_cache_creation);
+                self.count(
+                    series,
+                    ProviderCacheCreationInputTokens,
+                    u.input_cache_creation,
+                );
             }
             self.observe(series, RequestTotalLatency, rec.total_latency_us());
             self.observe(series, LlmApiLatency, rec.api_latency_us());
@@ -447,10 +506,10 @@ impl Metrics {
             }
             // LiteLLM divides the time to first token (streams) or the whole response time by
             // the output tokens.
+            let latency = ttft.unwrap_or_else(|| rec.total_latency_us());
             let output = rec.usage.map_or(0, |u| u.output);
-            if output > 0 {
-                let latency = ttft.unwrap_or_else(|| rec.total_latency_us());
-                self.observe(series, DeploymentLatencyPerOutputToken, latency / output);
+            if let Some(per_token) = latency.checked_div(output) {
+                self.observe(series, DeploymentLatencyPerOutputToken, per_token);
             }
         } else {
             self.count(series, ProxyFailedRequests, 1);
@@ -485,14 +544,23 @@ impl Metrics {
             self.count_own(own::STREAM_USAGE_INJECTED, &[("route", &rec.route)], 1);
         }
         for p in &rec.problems {
-            self.count_own(own::UNREADABLE_BODIES, &[("reason", p.as_str()), ("route", &rec.route)], 1);
+            self.count_own(
+                own::UNREADABLE_BODIES,
+                &[("reason", p.as_str()), ("route", &rec.route)],
+                1,
+            );
         }
         state
     }
 
     fn deployment_key(labels: &LabelValues) -> String {
         let mut k = String::new();
-        for l in [Label::LitellmModelName, Label::ModelId, Label::ApiBase, Label::ApiProvider] {
+        for l in [
+            Label::LitellmModelName,
+            Label::ModelId,
+            Label::ApiBase,
+            Label::ApiProvider,
+        ] {
             k.push_str(labels.get(l));
             k.push('\u{1}');
         }
@@ -510,7 +578,11 @@ impl Metrics {
         }
         let h = self.health.entry(key).or_default();
         if h.failures == 0 || now_ns.saturating_sub(h.window_start_ns) > OUTAGE_WINDOW_NS {
-            *h = Health { window_start_ns: now_ns, failures: 0, cooled: false };
+            *h = Health {
+                window_start_ns: now_ns,
+                failures: 0,
+                cooled: false,
+            };
         }
         h.failures += 1;
         if h.failures >= COMPLETE_OUTAGE_FAILURES {
@@ -536,7 +608,9 @@ impl Metrics {
         self.scratch.clear();
         let all = labels.values.iter().chain(labels.custom.iter());
         for (i, value) in all.enumerate() {
-            let Some(interner) = self.interners.get_mut(i) else { break };
+            let Some(interner) = self.interners.get_mut(i) else {
+                break;
+            };
             let id = match interner.intern(value, self.max_values) {
                 Some(id) => id,
                 None => {
@@ -595,10 +669,14 @@ impl Metrics {
     }
 
     fn observe(&mut self, series: u32, family: FamilyId, micros: u64) {
-        let Some(base) = self.offsets[family as usize].map(|o| o as usize) else { return };
+        let Some(base) = self.offsets[family as usize].map(|o| o as usize) else {
+            return;
+        };
         let buckets = family.family().buckets;
         let Some(s) = self.touch(series) else { return };
-        let Some(slots) = s.slots.get_mut(base..base + buckets.len() + 3) else { return };
+        let Some(slots) = s.slots.get_mut(base..base + buckets.len() + 3) else {
+            return;
+        };
         // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value.
         for (slot, b) in slots.iter_mut().zip(buckets) {
             slot.touched = true;
@@ -623,9 +701,12 @@ impl Metrics {
         let mut name = std::mem::take(&mut self.name);
         name.clear();
         name.push_str(f.name);
-        self.push_labels(&mut name, f, |l| labels.get(l), |i| {
-            labels.custom.get(i).map_or(UNKNOWN, String::as_str)
-        });
+        self.push_labels(
+            &mut name,
+            f,
+            |l| labels.get(l),
+            |i| labels.custom.get(i).map_or(UNKNOWN, String::as_str),
+        );
         let room = self.gauges.len() < self.max_series.saturating_mul(4);
         match self.gauges.get_mut(name.as_str()) {
             Some(g) => {
@@ -633,7 +714,14 @@ impl Metrics {
                 g.dirty = true;
             }
             None if room => {
-                self.gauges.insert(name.clone(), Gauge { value, id: UNDEFINED, dirty: true });
+                self.gauges.insert(
+                    name.clone(),
+                    Gauge {
+                        value,
+                        id: UNDEFINED,
+                        dirty: true,
+                    },
+                );
             }
             None => self.count_own(own::SERIES_FOLDED, &[], 1),
         }
@@ -683,10 +771,14 @@ impl Metrics {
         let dirty = std::mem::take(&mut self.dirty);
         for &si in &dirty {
             let si = si as usize;
-            let Some(series) = self.series.get_mut(si) else { continue };
+            let Some(series) = self.series.get_mut(si) else {
+                continue;
+            };
             series.dirty = false;
             for f in &FAMILIES {
-                let Some(base) = self.offsets[f.id as usize].map(|o| o as usize) else { continue };
+                let Some(base) = self.offsets[f.id as usize].map(|o| o as usize) else {
+                    continue;
+                };
                 let n = slots_of(f);
                 let touched = self.series[si]
                     .slots
@@ -777,12 +869,19 @@ impl Metrics {
                 None
             }
         };
-        let Some(series) = self.series.get(si) else { return name };
+        let Some(series) = self.series.get(si) else {
+            return name;
+        };
         let value_of = |i: usize| {
             let id = series.values.get(i).copied().unwrap_or(0);
             self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
         };
-        self.push_labels(&mut name, f, |l| value_of(l as usize), |i| value_of(LABEL_COUNT + i));
+        self.push_labels(
+            &mut name,
+            f,
+            |l| value_of(l as usize),
+            |i| value_of(LABEL_COUNT + i),
+        );
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }

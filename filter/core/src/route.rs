@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(m.route, "/openai/deployments/my-gpt4o/chat/completions");
         assert_eq!(m.azure_deployment.as_deref(), Some("my-gpt4o"));
         let e = classify("POST", "/openai/deployments/emb/embeddings?api-version=1").unwrap();
-        assert_eq!((e.api, e.azure_deployment.as_deref()), (Api::Embeddings, Some("emb")));
+        assert_eq!(
+            (e.api, e.azure_deployment.as_deref()),
+            (Api::Embeddings, Some("emb"))
+        );
     }
 
     #[test]

@@ -65,21 +65,29 @@ struct Details {
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     Ok(match v {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
         _ => None,
     })
 }
 
 /// `*_tokens_details` may be null.
 fn details<'de, D: Deserializer<'de>>(d: D) -> Result<Details, D::Error> {
-    Ok(Option::<Details>::deserialize(d).unwrap_or_default().unwrap_or_default())
+    Ok(Option::<Details>::deserialize(d)
+        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// Parses the raw JSON text of a `usage` value. `None` for `null`, a non-object, or an object
 /// with no token count at all.
 pub fn parse_usage(raw: &[u8]) -> Option<Usage> {
+    // serde also builds a struct from a JSON array: only an object is a usage object.
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
     let u: RawUsage = serde_json::from_slice(raw).ok()?;
     let input = u.prompt_tokens.or(u.input_tokens);
     let output = u.completion_tokens.or(u.output_tokens);
@@ -95,7 +103,11 @@ pub fn parse_usage(raw: &[u8]) -> Option<Usage> {
         input,
         output,
         total: u.total_tokens.unwrap_or(input.saturating_add(output)),
-        input_cached: pd.cached_tokens.or(id.cached_tokens).or(u.cache_read_input_tokens).unwrap_or(0),
+        input_cached: pd
+            .cached_tokens
+            .or(id.cached_tokens)
+            .or(u.cache_read_input_tokens)
+            .unwrap_or(0),
         input_cache_creation: pd
             .cache_creation_tokens
             .or(u.cache_creation_input_tokens)
@@ -112,25 +124,44 @@ mod tests {
 
     #[test]
     fn chat_usage_with_details() {
-        let u = parse_usage(br#"{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,
+        let u = parse_usage(
+            br#"{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,
             "prompt_tokens_details":{"cached_tokens":3,"audio_tokens":1},
-            "completion_tokens_details":{"reasoning_tokens":2,"audio_tokens":4}}"#)
+            "completion_tokens_details":{"reasoning_tokens":2,"audio_tokens":4}}"#,
+        )
         .unwrap();
         assert_eq!(
             u,
             Usage {
-                input: 19, output: 10, total: 29, input_cached: 3, input_cache_creation: 0,
-                output_reasoning: 2, input_audio: 1, output_audio: 4
+                input: 19,
+                output: 10,
+                total: 29,
+                input_cached: 3,
+                input_cache_creation: 0,
+                output_reasoning: 2,
+                input_audio: 1,
+                output_audio: 4
             }
         );
     }
 
     #[test]
     fn responses_api_usage() {
-        let u = parse_usage(br#"{"input_tokens":36,"input_tokens_details":{"cached_tokens":4},
-            "output_tokens":87,"output_tokens_details":{"reasoning_tokens":5},"total_tokens":123}"#)
+        let u = parse_usage(
+            br#"{"input_tokens":36,"input_tokens_details":{"cached_tokens":4},
+            "output_tokens":87,"output_tokens_details":{"reasoning_tokens":5},"total_tokens":123}"#,
+        )
         .unwrap();
-        assert_eq!((u.input, u.output, u.total, u.input_cached, u.output_reasoning), (36, 87, 123, 4, 5));
+        assert_eq!(
+            (
+                u.input,
+                u.output,
+                u.total,
+                u.input_cached,
+                u.output_reasoning
+            ),
+            (36, 87, 123, 4, 5)
+        );
     }
 
     #[test]

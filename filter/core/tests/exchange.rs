@@ -1,4 +1,5 @@
 //! One exchange's life, fed the shared fixtures whole and split at every offset.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{BodyProblem, Exchange, Headers, Record, RequestBodyAction};
@@ -16,7 +17,10 @@ const MALFORMED: &[u8] = include_bytes!("../../../tests/fixtures/malformed.json"
 struct Map(Vec<(&'static str, String)>);
 impl Headers for Map {
     fn get(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -24,11 +28,20 @@ fn config() -> Config {
     config::parse(b"", &|_| None).unwrap().config
 }
 
-const CHAT_REQUEST: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi there"}],"user":"u-1"}"#;
-const STREAM_REQUEST: &[u8] = br#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o","stream":true}"#;
+const CHAT_REQUEST: &[u8] =
+    br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi there"}],"user":"u-1"}"#;
+const STREAM_REQUEST: &[u8] =
+    br#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o","stream":true}"#;
 
 /// Runs one exchange: request body in one piece, response body in the given pieces.
-fn run(path: &str, request: &[u8], status: u16, content_type: &str, pieces: &[&[u8]], encoding: Option<&str>) -> (Record, Option<Vec<u8>>) {
+fn run(
+    path: &str,
+    request: &[u8],
+    status: u16,
+    content_type: &str,
+    pieces: &[&[u8]],
+    encoding: Option<&str>,
+) -> (Record, Option<Vec<u8>>) {
     let cfg = config();
     let mut ex = Exchange::new(classify("POST", path).unwrap(), &cfg, 1_000_000_000);
     let req_headers = Map(vec![
@@ -45,7 +58,10 @@ fn run(path: &str, request: &[u8], status: u16, content_type: &str, pieces: &[&[
         RequestBodyAction::Hold => panic!("held at end of stream"),
     };
     let _ = held;
-    let mut resp = vec![(":status", status.to_string()), ("content-type", content_type.to_owned())];
+    let mut resp = vec![
+        (":status", status.to_string()),
+        ("content-type", content_type.to_owned()),
+    ];
     if let Some(e) = encoding {
         resp.push(("content-encoding", e.to_owned()));
     }
@@ -57,20 +73,40 @@ fn run(path: &str, request: &[u8], status: u16, content_type: &str, pieces: &[&[
         t += 1_000_000;
     }
     ex.on_response_body(&[], true, 3_000_000_000);
-    (ex.finish(3_500_000_000, Some("127.0.0.1:18080".into())).unwrap(), replaced)
+    (
+        ex.finish(3_500_000_000, Some("127.0.0.1:18080".into()))
+            .unwrap(),
+        replaced,
+    )
 }
 
 fn every_split(body: &[u8], check: impl Fn(&Record)) {
     for cut in 0..=body.len() {
         let (a, b) = body.split_at(cut);
-        let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &[a, b], None);
+        let (rec, _) = run(
+            "/v1/chat/completions",
+            CHAT_REQUEST,
+            200,
+            "application/json",
+            &[a, b],
+            None,
+        );
         check(&rec);
     }
 }
 
 #[test]
 fn chat_completion_usage_split_at_every_offset() {
-    let expected = Usage { input: 19, output: 10, total: 29, input_cached: 3, input_cache_creation: 0, output_reasoning: 2, input_audio: 0, output_audio: 0 };
+    let expected = Usage {
+        input: 19,
+        output: 10,
+        total: 29,
+        input_cached: 3,
+        input_cache_creation: 0,
+        output_reasoning: 2,
+        input_audio: 0,
+        output_audio: 0,
+    };
     every_split(CHAT_JSON, |rec| {
         assert_eq!(rec.usage, Some(expected));
         assert_eq!(rec.response_model.as_deref(), Some("gpt-4o-2024-08-06"));
@@ -78,7 +114,14 @@ fn chat_completion_usage_split_at_every_offset() {
         assert!(rec.problems.is_empty(), "{:?}", rec.problems);
     });
     let bytes: Vec<&[u8]> = CHAT_JSON.chunks(1).collect();
-    let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &bytes, None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        CHAT_REQUEST,
+        200,
+        "application/json",
+        &bytes,
+        None,
+    );
     assert_eq!(rec.usage, Some(expected));
     assert_eq!(rec.end_user.as_deref(), Some("u-1"));
     assert_eq!(rec.caller.client_ip.as_deref(), Some("10.0.0.1"));
@@ -90,21 +133,42 @@ fn chat_completion_usage_split_at_every_offset() {
 fn chat_stream_usage_comes_from_the_event_that_carries_it() {
     for cut in 0..=CHAT_SSE.len() {
         let (a, b) = CHAT_SSE.split_at(cut);
-        let (rec, _) = run("/v1/chat/completions", STREAM_REQUEST, 200, "text/event-stream", &[a, b], None);
+        let (rec, _) = run(
+            "/v1/chat/completions",
+            STREAM_REQUEST,
+            200,
+            "text/event-stream",
+            &[a, b],
+            None,
+        );
         let u = rec.usage.unwrap();
         assert_eq!((u.input, u.output, u.total), (19, 10, 29), "cut at {cut}");
         assert!(rec.stream && !rec.stream_without_usage);
         assert!(rec.problems.is_empty());
     }
     let bytes: Vec<&[u8]> = CHAT_SSE.chunks(1).collect();
-    let (rec, _) = run("/v1/chat/completions", STREAM_REQUEST, 200, "text/event-stream", &bytes, None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        STREAM_REQUEST,
+        200,
+        "text/event-stream",
+        &bytes,
+        None,
+    );
     assert_eq!(rec.usage.map(|u| u.total), Some(29));
     assert_eq!(rec.time_to_first_token_us(), Some(900_000));
 }
 
 #[test]
 fn stream_without_usage_is_marked_and_invents_nothing() {
-    let (rec, _) = run("/v1/chat/completions", STREAM_REQUEST, 200, "text/event-stream", &[CHAT_SSE_NO_USAGE], None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        STREAM_REQUEST,
+        200,
+        "text/event-stream",
+        &[CHAT_SSE_NO_USAGE],
+        None,
+    );
     assert_eq!(rec.usage, None);
     assert!(rec.stream_without_usage);
     assert!(rec.response_model.is_some());
@@ -112,7 +176,14 @@ fn stream_without_usage_is_marked_and_invents_nothing() {
 
 #[test]
 fn streaming_request_gets_include_usage_and_keeps_every_other_byte() {
-    let (rec, replaced) = run("/v1/chat/completions", STREAM_REQUEST, 200, "text/event-stream", &[CHAT_SSE], None);
+    let (rec, replaced) = run(
+        "/v1/chat/completions",
+        STREAM_REQUEST,
+        200,
+        "text/event-stream",
+        &[CHAT_SSE],
+        None,
+    );
     let body = replaced.expect("rewritten");
     assert_eq!(
         body,
@@ -121,15 +192,28 @@ fn streaming_request_gets_include_usage_and_keeps_every_other_byte() {
     assert!(rec.usage_injected);
     // Explicit false is not asking for usage: it is turned on, through serde.
     let req = br#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#;
-    let (_, replaced) = run("/v1/chat/completions", req, 200, "text/event-stream", &[CHAT_SSE], None);
+    let (_, replaced) = run(
+        "/v1/chat/completions",
+        req,
+        200,
+        "text/event-stream",
+        &[CHAT_SSE],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_slice(&replaced.unwrap()).unwrap();
     assert_eq!(v["stream_options"]["include_usage"], true);
     assert_eq!(v["model"], "m");
     // Already asking, or not streaming, or not chat: untouched.
     for (path, req) in [
-        ("/v1/chat/completions", &br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#[..]),
+        (
+            "/v1/chat/completions",
+            &br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#[..],
+        ),
         ("/v1/chat/completions", CHAT_REQUEST),
-        ("/v1/responses", &br#"{"model":"m","stream":true,"input":"x"}"#[..]),
+        (
+            "/v1/responses",
+            &br#"{"model":"m","stream":true,"input":"x"}"#[..],
+        ),
     ] {
         let (rec, replaced) = run(path, req, 200, "application/json", &[], None);
         assert_eq!(replaced, None, "{path}");
@@ -139,20 +223,39 @@ fn streaming_request_gets_include_usage_and_keeps_every_other_byte() {
 
 #[test]
 fn request_larger_than_the_hold_limit_is_released_untouched() {
-    let cfg = config::parse(br#"{"telemetry_settings":{"max_request_buffer_bytes":10}}"#, &|_| None).unwrap().config;
+    let cfg = config::parse(
+        br#"{"telemetry_settings":{"max_request_buffer_bytes":10}}"#,
+        &|_| None,
+    )
+    .unwrap()
+    .config;
     let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
     let held = ex.on_request_headers(&Map(vec![]), None, &cfg, false);
     assert!(held, "unknown length: held until the limit");
     let mut whole = || None;
-    assert_eq!(ex.on_request_body(&STREAM_REQUEST[..8], false, 1, &mut whole), RequestBodyAction::Hold);
-    assert_eq!(ex.on_request_body(&STREAM_REQUEST[8..20], false, 2, &mut whole), RequestBodyAction::Continue);
-    assert_eq!(ex.on_request_body(&STREAM_REQUEST[20..], true, 3, &mut whole), RequestBodyAction::Continue);
+    assert_eq!(
+        ex.on_request_body(&STREAM_REQUEST[..8], false, 1, &mut whole),
+        RequestBodyAction::Hold
+    );
+    assert_eq!(
+        ex.on_request_body(&STREAM_REQUEST[8..20], false, 2, &mut whole),
+        RequestBodyAction::Continue
+    );
+    assert_eq!(
+        ex.on_request_body(&STREAM_REQUEST[20..], true, 3, &mut whole),
+        RequestBodyAction::Continue
+    );
     let rec = ex.finish(4, None).unwrap();
     assert!(rec.stream && !rec.usage_injected);
     assert_eq!(rec.requested_model.as_deref(), Some("gpt-4o"));
     // Content-Length above the limit: not even held.
     let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
-    assert!(!ex.on_request_headers(&Map(vec![("content-length", "11".into())]), None, &cfg, false));
+    assert!(!ex.on_request_headers(
+        &Map(vec![("content-length", "11".into())]),
+        None,
+        &cfg,
+        false
+    ));
 }
 
 #[test]
@@ -160,20 +263,56 @@ fn responses_api_stream_and_json() {
     for cut in (0..=RESPONSES_SSE.len()).step_by(7) {
         let (a, b) = RESPONSES_SSE.split_at(cut);
         let req = br#"{"model":"gpt-4o","input":"hello","stream":true}"#;
-        let (rec, replaced) = run("/v1/responses", req, 200, "text/event-stream", &[a, b], None);
+        let (rec, replaced) = run(
+            "/v1/responses",
+            req,
+            200,
+            "text/event-stream",
+            &[a, b],
+            None,
+        );
         assert_eq!(replaced, None);
         let u = rec.usage.unwrap();
-        assert_eq!((u.input, u.output, u.total, u.input_cached, u.output_reasoning), (36, 87, 123, 4, 5));
+        assert_eq!(
+            (
+                u.input,
+                u.output,
+                u.total,
+                u.input_cached,
+                u.output_reasoning
+            ),
+            (36, 87, 123, 4, 5)
+        );
     }
-    let (rec, _) = run("/v1/responses", br#"{"model":"gpt-4o","input":"hello"}"#, 200, "application/json", &[RESPONSES_JSON], None);
+    let (rec, _) = run(
+        "/v1/responses",
+        br#"{"model":"gpt-4o","input":"hello"}"#,
+        200,
+        "application/json",
+        &[RESPONSES_JSON],
+        None,
+    );
     assert_eq!(rec.usage.map(|u| (u.input, u.output)), Some((36, 87)));
 }
 
 #[test]
 fn embeddings_usage() {
-    let (rec, _) = run("/v1/embeddings", br#"{"model":"text-embedding-3-small","input":"x"}"#, 200, "application/json", &[EMBEDDINGS], None);
-    assert_eq!(rec.usage.map(|u| (u.input, u.output, u.total)), Some((8, 0, 8)));
-    assert_eq!(rec.response_model.as_deref(), Some("text-embedding-3-small"));
+    let (rec, _) = run(
+        "/v1/embeddings",
+        br#"{"model":"text-embedding-3-small","input":"x"}"#,
+        200,
+        "application/json",
+        &[EMBEDDINGS],
+        None,
+    );
+    assert_eq!(
+        rec.usage.map(|u| (u.input, u.output, u.total)),
+        Some((8, 0, 8))
+    );
+    assert_eq!(
+        rec.response_model.as_deref(),
+        Some("text-embedding-3-small")
+    );
 }
 
 #[test]
@@ -181,22 +320,57 @@ fn gzip_response_is_read_without_touching_it() {
     let gz = gzip(CHAT_JSON);
     for cut in (0..=gz.len()).step_by(5) {
         let (a, b) = gz.split_at(cut);
-        let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &[a, b], Some("gzip"));
+        let (rec, _) = run(
+            "/v1/chat/completions",
+            CHAT_REQUEST,
+            200,
+            "application/json",
+            &[a, b],
+            Some("gzip"),
+        );
         assert_eq!(rec.usage.map(|u| u.total), Some(29), "cut {cut}");
     }
-    let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &[b"\x1f\x8b junk"], Some("gzip"));
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        CHAT_REQUEST,
+        200,
+        "application/json",
+        &[b"\x1f\x8b junk"],
+        Some("gzip"),
+    );
     assert_eq!(rec.problems, vec![BodyProblem::DecodeError]);
-    let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &[b"...."], Some("br"));
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        CHAT_REQUEST,
+        200,
+        "application/json",
+        &[b"...."],
+        Some("br"),
+    );
     assert_eq!(rec.problems, vec![BodyProblem::UnsupportedEncoding]);
     assert_eq!(rec.usage, None);
 }
 
 #[test]
 fn malformed_bodies_are_counted_not_guessed() {
-    let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 200, "application/json", &[MALFORMED], None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        CHAT_REQUEST,
+        200,
+        "application/json",
+        &[MALFORMED],
+        None,
+    );
     assert_eq!(rec.problems, vec![BodyProblem::ResponseMalformedJson]);
     assert_eq!(rec.usage, None);
-    let (rec, _) = run("/v1/chat/completions", b"{not json", 200, "application/json", &[CHAT_JSON], None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        b"{not json",
+        200,
+        "application/json",
+        &[CHAT_JSON],
+        None,
+    );
     assert_eq!(rec.problems, vec![BodyProblem::RequestMalformedJson]);
     assert_eq!(rec.usage.map(|u| u.total), Some(29));
 }
@@ -204,7 +378,14 @@ fn malformed_bodies_are_counted_not_guessed() {
 #[test]
 fn errors_carry_status_and_message() {
     let body = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
-    let (rec, _) = run("/v1/chat/completions", CHAT_REQUEST, 429, "application/json", &[body], None);
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        CHAT_REQUEST,
+        429,
+        "application/json",
+        &[body],
+        None,
+    );
     assert_eq!(rec.status, 429);
     assert!(!rec.succeeded());
     assert_eq!(rec.error_message.as_deref(), Some("Rate limit reached"));
@@ -235,7 +416,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -1,10 +1,10 @@
 //! Small wrappers over raw host calls that turn every host error into `None` or a no-op.
 
+use crate::abi;
 use llm_telemetry_core::catalogue::Kind;
 use llm_telemetry_core::exchange::Headers;
 use llm_telemetry_core::metrics::StatSink;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MapType, MetricType};
 use std::time::UNIX_EPOCH;
 
 /// Wall-clock time from the host, in nanoseconds since the Unix epoch (0 if unavailable).
@@ -17,7 +17,7 @@ pub fn now_ns() -> u64 {
 
 /// An Envoy attribute (`source.address`, `upstream.address`) as text.
 pub fn property_string(path: &[&str]) -> Option<String> {
-    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    let bytes = abi::get_property(path)?;
     String::from_utf8(bytes).ok().filter(|s| !s.is_empty())
 }
 
@@ -34,13 +34,13 @@ pub fn strip_port(address: &str) -> String {
     }
 }
 
-/// One of Envoy's header maps.
-pub struct HostHeaders(pub MapType);
+/// One of Envoy's header maps (`abi::HTTP_REQUEST_HEADERS`, `abi::HTTP_RESPONSE_HEADERS`).
+pub struct HostHeaders(pub u32);
 
 impl HostHeaders {
     /// The header's value, if present and readable.
     pub fn value(&self, name: &str) -> Option<String> {
-        hostcalls::get_map_value(self.0, name).ok().flatten()
+        abi::get_header(self.0, name)
     }
 }
 
@@ -56,10 +56,10 @@ pub struct HostStats;
 impl StatSink for HostStats {
     fn define(&mut self, kind: Kind, name: &str) -> Option<u32> {
         let t = match kind {
-            Kind::Gauge => MetricType::Gauge,
-            Kind::Counter | Kind::Histogram => MetricType::Counter,
+            Kind::Gauge => abi::METRIC_GAUGE,
+            Kind::Counter | Kind::Histogram => abi::METRIC_COUNTER,
         };
-        hostcalls::define_metric(t, name).ok()
+        abi::define_metric(t, name)
     }
 
     fn add(&mut self, id: u32, delta: u64) {
@@ -67,12 +67,12 @@ impl StatSink for HostStats {
         let mut left = delta;
         while left > 0 {
             let step = left.min(i64::MAX as u64);
-            let _ = hostcalls::increment_metric(id, step as i64);
+            abi::increment_metric(id, step as i64);
             left -= step;
         }
     }
 
     fn set(&mut self, id: u32, value: u64) {
-        let _ = hostcalls::record_metric(id, value);
+        abi::record_metric(id, value);
     }
 }

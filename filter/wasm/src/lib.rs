@@ -4,8 +4,13 @@
 //!
 //! It calls `proxy_wasm::hostcalls` directly rather than the `traits` helpers: those unwrap host
 //! results, and a panic kills the VM inside Envoy (the worker then answers 503, or the filter is
-//! bypassed). Every host error here is logged or ignored, never fatal to traffic.
+//! bypassed); even `hostcalls` panics on statuses it does not expect, so the calls that can fail
+//! go through `abi`. Every host error here is logged or ignored, never fatal to traffic.
+// Only a Wasm build talks to a host; natively the crate is empty so `cargo test --workspace`
+// links.
+#![cfg(target_family = "wasm")]
 
+mod abi;
 mod host;
 
 use host::{now_ns, property_string, HostHeaders, HostStats};
@@ -15,7 +20,7 @@ use llm_telemetry_core::metrics::Metrics;
 use llm_telemetry_core::route;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -40,7 +45,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let raw = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        let raw = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -78,7 +83,10 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http { shared: self.shared.clone(), exchange: None }))
+        Some(Box::new(Http {
+            shared: self.shared.clone(),
+            exchange: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -96,18 +104,24 @@ impl Context for Http {}
 
 impl Http {
     fn config(&self) -> Option<Rc<Config>> {
-        self.shared.as_ref().and_then(|s| s.try_borrow().ok().map(|s| s.config.clone()))
+        self.shared
+            .as_ref()
+            .and_then(|s| s.try_borrow().ok().map(|s| s.config.clone()))
     }
 }
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = HostHeaders(MapType::HttpRequestHeaders);
+        let headers = HostHeaders(abi::HTTP_REQUEST_HEADERS);
         let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
             return Action::Continue;
         };
-        let Some(route) = route::classify(&method, &path) else { return Action::Continue };
-        let Some(config) = self.config() else { return Action::Continue };
+        let Some(route) = route::classify(&method, &path) else {
+            return Action::Continue;
+        };
+        let Some(config) = self.config() else {
+            return Action::Continue;
+        };
         let mut exchange = Exchange::new(route, &config, now_ns());
         let client_ip = property_string(&["source", "address"]).map(|a| host::strip_port(&a));
         let hold = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
@@ -115,39 +129,39 @@ impl HttpContext for Http {
             exchange.on_request_end(now_ns());
         }
         self.exchange = Some(exchange);
-        // Holding the headers lets the body be rewritten with a correct content-length.
         if hold {
-            Action::Pause
-        } else {
-            Action::Continue
+            // The body may grow by `stream_options`, and the headers leave now: Envoy 1.40 never
+            // calls the body callbacks of a stream whose headers are paused, so they cannot wait
+            // for the body. Without a length the upstream gets the body chunked, whatever size
+            // it ends up.
+            let _ = abi::remove_header(abi::HTTP_REQUEST_HEADERS, "content-length");
         }
+        Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(exchange) = &mut self.exchange else { return Action::Continue };
+        let Some(exchange) = &mut self.exchange else {
+            return Action::Continue;
+        };
         let holding = exchange.holding_request();
-        let chunk = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+        let chunk = abi::get_buffer(abi::HTTP_REQUEST_BODY, 0, body_size)
             .ok()
             .flatten()
             .unwrap_or_default();
         // While held, Envoy hands over everything buffered so far: only the tail is new.
-        let seen = if holding { exchange.request_bytes() as usize } else { 0 };
+        let seen = if holding {
+            exchange.request_bytes() as usize
+        } else {
+            0
+        };
         let new = chunk.get(seen..).unwrap_or_default();
         let mut whole = || Some(chunk.clone());
         match exchange.on_request_body(new, end_of_stream, now_ns(), &mut whole) {
             RequestBodyAction::Continue => Action::Continue,
             RequestBodyAction::Hold => Action::Pause,
             RequestBodyAction::Replace(body) => {
-                let replaced =
-                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &body);
-                if replaced.is_ok() {
-                    let len = body.len().to_string();
-                    let _ = hostcalls::set_map_value(
-                        MapType::HttpRequestHeaders,
-                        "content-length",
-                        Some(&len),
-                    );
-                } else {
+                // content-length was removed when the headers left.
+                if abi::set_buffer(abi::HTTP_REQUEST_BODY, 0, body_size, &body).is_err() {
                     log::warn!("llm-telemetry: could not add stream_options to a request");
                 }
                 Action::Continue
@@ -164,7 +178,7 @@ impl HttpContext for Http {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if let Some(exchange) = &mut self.exchange {
-            let headers = HostHeaders(MapType::HttpResponseHeaders);
+            let headers = HostHeaders(abi::HTTP_RESPONSE_HEADERS);
             exchange.on_response_headers(&headers, end_of_stream);
             if end_of_stream {
                 exchange.on_response_end(now_ns());
@@ -177,7 +191,7 @@ impl HttpContext for Http {
         // Always Continue: pausing would make Envoy buffer the stream and delay every token.
         if let Some(exchange) = &mut self.exchange {
             let chunk = if body_size > 0 {
-                hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                abi::get_buffer(abi::HTTP_RESPONSE_BODY, 0, body_size)
                     .ok()
                     .flatten()
                     .unwrap_or_default()
@@ -201,11 +215,17 @@ impl HttpContext for Http {
     fn on_log(&mut self) {
         // Called once per stream whatever happened (reset, local reply, disconnect): the one
         // place where every request is counted exactly once.
-        let Some(mut exchange) = self.exchange.take() else { return };
+        let Some(mut exchange) = self.exchange.take() else {
+            return;
+        };
         let upstream = property_string(&["upstream", "address"]);
-        let Some(record) = exchange.finish(now_ns(), upstream) else { return };
+        let Some(record) = exchange.finish(now_ns(), upstream) else {
+            return;
+        };
         let Some(shared) = &self.shared else { return };
-        let Ok(mut s) = shared.try_borrow_mut() else { return };
+        let Ok(mut s) = shared.try_borrow_mut() else {
+            return;
+        };
         let config = s.config.clone();
         s.metrics.record(&record, &config, record.end_ns);
         if config.limits.metrics_flush_interval_ms == 0 {

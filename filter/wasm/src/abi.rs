@@ -1,0 +1,171 @@
+//! The few proxy-wasm host functions the filter calls, declared here directly.
+//!
+//! `proxy_wasm::hostcalls` panics on any status it does not expect (setting a header after the
+//! headers have left, for one, returns a status it does not handle): a panic kills the VM inside
+//! Envoy. These wrappers turn every status into a `Result` instead.
+
+use std::ptr::null_mut;
+
+/// A host status other than Ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+const OK: u32 = 0;
+const NOT_FOUND: u32 = 1;
+
+/// Buffer kinds (proxy-wasm ABI 0.2.1).
+pub const HTTP_REQUEST_BODY: u32 = 0;
+pub const HTTP_RESPONSE_BODY: u32 = 1;
+pub const PLUGIN_CONFIGURATION: u32 = 7;
+/// Header map kinds.
+pub const HTTP_REQUEST_HEADERS: u32 = 0;
+pub const HTTP_RESPONSE_HEADERS: u32 = 2;
+/// Metric kinds.
+pub const METRIC_COUNTER: u32 = 0;
+pub const METRIC_GAUGE: u32 = 1;
+
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        size: usize,
+        data: *const u8,
+        data_size: usize,
+    ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+}
+
+/// Takes ownership of bytes the host allocated through the SDK's `proxy_on_memory_allocate`.
+///
+/// # Safety
+/// `data` must come from that allocator with exactly `size` bytes, or be null.
+unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if data.is_null() {
+        return None;
+    }
+    Some(Vec::from_raw_parts(data, size, size))
+}
+
+fn returned_bytes(status: u32, data: *mut u8, size: usize) -> Result<Option<Vec<u8>>, HostError> {
+    match status {
+        // SAFETY: on Ok the host filled data/size through proxy_on_memory_allocate.
+        OK => Ok(unsafe { take(data, size) }),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Bytes `[start, start + max)` of a buffer.
+pub fn get_buffer(
+    buffer_type: u32,
+    start: usize,
+    max: usize,
+) -> Result<Option<Vec<u8>>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: plain host call with out-pointers to locals.
+    let status = unsafe { proxy_get_buffer_bytes(buffer_type, start, max, &mut data, &mut size) };
+    returned_bytes(status, data, size)
+}
+
+/// Replaces `[start, start + size)` of a buffer with `value` (Envoy supports replacing from 0).
+pub fn set_buffer(
+    buffer_type: u32,
+    start: usize,
+    size: usize,
+    value: &[u8],
+) -> Result<(), HostError> {
+    // SAFETY: value outlives the call.
+    let status =
+        unsafe { proxy_set_buffer_bytes(buffer_type, start, size, value.as_ptr(), value.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// A header's value.
+pub fn get_header(map_type: u32, key: &str) -> Option<String> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: key outlives the call; out-pointers to locals.
+    let status = unsafe {
+        proxy_get_header_map_value(map_type, key.as_ptr(), key.len(), &mut data, &mut size)
+    };
+    let bytes = returned_bytes(status, data, size).ok().flatten()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Removes a header.
+pub fn remove_header(map_type: u32, key: &str) -> Result<(), HostError> {
+    // SAFETY: key outlives the call.
+    let status = unsafe { proxy_remove_header_map_value(map_type, key.as_ptr(), key.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// An Envoy attribute, its path segments joined by NUL as the ABI wants.
+pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
+    let mut serialized = Vec::new();
+    for segment in path {
+        serialized.extend_from_slice(segment.as_bytes());
+        serialized.push(0);
+    }
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: serialized outlives the call; out-pointers to locals.
+    let status =
+        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    returned_bytes(status, data, size).ok().flatten()
+}
+
+/// Defines (or finds) a stat.
+pub fn define_metric(metric_type: u32, name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: name outlives the call; out-pointer to a local.
+    let status = unsafe { proxy_define_metric(metric_type, name.as_ptr(), name.len(), &mut id) };
+    (status == OK).then_some(id)
+}
+
+/// Adds to a counter.
+pub fn increment_metric(id: u32, offset: i64) {
+    // SAFETY: plain host call.
+    let _ = unsafe { proxy_increment_metric(id, offset) };
+}
+
+/// Sets a gauge.
+pub fn record_metric(id: u32, value: u64) {
+    // SAFETY: plain host call.
+    let _ = unsafe { proxy_record_metric(id, value) };
+}
