@@ -1,0 +1,362 @@
+//! Finished exchanges → exact Envoy stat names and values, through a recording sink.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use llm_telemetry_core::catalogue::Kind;
+use llm_telemetry_core::config::{self, Config};
+use llm_telemetry_core::exchange::{Caller, Record};
+use llm_telemetry_core::identity::sha256_hex;
+use llm_telemetry_core::metrics::{exception_class, Metrics, StatSink};
+use llm_telemetry_core::route::Api;
+use llm_telemetry_core::usage::Usage;
+use std::collections::BTreeMap;
+
+/// Envoy as the metrics see it: names defined once, counters added, gauges set.
+#[derive(Default)]
+struct Recorder {
+    names: Vec<(Kind, String)>,
+    values: BTreeMap<String, u64>,
+}
+
+impl StatSink for Recorder {
+    fn define(&mut self, kind: Kind, name: &str) -> Option<u32> {
+        if let Some(i) = self.names.iter().position(|(_, n)| n == name) {
+            return Some(i as u32);
+        }
+        self.names.push((kind, name.to_owned()));
+        self.values.insert(name.to_owned(), 0);
+        Some(self.names.len() as u32 - 1)
+    }
+    fn add(&mut self, id: u32, delta: u64) {
+        let name = &self.names[id as usize].1;
+        *self.values.get_mut(name).unwrap() += delta;
+    }
+    fn set(&mut self, id: u32, value: u64) {
+        let name = &self.names[id as usize].1;
+        self.values.insert(name.clone(), value);
+    }
+}
+
+impl Recorder {
+    fn starting(&self, prefix: &str) -> Vec<(String, u64)> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+}
+
+fn parse(json: &str) -> Config {
+    config::parse(json.as_bytes(), &|_| None).unwrap().config
+}
+
+fn chat_record(status: u16) -> Record {
+    Record {
+        api: Some(Api::ChatCompletions),
+        route: "/v1/chat/completions".into(),
+        base_path: "/v1".into(),
+        caller: Caller {
+            api_key: Some("sk-test".into()),
+            user_agent: Some("curl/8".into()),
+            client_ip: Some("10.0.0.1".into()),
+            ..Caller::default()
+        },
+        requested_model: Some("gpt-4o".into()),
+        response_model: Some("gpt-4o-2024-08-06".into()),
+        status,
+        usage: (status == 200).then_some(Usage {
+            input: 19,
+            output: 10,
+            total: 29,
+            input_cached: 3,
+            output_reasoning: 2,
+            ..Usage::default()
+        }),
+        started_ns: 1_000_000_000,
+        upstream_start_ns: 1_000_000_000,
+        end_ns: 1_300_000_000,
+        upstream_address: Some("127.0.0.1:18080".into()),
+        ..Record::default()
+    }
+}
+
+#[test]
+fn a_success_becomes_litellm_series_with_every_label() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let key = sha256_hex("sk-test");
+    assert_eq!(
+        r.starting("litellm_proxy_total_requests_metric_total"),
+        vec![(format!(
+            "litellm_proxy_total_requests_metric_total;end_user=None;hashed_api_key={key};api_key_alias=None;\
+requested_model=gpt-4o;team=None;team_alias=None;user=None;status_code=200;user_email=None;\
+route=/v1/chat/completions;client_ip=10.0.0.1;user_agent=curl/8;model_id=None;api_provider=openai;\
+org_id=None;org_alias=None"
+        ), 1)]
+    );
+    let tokens = r.starting("litellm_total_tokens_metric_total");
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].0.contains(";model=gpt-4o-2024-08-06;"));
+    assert_eq!(tokens[0].1, 29);
+    assert_eq!(
+        r.starting("litellm_input_cached_tokens_metric_total")[0].1,
+        3
+    );
+    assert_eq!(
+        r.starting("litellm_output_reasoning_tokens_metric_total")[0].1,
+        2
+    );
+    assert_eq!(
+        r.starting("litellm_input_audio_tokens_metric_total")[0].1,
+        0,
+        "defined at 0 as LiteLLM"
+    );
+    assert_eq!(
+        r.starting("litellm_deployment_state"),
+        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai".into(), 0)]
+    );
+    assert!(r
+        .starting("litellm_proxy_failed_requests_metric")
+        .is_empty());
+}
+
+#[test]
+fn histograms_are_cumulative_buckets_in_seconds_with_an_integer_sum() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0); // 300 ms
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let buckets = r.starting("litellm_request_total_latency_metric_bucket");
+    assert_eq!(buckets.len(), 18, "17 bounds and +Inf, all defined");
+    let le = |b: &str| {
+        buckets
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        (le("0.25"), le("0.5"), le("600.0"), le("+Inf")),
+        (0, 1, 1, 1)
+    );
+    assert_eq!(
+        r.starting("litellm_request_total_latency_metric_count")[0].1,
+        1
+    );
+    assert_eq!(
+        r.starting("litellm_request_total_latency_metric_sum_microseconds")[0].1,
+        300_000
+    );
+    // 300 ms over 10 output tokens: 0.03 s per token.
+    let per_token = r.starting("litellm_deployment_latency_per_output_token_bucket");
+    assert_eq!(per_token.len(), 15);
+    let le = |b: &str| {
+        per_token
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .unwrap()
+            .1
+    };
+    assert_eq!((le("0.025"), le("0.05")), (0, 1));
+    // Not a stream: no time to first token.
+    assert!(r
+        .starting("litellm_llm_api_time_to_first_token_metric")
+        .is_empty());
+}
+
+#[test]
+fn flushes_send_only_deltas() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    let mut r = Recorder::default();
+    m.record(&chat_record(200), &cfg, 0);
+    m.flush(&mut r);
+    m.flush(&mut r);
+    m.record(&chat_record(200), &cfg, 0);
+    m.record(&chat_record(200), &cfg, 0);
+    m.flush(&mut r);
+    assert_eq!(
+        r.starting("litellm_proxy_total_requests_metric_total")[0].1,
+        3
+    );
+    assert_eq!(r.starting("litellm_total_tokens_metric_total")[0].1, 87);
+}
+
+#[test]
+fn a_429_is_a_failure_and_its_zero_headroom_is_written() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    let mut rec = chat_record(429);
+    rec.rate_limits.remaining_requests = Some(0);
+    rec.rate_limits.limit_requests = Some(60);
+    m.record(&rec, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let failed = r.starting("litellm_proxy_failed_requests_metric_total");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]
+        .0
+        .contains(";exception_status=429;exception_class=Openai.RateLimitError;"));
+    assert_eq!(r.starting("litellm_remaining_requests;")[0].1, 0);
+    assert_eq!(r.starting("litellm_deployment_rpm_limit;")[0].1, 60);
+    assert_eq!(r.starting("litellm_deployment_state;")[0].1, 1);
+    assert!(r.starting("litellm_total_tokens_metric").is_empty());
+    assert!(
+        r.starting("litellm_requests_metric").is_empty(),
+        "LiteLLM counts it on success only"
+    );
+}
+
+#[test]
+fn ten_failures_in_a_window_are_a_complete_outage_once() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    let states: Vec<u8> = (0..12)
+        .map(|i| m.record(&chat_record(500), &cfg, i * 1_000_000_000))
+        .collect();
+    assert_eq!(states, [1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2]);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    assert_eq!(r.starting("litellm_deployment_cooled_down_total")[0].1, 1);
+    assert_eq!(r.starting("litellm_deployment_state;")[0].1, 2);
+    assert_eq!(m.record(&chat_record(200), &cfg, 20_000_000_000), 0);
+}
+
+#[test]
+fn identity_from_the_key_table_and_the_master_key() {
+    let cfg = parse(&format!(
+        r#"{{"general_settings":{{"master_key":"sk-master"}},
+            "telemetry_settings":{{"keys":[{{"hashed_api_key":"{}","key_alias":"k1","team_id":"t1","team_alias":"Team One","user_id":"u1","user_email":"u1@x.io"}}]}}}}"#,
+        sha256_hex("sk-test")
+    ));
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut master = chat_record(200);
+    master.caller.api_key = Some("sk-master".into());
+    m.record(&master, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    assert_eq!(total.len(), 2);
+    assert!(total.iter().any(|(k, _)| k.contains(";api_key_alias=k1;requested_model=gpt-4o;team=t1;team_alias=Team One;user=u1;status_code=200;user_email=u1@x.io;")));
+    assert!(total.iter().any(
+        |(k, _)| k.contains(";hashed_api_key=litellm_proxy_master_key;")
+            && k.contains(";user=default_user_id;")
+    ));
+    let all: String = r.values.keys().cloned().collect();
+    assert!(
+        !all.contains("sk-master") && !all.contains("sk-test"),
+        "raw keys never leave"
+    );
+}
+
+#[test]
+fn model_list_resolves_deployments_and_folds_unknown_models() {
+    let cfg = parse(
+        r#"{"model_list":[{"model_name":"gpt-4o","litellm_params":{"model":"azure/gpt-4o-dep","api_base":"https://x.openai.azure.com","rpm":100},"model_info":{"id":"dep-1"}}]}"#,
+    );
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut other = chat_record(200);
+    other.requested_model = Some("mystery".into());
+    m.record(&other, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let dep = r.starting("litellm_deployment_success_responses_total");
+    assert_eq!(dep.len(), 2);
+    assert!(dep.iter().any(|(k, _)| k.contains("model_group=gpt-4o;requested_model=gpt-4o;litellm_model_name=gpt-4o-dep;model_id=dep-1;api_base=https://x.openai.azure.com;api_provider=azure;")));
+    assert!(dep
+        .iter()
+        .any(|(k, _)| k.contains("model_group=other;requested_model=other;")));
+    assert_eq!(
+        r.starting("litellm_deployment_rpm_limit;model_group=gpt-4o;")[0].1,
+        100,
+        "from model_list when no header"
+    );
+}
+
+#[test]
+fn label_values_and_series_are_bounded() {
+    let cfg =
+        parse(r#"{"telemetry_settings":{"max_values_per_label":2,"max_series_per_metric":3}}"#);
+    let mut m = Metrics::new(&cfg);
+    for ua in ["a", "b", "c", "d"] {
+        let mut rec = chat_record(200);
+        rec.caller.user_agent = Some(ua.into());
+        m.record(&rec, &cfg, 0);
+    }
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    let overflow: u64 = total
+        .iter()
+        .filter(|(k, _)| k.contains("user_agent=__overflow__"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(overflow, 2);
+    assert_eq!(
+        total.iter().map(|(_, v)| v).sum::<u64>(),
+        4,
+        "folded, never lost"
+    );
+    assert_eq!(
+        r.starting("llm_telemetry_label_values_folded_total;label=user_agent")[0].1,
+        2
+    );
+}
+
+#[test]
+fn prometheus_metrics_config_keeps_only_listed_metrics_and_labels() {
+    let cfg = parse(
+        r#"{"litellm_settings":{"prometheus_metrics_config":[{"group":"g","metrics":["litellm_proxy_total_requests_metric"],"include_labels":["requested_model","status_code"]}]}}"#,
+    );
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let litellm: Vec<_> = r
+        .values
+        .iter()
+        .filter(|(k, _)| k.starts_with("litellm_"))
+        .collect();
+    assert_eq!(
+        litellm,
+        vec![(
+            &"litellm_proxy_total_requests_metric_total;requested_model=gpt-4o;status_code=200"
+                .to_owned(),
+            &1
+        )]
+    );
+}
+
+#[test]
+fn custom_metadata_and_tag_labels() {
+    let cfg = parse(
+        r#"{"litellm_settings":{"custom_prometheus_metadata_labels":["metadata.app"],"custom_prometheus_tags":["prod","team-a"]}}"#,
+    );
+    let mut m = Metrics::new(&cfg);
+    let mut rec = chat_record(200);
+    rec.metadata = Some(br#"{"app":"billing;v2","tags":["prod"]}"#.to_vec());
+    m.record(&rec, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    assert!(
+        total[0]
+            .0
+            .ends_with(";metadata_app=billing%3Bv2;tag_prod=true;tag_team_a=false"),
+        "{}",
+        total[0].0
+    );
+}
+
+#[test]
+fn exception_classes_read_like_litellm() {
+    assert_eq!(exception_class("openai", 429), "Openai.RateLimitError");
+    assert_eq!(exception_class("azure", 500), "Azure.InternalServerError");
+    assert_eq!(exception_class("openai", 0), "Openai.APIConnectionError");
+}
