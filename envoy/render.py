@@ -156,7 +156,8 @@ def custom_label_keys(plugin_config: dict) -> list[str]:
 
 
 def stats_config(extra_label_keys=()) -> dict:
-    """stats_tags from envoy/stats-tags.yaml plus one `(;K=([^;]*))` regex per custom label key."""
+    """stats_tags from envoy/stats-tags.yaml plus one `(;K=([^;]*))` regex per custom label key,
+    sorted by tag name."""
     doc = yaml.safe_load(STATS_TAGS_FILE.read_text()) or {}
     tags = list(doc.get("stats_tags") or [])
     known = {t["tag_name"] for t in tags}
@@ -164,6 +165,9 @@ def stats_config(extra_label_keys=()) -> dict:
         if k not in known:
             tags.append({"tag_name": k, "regex": f"(;{k}=([^;]*))"})
             known.add(k)
+    # Envoy prints a stat's labels in the order of stats_tags: sorted by name, every label set
+    # comes out alphabetically, as LiteLLM's Prometheus client prints it.
+    tags.sort(key=lambda t: t["tag_name"])
     out = {"stats_tags": tags}
     if doc.get("histogram_bucket_settings"):
         out["histogram_bucket_settings"] = doc["histogram_bucket_settings"]
