@@ -4,7 +4,7 @@
 //! Why not `serde_json`: response bodies arrive from Envoy one chunk at a time and can be large
 //! (embeddings, long completions). Buffering them just to read `usage` would cost memory
 //! proportional to the body on every stream. This scanner keeps a fixed amount of state (a
-//! 512-level bracket bitstack and a capture arena sized once in [`JsonScanner::new`]) and copies
+//! 512-level bracket bitstack and a capture arena bounded by [`JsonScanner::new`]'s limit and reused across documents) and copies
 //! only the bytes of the captured values. The captured raw text is small and can then be decoded
 //! with `serde_json` by the caller.
 //!
@@ -156,10 +156,10 @@ pub struct JsonScanner {
     valid: u64,
     /// Largest value, in bytes, a path may capture.
     max_capture: usize,
-    /// Single capture arena, reserved once. Captures of nested paths (`response` and
+    /// Single capture arena, grown on demand and reused across documents. Captures of nested paths (`response` and
     /// `response.usage`) share bytes: the inner one is a window inside the outer one.
     arena: Vec<u8>,
-    /// Hard bound on `arena.len()`, so the arena never reallocates. Each path captures at most
+    /// Hard bound on `arena.len()`. Each path captures at most
     /// once per document and at most `max_capture` bytes are written on its behalf, so
     /// `paths * max_capture` always suffices; the check is defence in depth.
     arena_limit: usize,
@@ -206,9 +206,9 @@ impl JsonScanner {
     ///
     /// Path `i` is read back with `captured(i)`. Paths with an empty segment, more than three
     /// segments, or beyond the 64th never match. The capture arena (valid paths x
-    /// `max_capture_bytes` bytes: each path captures at most once per document) is reserved
-    /// here, once; if that reservation fails every capture reports overflow instead of
-    /// panicking.
+    /// `max_capture_bytes` bytes: each path captures at most once per document) bounds the
+    /// memory; it grows only as values are captured, and an allocation failure makes the
+    /// captures report overflow instead of aborting.
     #[must_use]
     pub fn new(paths: &'static [&'static str], max_capture_bytes: usize) -> Self {
         let n = paths.len().min(MAX_PATHS);
@@ -244,11 +244,10 @@ impl JsonScanner {
             }
         }
         let valid_count = valid.count_ones() as usize;
-        let mut arena = Vec::new();
-        let arena_limit = match valid_count.checked_mul(max_capture_bytes) {
-            Some(limit) if arena.try_reserve_exact(limit).is_ok() => limit,
-            _ => 0,
-        };
+        // The arena grows on demand up to its limit: most documents capture a few hundred bytes,
+        // and reserving the worst case up front would cost every request megabytes.
+        let arena = Vec::new();
+        let arena_limit = valid_count.saturating_mul(max_capture_bytes);
         JsonScanner {
             segs,
             len_eq,
@@ -783,8 +782,11 @@ impl JsonScanner {
         if self.active == 0 {
             return;
         }
-        if head.saturating_add(span.len()) > self.arena_limit {
-            // Unreachable by the accounting in `arena_limit`'s doc, but never reallocate.
+        if head.saturating_add(span.len()) > self.arena_limit
+            || self.arena.try_reserve(span.len()).is_err()
+        {
+            // Past the limit (unreachable by the accounting in `arena_limit`'s doc) or out of
+            // memory: give up these captures rather than abort the VM.
             for slot in self.slots.iter_mut() {
                 if slot.status == SlotStatus::Active {
                     slot.status = SlotStatus::Overflowed;
@@ -1349,11 +1351,16 @@ mod tests {
         );
         let mut s = JsonScanner::new(PATHS, 20);
         assert!(run_with(&mut s, 4, exact, &[]).overflow[1]);
-        // The arena never grows past its reservation, however many documents are scanned.
+        // Once grown for a set of documents, the arena is reused: scanning them again allocates
+        // nothing, and it never holds more than its limit.
         let mut s = JsonScanner::new(PATHS, 64);
+        for name in VALID_FIXTURES {
+            run_with(&mut s, 4, fixture(name), &[]);
+        }
         let before = s.arena.capacity();
         for name in VALID_FIXTURES {
             run_with(&mut s, 4, fixture(name), &[]);
+            assert!(s.arena.len() <= s.arena_limit);
         }
         assert_eq!(s.arena.capacity(), before);
     }
