@@ -209,26 +209,40 @@ impl MetricFilter {
     }
 }
 
+/// The caller-identity fields a request can carry beside its key: used both for the trusted
+/// header names configured in `telemetry_settings.identity_headers` and for the values read from
+/// those headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityFields {
+    pub team: Option<String>,
+    pub team_alias: Option<String>,
+    pub user: Option<String>,
+    pub user_email: Option<String>,
+    pub api_key_alias: Option<String>,
+    pub end_user: Option<String>,
+    pub org_id: Option<String>,
+    pub org_alias: Option<String>,
+}
+
 /// Request headers (lowercase names) whose values the filter trusts as the caller's identity,
 /// e.g. set by an authenticating proxy in front of Envoy. `None`: not read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IdentityHeaders {
-    /// Header carrying the `team` label.
-    pub team: Option<String>,
-    /// Header carrying `team_alias`.
-    pub team_alias: Option<String>,
-    /// Header carrying `user`.
-    pub user: Option<String>,
-    /// Header carrying `user_email`.
-    pub user_email: Option<String>,
-    /// Header carrying `api_key_alias`.
-    pub api_key_alias: Option<String>,
-    /// Header carrying `end_user`.
-    pub end_user: Option<String>,
-    /// Header carrying `org_id`.
-    pub org_id: Option<String>,
-    /// Header carrying `org_alias`.
-    pub org_alias: Option<String>,
+pub type IdentityHeaders = IdentityFields;
+
+impl IdentityFields {
+    /// Reads each configured header through `get` (a field with no header stays `None`).
+    pub fn read(&self, get: impl Fn(&str) -> Option<String>) -> IdentityFields {
+        let from = |name: &Option<String>| name.as_deref().and_then(&get);
+        IdentityFields {
+            team: from(&self.team),
+            team_alias: from(&self.team_alias),
+            user: from(&self.user),
+            user_email: from(&self.user_email),
+            api_key_alias: from(&self.api_key_alias),
+            end_user: from(&self.end_user),
+            org_id: from(&self.org_id),
+            org_alias: from(&self.org_alias),
+        }
+    }
 }
 
 /// What the filter knows about one API key (`telemetry_settings.keys`).

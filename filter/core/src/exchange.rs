@@ -9,7 +9,7 @@
 //! and compressed responses are inflated through a fixed window. Memory per exchange is bounded by
 //! the capture limit whatever the body size.
 
-use crate::config::Config;
+use crate::config::{Config, IdentityFields};
 use crate::decode::{Decoder, Encoding};
 use crate::json_scan::{JsonScanner, ScanState};
 use crate::route::{Api, RouteMatch};
@@ -122,14 +122,8 @@ pub struct Caller {
     pub api_key: Option<String>,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
-    pub team: Option<String>,
-    pub team_alias: Option<String>,
-    pub user: Option<String>,
-    pub user_email: Option<String>,
-    pub api_key_alias: Option<String>,
-    pub end_user: Option<String>,
-    pub org_id: Option<String>,
-    pub org_alias: Option<String>,
+    /// Values of the trusted identity headers.
+    pub identity: IdentityFields,
 }
 
 /// What to do with the request body, answered on every request body callback.
@@ -370,8 +364,6 @@ impl Exchange {
             api_key.as_deref(),
             x_api_key.as_deref(),
         );
-        let ih = &config.identity_headers;
-        let from = |name: &Option<String>| name.as_deref().and_then(|n| h.get(n));
         let forwarded_ip = h
             .get("x-forwarded-for")
             .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
@@ -380,14 +372,7 @@ impl Exchange {
             api_key: key.map(str::to_owned),
             user_agent: h.get("user-agent"),
             client_ip: forwarded_ip.or(client_ip),
-            team: from(&ih.team),
-            team_alias: from(&ih.team_alias),
-            user: from(&ih.user),
-            user_email: from(&ih.user_email),
-            api_key_alias: from(&ih.api_key_alias),
-            end_user: from(&ih.end_user),
-            org_id: from(&ih.org_id),
-            org_alias: from(&ih.org_alias),
+            identity: config.identity_headers.read(|name| h.get(name)),
         };
         let content_length = h
             .get("content-length")

@@ -117,6 +117,7 @@ pub fn resolve_labels(
         custom: Vec::new(),
     };
     let caller = &rec.caller;
+    let headers = &caller.identity;
     // Identity: key hash, then the configured key table, then trusted headers.
     let hashed = caller.api_key.as_deref().map(|k| hasher.hash(k));
     let is_master = match (&hashed, &config.master_key_sha256) {
@@ -136,31 +137,31 @@ pub fn resolve_labels(
     let fields = [
         (
             Label::ApiKeyAlias,
-            pick(&caller.api_key_alias, key_info.map(|k| &k.key_alias)),
+            pick(&headers.api_key_alias, key_info.map(|k| &k.key_alias)),
         ),
         (
             Label::Team,
-            pick(&caller.team, key_info.map(|k| &k.team_id)),
+            pick(&headers.team, key_info.map(|k| &k.team_id)),
         ),
         (
             Label::TeamAlias,
-            pick(&caller.team_alias, key_info.map(|k| &k.team_alias)),
+            pick(&headers.team_alias, key_info.map(|k| &k.team_alias)),
         ),
         (
             Label::User,
-            pick(&caller.user, key_info.map(|k| &k.user_id)),
+            pick(&headers.user, key_info.map(|k| &k.user_id)),
         ),
         (
             Label::UserEmail,
-            pick(&caller.user_email, key_info.map(|k| &k.user_email)),
+            pick(&headers.user_email, key_info.map(|k| &k.user_email)),
         ),
         (
             Label::OrgId,
-            pick(&caller.org_id, key_info.map(|k| &k.org_id)),
+            pick(&headers.org_id, key_info.map(|k| &k.org_id)),
         ),
         (
             Label::OrgAlias,
-            pick(&caller.org_alias, key_info.map(|k| &k.org_alias)),
+            pick(&headers.org_alias, key_info.map(|k| &k.org_alias)),
         ),
     ];
     for (label, value) in fields {
@@ -170,7 +171,7 @@ pub fn resolve_labels(
     }
     // LiteLLM reports end users only when explicitly enabled (cardinality).
     if config.end_user_tracking {
-        if let Some(eu) = caller.end_user.clone().or_else(|| rec.end_user.clone()) {
+        if let Some(eu) = headers.end_user.clone().or_else(|| rec.end_user.clone()) {
             v.set(Label::EndUser, eu);
         }
     }
