@@ -400,6 +400,12 @@ impl Exchange {
         self.request_bytes
     }
 
+    /// The record as read so far: its request fields (caller, model, metadata) are final once
+    /// the request ended (for alerting's hanging-request tracking).
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
     /// Feeds request body bytes not seen before. While holding, `buffered` is the size of what
     /// Envoy holds; `whole_body` is asked for only when it must be rewritten.
     pub fn on_request_body(
@@ -676,31 +682,15 @@ fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {
     }
 }
 
-/// The first 100 characters of the request's messages: the text of `content` fields (or the
-/// Responses API's `input` string), as LiteLLM quotes them in slow-response alerts.
+/// The first 100 characters of the request's messages as LiteLLM quotes them in alerts: Python's
+/// `str(messages)[:100]` (`[{'role': 'user', 'content': 'hi'}]`); a plain string `input` (the
+/// Responses API) as it is.
 fn messages_preview(raw: &[u8]) -> Option<String> {
-    fn collect(v: &serde_json::Value, out: &mut String) {
-        match v {
-            serde_json::Value::String(s) => {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(s);
-            }
-            serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
-            serde_json::Value::Object(o) => {
-                if let Some(c) = o.get("content").or(o.get("text")) {
-                    collect(c, out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
-    let mut text = String::new();
-    collect(&v, &mut text);
-    if text.is_empty() {
-        return None;
-    }
-    Some(text.chars().take(100).collect())
+    let text = if raw.first() == Some(&b'"') {
+        let s: String = serde_json::from_slice(raw).ok()?;
+        s.chars().take(100).collect()
+    } else {
+        crate::alerts::messages_preview(core::str::from_utf8(raw).ok()?)
+    };
+    (!text.is_empty()).then_some(text)
 }

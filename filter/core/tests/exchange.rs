@@ -126,7 +126,10 @@ fn chat_completion_usage_split_at_every_offset() {
     assert_eq!(rec.end_user.as_deref(), Some("u-1"));
     assert_eq!(rec.caller.client_ip.as_deref(), Some("10.0.0.1"));
     assert_eq!(rec.rate_limits.remaining_requests, Some(0));
-    assert_eq!(rec.messages_preview.as_deref(), Some("hi there"));
+    assert_eq!(
+        rec.messages_preview.as_deref(),
+        Some("[{'role': 'user', 'content': 'hi there'}]")
+    );
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub mod config;
 pub mod engine;
 /// Events workers send to the leader.
 pub mod event;
+/// Worker side: alert facts read off an exchange's record.
+pub mod facts;
 /// Per-worker hanging-request detection.
 pub mod hanging;
 /// Webhook URL → Envoy cluster, authority, path.
@@ -67,6 +69,7 @@ pub use engine::{
 pub use event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
+pub use facts::{alerting_metadata, hanging_facts, request_facts};
 pub use hanging::HangingTracker;
 pub use route::{Destination, UrlError};
 pub use text::messages_preview;
