@@ -80,7 +80,7 @@ pub struct Config {
     /// `stream_options.include_usage` to streaming chat requests so that usage can be counted.
     pub inject_stream_usage: bool,
     /// The alerting keys of `general_settings` (`alerting`, `alerting_threshold`,
-    /// `alert_types`, `alert_to_webhook_url`, `alerting_args`) and
+    /// `alert_types`, `alert_to_webhook_url`, `alerting_args`, and our `webhook_clusters`) and
     /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
     /// written (`os.environ/` references unresolved): the alerts module validates them.
     pub alerting_general_settings: Map<String, Value>,
@@ -531,6 +531,8 @@ const ALERTING_GENERAL_KEYS: &[&str] = &[
     "alert_types",
     "alert_to_webhook_url",
     "alerting_args",
+    // Ours: webhook host → Envoy cluster name (e.g. Istio's `outbound|443||hooks.slack.com`).
+    "webhook_clusters",
 ];
 const ALERTING_LITELLM_KEYS: &[&str] =
     &["redact_messages_in_exceptions", "turn_off_message_logging"];

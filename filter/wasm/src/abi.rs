@@ -12,6 +12,8 @@ pub struct HostError(pub u32);
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
+/// Nothing in a shared queue.
+const EMPTY: u32 = 7;
 
 /// Buffer kinds (proxy-wasm ABI 0.2.1).
 pub const HTTP_REQUEST_BODY: u32 = 0;
@@ -20,6 +22,7 @@ pub const PLUGIN_CONFIGURATION: u32 = 7;
 /// Header map kinds.
 pub const HTTP_REQUEST_HEADERS: u32 = 0;
 pub const HTTP_RESPONSE_HEADERS: u32 = 2;
+pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 /// Metric kinds.
 pub const METRIC_COUNTER: u32 = 0;
 pub const METRIC_GAUGE: u32 = 1;
@@ -63,6 +66,27 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_register_shared_queue(name: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_dequeue_shared_queue(
+        queue_id: u32,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value: *const u8, value_size: usize) -> u32;
 }
 
 /// Takes ownership of bytes the host allocated through the SDK's `proxy_on_memory_allocate`.
@@ -168,4 +192,69 @@ pub fn increment_metric(id: u32, offset: i64) {
 pub fn record_metric(id: u32, value: u64) {
     // SAFETY: plain host call.
     let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+/// A shared-data entry (shared by every VM with this `vm_id`) and its compare-and-swap token;
+/// `Ok(None)` when the key does not exist.
+pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
+    // SAFETY: key outlives the call; out-pointers to locals.
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status {
+        // SAFETY: on Ok the host filled data/size through proxy_on_memory_allocate.
+        OK => Ok(Some((unsafe { take(data, size) }.unwrap_or_default(), cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Writes a shared-data entry; with `cas` other than 0, only if it is unchanged since the read
+/// that returned `cas` (else `Err`: status 8, CAS mismatch). A missing key is always created.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
+    // SAFETY: key and value outlive the call.
+    let status =
+        unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Registers (or finds) the shared queue `name` of this `vm_id`: every VM registering the same
+/// name gets the same queue.
+pub fn register_shared_queue(name: &str) -> Result<u32, HostError> {
+    let mut id = 0u32;
+    // SAFETY: name outlives the call; out-pointer to a local.
+    let status = unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) };
+    if status == OK {
+        Ok(id)
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Takes the oldest item of a shared queue; `Ok(None)` when it is empty.
+pub fn dequeue_shared_queue(queue_id: u32) -> Result<Option<Vec<u8>>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: out-pointers to locals.
+    let status = unsafe { proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) };
+    match status {
+        // SAFETY: on Ok the host filled data/size through proxy_on_memory_allocate.
+        OK => Ok(Some(unsafe { take(data, size) }.unwrap_or_default())),
+        EMPTY => Ok(None),
+        other => Err(HostError(other)),
+    }
+}
+
+/// Appends an item to a shared queue.
+pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: value outlives the call.
+    let status = unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
 }

@@ -11,6 +11,7 @@
 #![cfg(target_family = "wasm")]
 
 mod abi;
+mod alerting;
 mod host;
 
 use host::{now_ns, property_string, HostHeaders, HostStats};
@@ -34,6 +35,11 @@ proxy_wasm::main! {{
 struct Shared {
     config: Rc<Config>,
     metrics: Metrics,
+    /// `None` when alerting is off.
+    alerting: Option<alerting::Alerting>,
+    /// Metrics flush every this many ticks (the tick is shorter when alerting is on).
+    ticks_per_flush: u64,
+    ticks: u64,
 }
 
 #[derive(Default)]
@@ -41,7 +47,17 @@ struct Root {
     shared: Option<Rc<RefCell<Shared>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, _: usize, _: usize) {
+        if let Some(shared) = &self.shared {
+            if let Ok(mut s) = shared.try_borrow_mut() {
+                if let Some(a) = s.alerting.as_mut() {
+                    a.on_http_call_response(token_id);
+                }
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -65,9 +81,23 @@ impl RootContext for Root {
             );
         }
         let config = Rc::new(loaded.config);
-        let interval = config.limits.metrics_flush_interval_ms.max(1);
+        let alerting = match alerting::configure(&config) {
+            Ok(a) => a,
+            Err(e) => {
+                log::error!("llm-telemetry: invalid plugin configuration: {e}");
+                return false;
+            }
+        };
+        let flush = config.limits.metrics_flush_interval_ms.max(1);
+        let interval = alerting::tick_period_ms(flush, alerting.as_ref());
         let metrics = Metrics::new(&config);
-        self.shared = Some(Rc::new(RefCell::new(Shared { config, metrics })));
+        self.shared = Some(Rc::new(RefCell::new(Shared {
+            config,
+            metrics,
+            alerting,
+            ticks_per_flush: (flush / interval).max(1),
+            ticks: 0,
+        })));
         if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
             log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
         }
@@ -77,13 +107,20 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
-                s.metrics.flush(&mut HostStats);
+                s.ticks += 1;
+                if s.ticks % s.ticks_per_flush == 0 {
+                    s.metrics.flush(&mut HostStats);
+                }
+                if let Some(a) = s.alerting.as_mut() {
+                    a.on_tick();
+                }
             }
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Http {
+            alert: alerting::Request::new(context_id, self.shared.as_ref()),
             shared: self.shared.clone(),
             exchange: None,
         }))
@@ -98,6 +135,7 @@ impl RootContext for Root {
 struct Http {
     shared: Option<Rc<RefCell<Shared>>>,
     exchange: Option<Exchange>,
+    alert: alerting::Request,
 }
 
 impl Context for Http {}
@@ -127,6 +165,7 @@ impl HttpContext for Http {
         let hold = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
         if end_of_stream {
             exchange.on_request_end(now_ns());
+            self.alert.request_ended(self.shared.as_ref(), &exchange);
         }
         self.exchange = Some(exchange);
         if hold {
@@ -156,7 +195,11 @@ impl HttpContext for Http {
         };
         let new = chunk.get(seen..).unwrap_or_default();
         let mut whole = || Some(chunk.clone());
-        match exchange.on_request_body(new, end_of_stream, now_ns(), &mut whole) {
+        let action = exchange.on_request_body(new, end_of_stream, now_ns(), &mut whole);
+        if end_of_stream {
+            self.alert.request_ended(self.shared.as_ref(), exchange);
+        }
+        match action {
             RequestBodyAction::Continue => Action::Continue,
             RequestBodyAction::Hold => Action::Pause,
             RequestBodyAction::Replace(body) => {
@@ -172,6 +215,7 @@ impl HttpContext for Http {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let Some(exchange) = &mut self.exchange {
             exchange.on_request_end(now_ns());
+            self.alert.request_ended(self.shared.as_ref(), exchange);
         }
         Action::Continue
     }
@@ -231,5 +275,6 @@ impl HttpContext for Http {
         if config.limits.metrics_flush_interval_ms == 0 {
             s.metrics.flush(&mut HostStats);
         }
+        self.alert.finished(&mut s, &record);
     }
 }

@@ -1,0 +1,409 @@
+//! Alerting in the host: the queue, the leader election and the HTTP callouts around the pure
+//! engine of `llm_telemetry_core::alerts` (whose module docs give the design).
+//!
+//! - **Workers** (every VM with HTTP traffic): a request is tracked for hanging once its body is
+//!   read, and its facts are pushed as one JSON [`AlertEvent`] onto an Envoy shared queue when it
+//!   ends. Nothing on the request path waits on alerting: a push is one host call, and a full or
+//!   missing queue only costs the event (counted).
+//! - **Leader** (exactly one VM whose root context ticks): elected through a shared-data entry
+//!   holding `<vm uid>:<heartbeat ms>`, written with compare-and-swap; a VM seeing a heartbeat
+//!   older than [`LEADER_STALE_MS`] takes over. The leader drains the queue into its
+//!   [`AlertEngine`] and sends the engine's bodies with `dispatch_http_call` from `on_tick` (the
+//!   only place whose callouts get their callback), and feeds every callback back to the engine.
+//!
+//! Webhook URLs are secrets: logs name a destination by its id and cluster only.
+
+use crate::abi;
+use crate::host::now_ns;
+use crate::Shared;
+use hashbrown::{HashMap, HashSet};
+use llm_telemetry_core::alerts::{
+    hanging_facts, parse_alerting, request_facts, AlertEngine, AlertEvent, AlertType,
+    AlertingConfig, HangingTracker, Outgoing,
+};
+use llm_telemetry_core::config::Config;
+use llm_telemetry_core::exchange::{Exchange, Record};
+use llm_telemetry_core::identity::KeyHasher;
+use proxy_wasm::hostcalls;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A leader whose heartbeat is older than this is presumed gone and replaced.
+const LEADER_STALE_MS: u64 = 3_000;
+/// Most events the leader feeds its engine per tick; older ones beyond are dropped (counted).
+const MAX_EVENTS_PER_TICK: usize = 4_096;
+/// Most dequeues per tick (bounds the leader's tick even when the queue was left to grow).
+const MAX_DEQUEUES_PER_TICK: usize = 65_536;
+/// A callout token with no callback after the callout timeout plus this is forgotten.
+const TOKEN_GRACE_MS: u64 = 10_000;
+/// The longest tick: the engine batches and retries on a one-second clock.
+const MAX_TICK_MS: u64 = 1_000;
+
+/// Alerts queued, sent, failed, retried, dropped and deduplicated, per `alert_type` and
+/// `outcome` (the filter's own family, not LiteLLM's).
+const ALERTS_TOTAL: &str = "llm_telemetry_alerts_total";
+/// Worker events lost before reaching the engine, per `reason`.
+const EVENTS_DROPPED: &str = "llm_telemetry_alert_events_dropped_total";
+
+fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+/// The tick period: the metrics flush interval, but at most one second when alerting is on.
+pub fn tick_period_ms(flush_interval_ms: u64, alerting: Option<&Alerting>) -> u64 {
+    let flush = flush_interval_ms.max(1);
+    if alerting.is_some() {
+        flush.min(MAX_TICK_MS)
+    } else {
+        flush
+    }
+}
+
+/// One VM's alerting state (absent when alerting is off: then nothing here runs).
+pub struct Alerting {
+    cfg: AlertingConfig,
+    track_hanging: bool,
+    queue: Option<u32>,
+    leader_key: String,
+    uid: String,
+    tracker: HangingTracker,
+    reported_evictions: u64,
+    hasher: KeyHasher,
+    engine: Option<AlertEngine>,
+    /// Callout token → (engine id, dispatch time).
+    tokens: HashMap<u32, (u64, u64)>,
+    metric_ids: HashMap<String, u32>,
+    warned: HashSet<String>,
+}
+
+/// Reads `general_settings`' alerting keys. `Ok(None)` when alerting is off; `Err` names the
+/// offending key (never a URL) and the plugin must be refused.
+pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
+    let process_env = |name: &str| std::env::var(name).ok();
+    let env = |name: &str| config.env_var(name, &process_env);
+    let cfg = parse_alerting(&config.alerting_general_settings, &env).map_err(|e| e.to_string())?;
+    if !cfg.is_on() {
+        return Ok(None);
+    }
+    if !cfg.ignored.is_empty() {
+        let names: Vec<&str> = cfg.ignored.iter().map(|t| t.as_str()).collect();
+        log::info!(
+            "llm-telemetry: alert types a proxy filter cannot observe are ignored: {}",
+            names.join(", ")
+        );
+    }
+    // Everything keyed by the alerting settings: two plugin configurations with different
+    // alerting never share a queue or a leader.
+    let settings = serde_json::to_string(&config.alerting_general_settings).unwrap_or_default();
+    let scope = llm_telemetry_core::identity::sha256_hex(&settings);
+    let scope = scope.get(..16).unwrap_or(&scope);
+    let queue_name = format!("llm_telemetry.alerts.{scope}");
+    let queue = match abi::register_shared_queue(&queue_name) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            log::warn!(
+                "llm-telemetry: cannot register the alert queue ({e:?}): no alerts from this VM"
+            );
+            None
+        }
+    };
+    let leader_key = format!("llm_telemetry.alerts.{scope}.leader");
+    // Create the leader entry empty ("no leader") so every claim is a compare-and-swap.
+    if let Ok(None) = abi::get_shared_data(&leader_key) {
+        let _ = abi::set_shared_data(&leader_key, b"", 0);
+    }
+    let track_hanging = cfg.is_enabled(AlertType::LlmRequestsHanging);
+    let tracker = HangingTracker::from_config(&cfg);
+    Ok(Some(Alerting {
+        track_hanging,
+        queue,
+        uid: vm_uid(scope),
+        leader_key,
+        tracker,
+        reported_evictions: 0,
+        hasher: KeyHasher::new(config.limits.max_tracked_keys),
+        engine: None,
+        tokens: HashMap::new(),
+        metric_ids: HashMap::new(),
+        warned: HashSet::new(),
+        cfg,
+    }))
+}
+
+/// An id no other VM of this Envoy holds: a shared counter plus the host's clock.
+fn vm_uid(scope: &str) -> String {
+    let key = format!("llm_telemetry.alerts.{scope}.vm_seq");
+    let mut seq = 0u64;
+    for _ in 0..16 {
+        let (current, cas) = match abi::get_shared_data(&key) {
+            Ok(Some((v, cas))) => (
+                core::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0),
+                cas,
+            ),
+            _ => (0, 0),
+        };
+        let next = current.wrapping_add(1);
+        if abi::set_shared_data(&key, next.to_string().as_bytes(), cas).is_ok() {
+            seq = next;
+            break;
+        }
+    }
+    format!("{seq}-{:x}", now_ns())
+}
+
+impl Alerting {
+    /// Root `on_tick`: hanging requests, leader election, and for the leader the queue, the
+    /// engine's timers and the callouts.
+    pub fn on_tick(&mut self) {
+        let now = now_ms();
+        if self.track_hanging {
+            for h in self.tracker.tick(now) {
+                self.enqueue(&AlertEvent::RequestHanging(h));
+            }
+            let evicted = self.tracker.evicted();
+            if evicted > self.reported_evictions {
+                let n = evicted - self.reported_evictions;
+                self.reported_evictions = evicted;
+                self.count(&format!("{EVENTS_DROPPED};reason=hanging_tracker_full"), n);
+            }
+        }
+        self.elect(now);
+        let Some(mut engine) = self.engine.take() else {
+            return;
+        };
+        self.drain_queue(&mut engine, now);
+        for out in engine.on_tick(now) {
+            self.dispatch(&mut engine, out, now);
+        }
+        self.forget_lost_tokens(now);
+        // The deployment-state changes are the metrics' business; drained so they stay bounded.
+        let _ = engine.take_deployment_changes();
+        self.flush_stats(&mut engine);
+        self.engine = Some(engine);
+    }
+
+    /// Root `on_http_call_response`: the callback of one of the leader's callouts.
+    pub fn on_http_call_response(&mut self, token: u32) {
+        let Some((id, _)) = self.tokens.remove(&token) else {
+            return;
+        };
+        let status = abi::get_header(abi::HTTP_CALL_RESPONSE_HEADERS, ":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        let Some(mut engine) = self.engine.take() else {
+            return;
+        };
+        engine.on_delivery_result(id, status, now_ms());
+        self.flush_stats(&mut engine);
+        self.engine = Some(engine);
+    }
+
+    fn enqueue(&mut self, event: &AlertEvent) {
+        let pushed = match self.queue {
+            Some(q) => abi::enqueue_shared_queue(q, event.to_json().as_bytes()).is_ok(),
+            None => false,
+        };
+        if !pushed {
+            self.count(&format!("{EVENTS_DROPPED};reason=enqueue_failed"), 1);
+        }
+    }
+
+    /// Claims, keeps or gives up the leadership for this tick.
+    fn elect(&mut self, now: u64) {
+        let claim = format!("{}:{now}", self.uid);
+        let leader = match abi::get_shared_data(&self.leader_key) {
+            Ok(Some((value, cas))) => {
+                let value = String::from_utf8_lossy(&value);
+                let (holder, beat) = value.rsplit_once(':').unwrap_or(("", "0"));
+                let beat = beat.parse::<u64>().unwrap_or(0);
+                let free = holder.is_empty() || now.saturating_sub(beat) > LEADER_STALE_MS;
+                (holder == self.uid || free)
+                    && abi::set_shared_data(&self.leader_key, claim.as_bytes(), cas).is_ok()
+            }
+            Ok(None) => abi::set_shared_data(&self.leader_key, claim.as_bytes(), 0).is_ok(),
+            // The host could not say: keep the current role for this tick.
+            Err(_) => self.engine.is_some(),
+        };
+        match (leader, self.engine.is_some()) {
+            (true, false) => {
+                log::info!("llm-telemetry: this VM now sends the alerts");
+                self.engine = Some(AlertEngine::new(self.cfg.clone(), now));
+            }
+            (false, true) => {
+                if let Some(e) = self.engine.take() {
+                    log::warn!(
+                        "llm-telemetry: another VM took over sending the alerts; {} unsent here are lost",
+                        e.pending_len() + e.in_flight_len()
+                    );
+                }
+                self.tokens.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds queued events to the engine: at most [`MAX_EVENTS_PER_TICK`], the newest kept when
+    /// more are waiting (the oldest are dropped and counted).
+    fn drain_queue(&mut self, engine: &mut AlertEngine, now: u64) {
+        let Some(q) = self.queue else { return };
+        let mut events: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut dropped = 0u64;
+        for _ in 0..MAX_DEQUEUES_PER_TICK {
+            match abi::dequeue_shared_queue(q) {
+                Ok(Some(item)) => {
+                    if events.len() >= MAX_EVENTS_PER_TICK {
+                        events.pop_front();
+                        dropped += 1;
+                    }
+                    events.push_back(item);
+                }
+                _ => break,
+            }
+        }
+        let mut unreadable = 0u64;
+        for raw in events {
+            match AlertEvent::from_json(&raw) {
+                Ok(event) => engine.on_event(&event, now),
+                Err(_) => unreadable += 1,
+            }
+        }
+        if dropped > 0 {
+            self.count(&format!("{EVENTS_DROPPED};reason=queue_full"), dropped);
+        }
+        if unreadable > 0 {
+            self.count(&format!("{EVENTS_DROPPED};reason=unreadable"), unreadable);
+        }
+    }
+
+    fn dispatch(&mut self, engine: &mut AlertEngine, out: Outgoing, now: u64) {
+        let d = &out.destination;
+        let timeout = Duration::from_millis(self.cfg.args.callout_timeout_ms);
+        let result = hostcalls::dispatch_http_call(
+            &d.cluster,
+            out.headers().to_vec(),
+            Some(out.body.as_bytes()),
+            Vec::new(),
+            timeout,
+        );
+        match result {
+            Ok(token) => {
+                self.tokens.insert(token, (out.id, now));
+            }
+            Err(status) => {
+                if self.warned.insert(d.id.clone()) {
+                    log::warn!(
+                        "llm-telemetry: cannot send alerts to destination `{}`: Envoy refused a callout to cluster `{}` ({status:?}); is the cluster defined? Every loss is counted in {ALERTS_TOTAL}",
+                        d.id,
+                        d.cluster
+                    );
+                }
+                engine.on_delivery_result(out.id, 0, now);
+            }
+        }
+    }
+
+    fn forget_lost_tokens(&mut self, now: u64) {
+        let limit = self
+            .cfg
+            .args
+            .callout_timeout_ms
+            .saturating_add(TOKEN_GRACE_MS);
+        self.tokens
+            .retain(|_, (_, sent)| now.saturating_sub(*sent) < limit);
+    }
+
+    fn flush_stats(&mut self, engine: &mut AlertEngine) {
+        for (t, counters) in engine.take_stats_delta() {
+            for (outcome, n) in counters.outcomes() {
+                if n > 0 {
+                    let name =
+                        format!("{ALERTS_TOTAL};alert_type={};outcome={outcome}", t.as_str());
+                    self.count(&name, n);
+                }
+            }
+        }
+    }
+
+    /// Adds to one of alerting's counters (ids defined once per VM; the names are few).
+    fn count(&mut self, name: &str, n: u64) {
+        let id = match self.metric_ids.get(name) {
+            Some(id) => Some(*id),
+            None => {
+                let id = abi::define_metric(abi::METRIC_COUNTER, name);
+                if let Some(id) = id {
+                    self.metric_ids.insert(name.to_string(), id);
+                }
+                id
+            }
+        };
+        if let Some(id) = id {
+            abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// One HTTP stream's part in alerting. Inert when alerting is off.
+pub struct Request {
+    id: u64,
+    on: bool,
+    tracked: bool,
+}
+
+impl Request {
+    /// For HTTP context `context_id` of a VM whose shared state is `shared`.
+    pub fn new(context_id: u32, shared: Option<&Rc<RefCell<Shared>>>) -> Request {
+        let on = shared
+            .and_then(|s| s.try_borrow().ok().map(|s| s.alerting.is_some()))
+            .unwrap_or(false);
+        Request {
+            id: u64::from(context_id),
+            on,
+            tracked: false,
+        }
+    }
+
+    /// The request has been read (its model, key and metadata are known): from now on it can
+    /// hang. Called after every request-end callback; only the first counts.
+    pub fn request_ended(&mut self, shared: Option<&Rc<RefCell<Shared>>>, exchange: &Exchange) {
+        if !self.on || self.tracked {
+            return;
+        }
+        let Some(shared) = shared else { return };
+        let Ok(mut s) = shared.try_borrow_mut() else {
+            return;
+        };
+        let s = &mut *s;
+        let Some(a) = s.alerting.as_mut() else { return };
+        if !a.track_hanging {
+            return;
+        }
+        let rec = exchange.record();
+        let facts = hanging_facts(rec, &s.config, &mut a.hasher);
+        a.tracker.start(self.id, facts.start_ms, facts);
+        self.tracked = true;
+    }
+
+    /// The stream is over (`on_log`): stop tracking it and hand its facts to the leader when an
+    /// alert rule may want them.
+    pub fn finished(&mut self, s: &mut Shared, record: &Record) {
+        if !self.on {
+            return;
+        }
+        let Some(a) = s.alerting.as_mut() else { return };
+        if self.tracked {
+            a.tracker.finish(self.id);
+            self.tracked = false;
+        }
+        let latency_ms = record.total_latency_us() / 1000;
+        if !a.cfg.wants_request(record.status, latency_ms) {
+            return;
+        }
+        let facts = request_facts(record, &s.config, &a.cfg, &mut a.hasher);
+        a.enqueue(&AlertEvent::RequestFinished(facts));
+    }
+}
