@@ -37,6 +37,7 @@ import gzip
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -332,6 +333,12 @@ class RecordingServer(ThreadingHTTPServer):
         self.verbose = False
         for k, v in attrs.items():
             setattr(self, k, v)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-response (as some tests do on purpose) is not an error."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def port(self) -> int:
