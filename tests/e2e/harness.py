@@ -74,7 +74,9 @@ class Envoy:
                "--log-path", str(self.log_path),
                "--admin-address-path", str(self.admin_address_path),
                # Several Envoys may run at once (tests, `make envoy-up`): no shared memory region.
-               "--disable-hot-restart"]
+               "--disable-hot-restart",
+               # The log reaches the file within a tick of being written (default: every 10 s).
+               "--file-flush-interval-msec", "200"]
         with open(self.workdir / "envoy.stderr", "wb") as stderr:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=stderr)

@@ -55,6 +55,17 @@ fn aliases(
     (key_alias, team_alias)
 }
 
+/// What the `*` of a one-wildcard `pattern` matched in `name` (all of `name` otherwise).
+fn wildcard_part<'a>(pattern: &str, name: &'a str) -> &'a str {
+    match pattern.split_once('*') {
+        Some((pre, suf)) if !suf.contains('*') => name
+            .strip_prefix(pre)
+            .and_then(|r| r.strip_suffix(suf))
+            .unwrap_or(name),
+        _ => name,
+    }
+}
+
 fn deployment<'a>(rec: &Record, config: &'a Config) -> Option<&'a Deployment> {
     let host = rec.upstream_address.as_deref();
     rec.requested_model
@@ -75,15 +86,22 @@ pub fn request_facts(
     let (key_alias, team_alias) = aliases(rec, config, hasher);
     let requested = rec.requested_model.clone().unwrap_or_default();
     // With provider prefix, as LiteLLM's `litellm_params.model`: a wildcard deployment
-    // (`openai/*`) serves the requested model under its prefix.
+    // (`model_name: team/*`, `model: openai/*`) serves what the `*` matched under its prefix.
     let litellm_model = match dep {
-        Some(d) if d.litellm_model.contains('*') && !requested.is_empty() => {
-            d.litellm_model.replace('*', &requested)
-        }
+        Some(d) if d.litellm_model.contains('*') && !requested.is_empty() => d
+            .litellm_model
+            .replace('*', wildcard_part(&d.model_name, &requested)),
         Some(d) => d.litellm_model.clone(),
         None => known(labels.get(Label::LitellmModelName)).unwrap_or_else(|| requested.clone()),
     };
-    let model = known(labels.get(Label::LitellmModelName)).unwrap_or_default();
+    // Without provider prefix, as LiteLLM's `model` (what the provider is asked for).
+    let model = match dep {
+        Some(d) if d.litellm_model.contains('*') => litellm_model
+            .split_once('/')
+            .map_or(litellm_model.as_str(), |(_, m)| m)
+            .to_string(),
+        _ => known(labels.get(Label::LitellmModelName)).unwrap_or_default(),
+    };
     RequestFacts {
         time_ms: ms(rec.end_ns),
         start_ms: ms(rec.started_ns),
@@ -199,6 +217,110 @@ pub fn alerting_metadata(raw_metadata: &[u8]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::parse_alerting;
+    use crate::exchange::Caller;
+
+    const CONFIG: &str = r#"{
+      "model_list": [
+        {"model_name": "gpt-err500", "litellm_params": {"model": "openai/fake-err500", "api_base": "http://127.0.0.1:18080/v1", "region_name": "eu-west-1"}, "model_info": {"id": "dep-1"}},
+        {"model_name": "wild/*", "litellm_params": {"model": "openai/*", "api_base": "https://api.openai.com/v1"}}
+      ],
+      "general_settings": {"alerting": ["slack"]},
+      "telemetry_settings": {"keys": [{"api_key": "sk-team", "key_alias": "svc", "team_alias": "search"}]}
+    }"#;
+
+    fn setup(redact: bool) -> (Config, AlertingConfig) {
+        let config = crate::config::parse(CONFIG.as_bytes(), &|_| None)
+            .unwrap()
+            .config;
+        let mut gs = config.alerting_general_settings.clone();
+        gs.insert("redact_messages_in_exceptions".into(), Value::Bool(redact));
+        let env = |k: &str| (k == "SLACK_WEBHOOK_URL").then(|| "http://127.0.0.1:1/x".to_string());
+        let alerting = parse_alerting(&gs, &env).unwrap();
+        (config, alerting)
+    }
+
+    fn record(model: &str, status: u16) -> Record {
+        Record {
+            requested_model: Some(model.into()),
+            status,
+            started_ns: 1_000_000_000,
+            upstream_start_ns: 1_000_000_000,
+            end_ns: 3_500_000_000,
+            caller: Caller {
+                api_key: Some("sk-team".into()),
+                ..Caller::default()
+            },
+            metadata: Some(br#"{"alerting_metadata":{"z":"1","a":"2"}}"#.to_vec()),
+            messages_preview: Some("[{'role': 'user', 'content': 'hi'}]".into()),
+            error_message: Some("boom".into()),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn finished_request_resolved_like_the_metrics() {
+        let (config, alerting) = setup(false);
+        let mut hasher = KeyHasher::new(8);
+        let f = request_facts(&record("gpt-err500", 500), &config, &alerting, &mut hasher);
+        assert_eq!(
+            (f.time_ms, f.start_ms, f.latency_ms, f.status),
+            (3_500, 1_000, 2_500, 500)
+        );
+        assert_eq!(f.requested_model, "gpt-err500");
+        assert_eq!(f.model_group, "gpt-err500");
+        assert_eq!(f.litellm_model, "openai/fake-err500");
+        assert_eq!(f.model, "fake-err500");
+        assert_eq!(f.provider, "openai");
+        assert_eq!(f.api_base, "http://127.0.0.1:18080/v1");
+        assert_eq!(f.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(f.model_id.as_deref(), Some("dep-1"));
+        assert_eq!(
+            (f.key_alias.as_deref(), f.team_alias.as_deref()),
+            (Some("svc"), Some("search"))
+        );
+        assert_eq!(f.error_message.as_deref(), Some("boom"));
+        assert!(f.messages_preview.is_some());
+        assert_eq!(
+            f.alerting_metadata,
+            vec![("z".into(), "1".into()), ("a".into(), "2".into())]
+        );
+        // A wildcard deployment serves the requested model under its prefix.
+        let w = request_facts(&record("wild/x", 200), &config, &alerting, &mut hasher);
+        assert_eq!(
+            (w.litellm_model.as_str(), w.model.as_str()),
+            ("openai/x", "x")
+        );
+        assert_eq!(w.api_base, "https://api.openai.com/v1");
+    }
+
+    #[test]
+    fn redaction_keeps_messages_off_the_queue() {
+        let (config, alerting) = setup(true);
+        let mut hasher = KeyHasher::new(8);
+        let f = request_facts(&record("gpt-err500", 500), &config, &alerting, &mut hasher);
+        assert_eq!(f.messages_preview, None);
+    }
+
+    #[test]
+    fn hanging_facts_name_the_requested_model_and_aliases() {
+        let (config, _) = setup(false);
+        let mut hasher = KeyHasher::new(8);
+        let mut rec = record("gpt-err500", 0);
+        let h = hanging_facts(&rec, &config, &mut hasher);
+        assert_eq!(h.requested_model, "gpt-err500");
+        assert_eq!(h.start_ms, 1_000);
+        assert_eq!(h.api_base.as_deref(), Some("http://127.0.0.1:18080/v1"));
+        assert_eq!(
+            (h.key_alias.as_deref(), h.team_alias.as_deref()),
+            (Some("svc"), Some("search"))
+        );
+        assert_eq!(h.alerting_metadata.len(), 2);
+        rec.caller.api_key = Some("sk-unknown".into());
+        rec.requested_model = Some("nope".into());
+        let h = hanging_facts(&rec, &config, &mut hasher);
+        assert_eq!((h.key_alias, h.team_alias, h.api_base), (None, None, None));
+    }
 
     #[test]
     fn metadata_pairs_in_request_order() {
