@@ -281,22 +281,20 @@ def test_region_outage_across_models_of_one_region(start_envoy, webhook):
     assert texts(webhook) == [minor, major]
 
 
-def test_daily_report_ranks_failures_and_latency(start_envoy, webhook):
-    # The first report is due daily_report_frequency after the leader starts: all traffic is sent
-    # well before, so one report covers it.
-    envoy = start(start_envoy, webhook, ["daily_reports"],
-                  args={"daily_report_frequency": 6, "report_check_interval": 1})
-    chat(envoy, "gpt-err500", status=500)
-    chat(envoy, "gpt-err500", status=500)
-    chat(envoy, "eu-b", status=500)
-    chat(envoy, "eu-a", delay_ms=400)
-    chat(envoy, "gpt-slow")
+def test_daily_report_aggregates_every_worker(start_envoy, webhook):
+    # --concurrency 2: requests land on both workers; the one report counts them all. The first
+    # report is due daily_report_frequency after the leader starts: the traffic is sent well
+    # before, so one report covers it.
+    envoy = start(start_envoy, webhook, ["daily_reports"], concurrency=2,
+                  args={"daily_report_frequency": 8, "report_check_interval": 1})
+    calls = [("gpt-err500", 500, 0)] * 6 + [("eu-b", 500, 0)] * 3 + [("eu-a", 200, 400)] * 2 + [("gpt-slow", 200, 0)] * 4
+    in_parallel(len(calls), lambda i: chat(envoy, calls[i][0], status=calls[i][1], delay_ms=calls[i][2]))
     [report] = wait_texts(webhook, 1, timeout=30)
     assert report == (
         "Alert type: `daily_reports`\n\nTime: `T`s\nHere are today's key metrics 📈: \n\n"
         "\n\n*❗️ Top Deployments with Most Failed Requests:*\n\n"
-        f"\t1. Deployment: `openai/fake-err500`, Failed Requests: `2`,  API Base: `{API_BASE}`\n"
-        f"\t2. Deployment: `openai/eu-model-b`, Failed Requests: `1`,  API Base: `{API_BASE}`\n"
+        f"\t1. Deployment: `openai/fake-err500`, Failed Requests: `6`,  API Base: `{API_BASE}`\n"
+        f"\t2. Deployment: `openai/eu-model-b`, Failed Requests: `3`,  API Base: `{API_BASE}`\n"
         "\n\n*😅 Top Slowest Deployments:*\n\n"
         f"\t1. Deployment: `openai/eu-model-a`, Average Latency: `Ns`,  API Base: `{API_BASE}`\n\n"
         f"\t2. Deployment: `openai/fake-slow3`, Average Latency: `Ns`,  API Base: `{API_BASE}`\n\n"
@@ -304,7 +302,9 @@ def test_daily_report_ranks_failures_and_latency(start_envoy, webhook):
     )
     raw = posts(webhook)[0]["json"]["text"]
     now, nxt = (float(x) for x in re.findall(r"(?:Time|Next Run is at): `([0-9.]+)`s", raw))
-    assert abs(nxt - now - 6) < 0.01
+    assert abs(nxt - now - 8) < 0.01
+    slowest = float(re.search(r"eu-model-a`, Average Latency: `([0-9.]+)s`", raw).group(1))
+    assert slowest >= 0.4
 
 
 # --- routing, redaction, batching ---------------------------------------------------------------

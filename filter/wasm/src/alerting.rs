@@ -7,7 +7,7 @@
 //!   missing queue only costs the event (counted).
 //! - **Leader** (exactly one VM whose root context ticks): elected through a shared-data entry
 //!   holding `<vm uid>:<heartbeat ms>`, written with compare-and-swap; a VM seeing a heartbeat
-//!   older than [`LEADER_STALE_MS`] takes over. The leader drains the queue into its
+//!   older than [`leader::LEADER_STALE_MS`] takes over. The leader drains the queue into its
 //!   [`AlertEngine`] and sends the engine's bodies with `dispatch_http_call` from `on_tick` (the
 //!   only place whose callouts get their callback), and feeds every callback back to the engine.
 //!
@@ -18,7 +18,7 @@ use crate::host::now_ns;
 use crate::Shared;
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::alerts::{
-    hanging_facts, parse_alerting, request_facts, AlertEngine, AlertEvent, AlertType,
+    hanging_facts, leader, parse_alerting, request_facts, AlertEngine, AlertEvent, AlertType,
     AlertingConfig, HangingTracker, Outgoing,
 };
 use llm_telemetry_core::config::Config;
@@ -30,8 +30,6 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A leader whose heartbeat is older than this is presumed gone and replaced.
-const LEADER_STALE_MS: u64 = 3_000;
 /// Most events the leader feeds its engine per tick; older ones beyond are dropped (counted).
 const MAX_EVENTS_PER_TICK: usize = 4_096;
 /// Most dequeues per tick (bounds the leader's tick even when the queue was left to grow).
@@ -215,14 +213,10 @@ impl Alerting {
 
     /// Claims, keeps or gives up the leadership for this tick.
     fn elect(&mut self, now: u64) {
-        let claim = format!("{}:{now}", self.uid);
+        let claim = leader::claim(&self.uid, now);
         let leader = match abi::get_shared_data(&self.leader_key) {
             Ok(Some((value, cas))) => {
-                let value = String::from_utf8_lossy(&value);
-                let (holder, beat) = value.rsplit_once(':').unwrap_or(("", "0"));
-                let beat = beat.parse::<u64>().unwrap_or(0);
-                let free = holder.is_empty() || now.saturating_sub(beat) > LEADER_STALE_MS;
-                (holder == self.uid || free)
+                leader::may_claim(&value, &self.uid, now)
                     && abi::set_shared_data(&self.leader_key, claim.as_bytes(), cas).is_ok()
             }
             Ok(None) => abi::set_shared_data(&self.leader_key, claim.as_bytes(), 0).is_ok(),

@@ -187,9 +187,11 @@ impl AlertingConfig {
     }
 
     /// Whether a worker should put a finished request on the shared queue at all. Daily reports
-    /// and the deployment state (reset by a success) need every request; without them only
-    /// failures and slow responses can raise an alert.
+    /// and the deployment state (reset by a success) need every request; otherwise only what an
+    /// enabled rule can alert on travels: upstream failures (`llm_exceptions`), outage errors
+    /// (`region_outage_alerts`) and slow successes (`llm_too_slow`).
     pub fn wants_request(&self, status: u16, latency_ms: u64) -> bool {
+        use super::event::{is_failure, is_outage_error, is_upstream_failure};
         if !self.is_on() {
             return false;
         }
@@ -199,8 +201,11 @@ impl AlertingConfig {
             AlertType::CooldownDeployment,
         ];
         every.into_iter().any(|t| self.is_enabled(t))
-            || super::event::is_failure(status)
-            || latency_ms as f64 > self.alerting_threshold_ms()
+            || (is_upstream_failure(status) && self.is_enabled(AlertType::LlmExceptions))
+            || (is_outage_error(status) && self.is_enabled(AlertType::RegionOutageAlerts))
+            || (!is_failure(status)
+                && latency_ms as f64 > self.alerting_threshold_ms()
+                && self.is_enabled(AlertType::LlmTooSlow))
     }
 
     /// Distinct Envoy cluster names the callouts need (sorted).
@@ -909,7 +914,27 @@ mod tests {
         .unwrap();
         assert!(!few.wants_request(200, 2_000));
         assert!(few.wants_request(200, 2_001));
-        assert!(few.wants_request(400, 10) && few.wants_request(0, 10));
+        assert!(
+            few.wants_request(500, 10) && few.wants_request(429, 10) && few.wants_request(0, 10)
+        );
+        assert!(!few.wants_request(400, 10), "client errors raise no alert");
+        assert!(
+            !few.wants_request(400, 5_000),
+            "a slow failure is not a slow response"
+        );
+        let slow = parse(
+            json!({"alerting": ["slack"], "alerting_threshold": 2, "alert_types": ["llm_too_slow", "llm_requests_hanging"]}),
+            s,
+        )
+        .unwrap();
+        assert!(!slow.wants_request(500, 10) && slow.wants_request(200, 2_001));
+        let region = parse(
+            json!({"alerting": ["slack"], "alert_types": ["region_outage_alerts"]}),
+            s,
+        )
+        .unwrap();
+        assert!(region.wants_request(503, 1) && region.wants_request(408, 1));
+        assert!(!region.wants_request(429, 1) && !region.wants_request(200, 999_999));
         assert!(!parse(json!({}), s).unwrap().wants_request(500, 10));
     }
 

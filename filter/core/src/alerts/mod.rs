@@ -54,6 +54,8 @@ pub mod event;
 pub mod facts;
 /// Per-worker hanging-request detection.
 pub mod hanging;
+/// Which VM runs the engine.
+pub mod leader;
 /// Webhook URL → Envoy cluster, authority, path.
 pub mod route;
 /// Python-compatible formatting helpers (float repr, rounding, timestamps, message previews).
