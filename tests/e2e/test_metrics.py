@@ -7,9 +7,11 @@ each scenario the WHOLE exposition of the filter (every `litellm_*` and `llm_tel
 must equal the expectation: counters and gauges line for line, histograms by label set, count and
 shape (latency values vary, so bucket values are only checked to be cumulative).
 
-Each test starts its own Envoy (about half a second) so that the whole exposition is the test's
-own; metrics are flushed every 100 ms (`telemetry_settings.metrics_flush_interval_ms`) and the
-tests poll until the expected state appears, then check once more that nothing is counted twice.
+Tests that need the whole exposition to themselves (the filter's own counters, a config of
+their own) start their own Envoy; the others share one and compare only the series of their own
+requests, told apart by an API key and a model name no other test uses. Metrics are flushed every
+100 ms (`telemetry_settings.metrics_flush_interval_ms`); the tests poll until the expected state
+appears, then check once more after a few flushes that nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import re
 import socket
 import threading
 import time
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from harness import REPO, fixture_bytes
+from harness import REPO, EnvoyFactory, fixture_bytes
 
 FLUSH_MS = 100
 FAST = {"telemetry_settings": {"metrics_flush_interval_ms": FLUSH_MS}}
@@ -154,7 +156,10 @@ class Expected:
     """What the filter's whole exposition must be: counters/gauges by exact line, histograms by
     label set and observation count. Label values not given are LiteLLM's `None`."""
 
-    def __init__(self):
+    def __init__(self, scope: tuple[str, ...] = ()):
+        # With a scope, only the series carrying one of these label values (as rendered) are
+        # compared: a test's own series on an Envoy other tests use too.
+        self.scope = tuple(f'="{v}"' for v in scope)
         self.samples: dict[tuple[str, tuple], int] = {}   # (sample name, sorted labels) -> value
         self.gauges: set[tuple[str, tuple]] = set()
         self.histograms: dict[tuple[str, tuple], int] = {}  # (family, sorted labels) -> count
@@ -197,6 +202,8 @@ class Expected:
         """AssertionError (with a readable diff) unless the exposition is exactly as expected."""
         plain, hist = set(), {}
         for ln in filter_lines(text):
+            if self.scope and not any(v in ln for v in self.scope):
+                continue
             name, labels, value = parse_sample(ln)
             h = histogram_of(name)
             if h is None:
@@ -314,21 +321,45 @@ def chat(model="gpt-4o", **extra) -> dict:
     return {"model": model, "messages": MESSAGES, **extra}
 
 
+# --- one Envoy shared by the tests that scope their assertions --------------------------------------
+
+@pytest.fixture(scope="module")
+def shared_envoy(fake_upstream, webhook, tmp_path_factory):
+    """One Envoy with the default config (flush every 100 ms), for the tests below that check only
+    the series of their own requests: each uses a key and a model name no other test uses, and
+    every series of a request carries its key's hash or its model (deployment-level ones)."""
+    factory = EnvoyFactory(upstream=f"127.0.0.1:{fake_upstream.port}", webhook_port=webhook.port,
+                           tmp_root=tmp_path_factory.mktemp("shared-envoy"))
+    try:
+        yield factory(FAST)
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def caller(request):
+    """This test's own API key and model name (for the shared Envoy)."""
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name.removeprefix("test_")).strip("-")
+    key = f"sk-e2e-{tag}"
+    return SimpleNamespace(key=key, hash=sha256_hex(key), model=f"gpt-4o-{tag}",
+                           auth={"authorization": f"Bearer {key}"})
+
+
 # --- 1. non-streaming chat completion --------------------------------------------------------------
 
-def test_chat_completion_counts_requests_tokens_deployment_and_latency(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    key, ua = "sk-e2e-chat-key", "OpenAI/Python 1.51.0"
-    status, headers, body = envoy.request("POST", "/v1/chat/completions", chat(),
-                                          {"authorization": f"Bearer {key}", "user-agent": ua})
+def test_chat_completion_counts_requests_tokens_deployment_and_latency(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    ua = "OpenAI/Python 1.51.0"
+    status, headers, body = envoy.request("POST", "/v1/chat/completions", chat("gpt-4o"),
+                                          dict(caller.auth, **{"user-agent": ua}))
     assert status == 200, body
     assert body == fixture_bytes("chat_completion.json")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", hashed_api_key=sha256_hex(key),
+    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", hashed_api_key=caller.hash,
                   user_agent=ua, service_tier="default")
-    exp = expect_success(Expected(), ctx, USAGE_CHAT)
+    exp = expect_success(Expected(scope=(caller.hash, "gpt-4o")), ctx, USAGE_CHAT)
     text = wait_state(envoy, exp)
-    # The headline lines, spelled out (the whole exposition was checked above).
-    h = sha256_hex(key)
+    # The headline lines, spelled out (every series of the request was checked above).
+    h = caller.hash
     assert (f'litellm_total_tokens_metric_total{{api_key_alias="None",api_provider="openai",end_user="None",'
             f'hashed_api_key="{h}",model="gpt-4o-2024-08-06",model_id="None",org_alias="None",org_id="None",'
             f'requested_model="gpt-4o",team="None",team_alias="None",user="None",user_email="None"}} 29'
@@ -340,24 +371,26 @@ def test_chat_completion_counts_requests_tokens_deployment_and_latency(start_env
             ) in text.splitlines()
     assert (f'litellm_deployment_state{{api_base="http://127.0.0.1:{fake_upstream.port}/v1",api_provider="openai",'
             f'litellm_model_name="gpt-4o",model_id="None"}} 0') in text.splitlines()
-    assert "sk-e2e-chat-key" not in text
+    assert caller.key not in text
 
 
 # --- 2. streams in tiny pieces ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("chunk_size", [1, 7])
-def test_stream_split_into_tiny_chunks_counts_tokens(start_envoy, fake_upstream, chunk_size):
-    envoy = start_envoy(FAST)
-    req = chat(stream=True, stream_options={"include_usage": True})
-    status, headers, chunks = envoy.stream("/v1/chat/completions", req, {"x-fake-chunk-size": str(chunk_size)})
+def test_stream_split_into_tiny_chunks_counts_tokens(shared_envoy, fake_upstream, caller, chunk_size):
+    envoy = shared_envoy
+    req = chat(caller.model, stream=True, stream_options={"include_usage": True})
+    status, headers, chunks = envoy.stream("/v1/chat/completions", req,
+                                           dict(caller.auth, **{"x-fake-chunk-size": str(chunk_size)}))
     assert status == 200
     assert headers["content-type"].startswith("text/event-stream")
     assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
     [seen] = fake_upstream.take_records()
     assert seen["json"] == req  # the client asked for usage: nothing to add
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", service_tier="default")
+    ctx = ctx_for(fake_upstream.port, caller.model, "gpt-4o-2024-08-06", hashed_api_key=caller.hash,
+                  service_tier="default")
     usage = dict(USAGE_CHAT, cached=0, reasoning=0)  # the stream fixture's usage chunk
-    wait_state(envoy, expect_success(Expected(), ctx, usage, stream=True))
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, caller.model)), ctx, usage, stream=True))
 
 
 # --- 3. streams without usage: stream_options injected, or not -----------------------------------
@@ -416,15 +449,21 @@ def test_stream_request_too_large_to_hold_is_forwarded_intact(start_envoy, fake_
 
 # --- 4. embeddings ---------------------------------------------------------------------------------
 
-def test_embeddings(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    status, _, body = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi"},
-                                    {"user-agent": "emb-client/2"})
+USAGE_EMBEDDINGS = dict(total=8, input=8, output=0, cached=0, cache_creation=0, input_audio=0, reasoning=0,
+                        output_audio=0)
+
+
+def test_embeddings(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    model = caller.model.replace("gpt-4o", "text-embedding-3-small")
+    status, _, body = envoy.request("POST", "/v1/embeddings", {"model": model, "input": "hi"},
+                                    dict(caller.auth, **{"user-agent": "emb-client/2"}))
     assert status == 200
     assert body == fixture_bytes("embeddings.json")
-    ctx = ctx_for(fake_upstream.port, "text-embedding-3-small", route="/v1/embeddings", user_agent="emb-client/2")
-    usage = dict(total=8, input=8, output=0, cached=0, cache_creation=0, input_audio=0, reasoning=0, output_audio=0)
-    wait_state(envoy, expect_success(Expected(), ctx, usage))
+    ctx = ctx_for(fake_upstream.port, model, "text-embedding-3-small", route="/v1/embeddings",
+                  user_agent="emb-client/2", hashed_api_key=caller.hash)
+    # No output tokens: no per-output-token latency; no service tier in the response.
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, model)), ctx, USAGE_EMBEDDINGS))
 
 
 # --- 5. Responses API --------------------------------------------------------------------------------
@@ -433,69 +472,76 @@ USAGE_RESPONSES = dict(total=123, input=36, output=87, cached=4, cache_creation=
                        output_audio=0)
 
 
-def test_responses_api_non_streaming(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    status, _, body = envoy.request("POST", "/v1/responses", {"model": "gpt-4o", "input": "Tell me a story"})
+def test_responses_api_non_streaming(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    status, _, body = envoy.request("POST", "/v1/responses", {"model": caller.model, "input": "Tell me a story"},
+                                    caller.auth)
     assert status == 200
     assert body == fixture_bytes("responses.json")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", route="/v1/responses", service_tier="default")
-    wait_state(envoy, expect_success(Expected(), ctx, USAGE_RESPONSES))
+    ctx = ctx_for(fake_upstream.port, caller.model, "gpt-4o-2024-08-06", route="/v1/responses",
+                  service_tier="default", hashed_api_key=caller.hash)
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, caller.model)), ctx, USAGE_RESPONSES))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 50])
-def test_responses_api_stream_usage_from_response_completed(start_envoy, fake_upstream, chunk_size):
-    envoy = start_envoy(FAST)
-    req = {"model": "gpt-4o", "input": "Tell me a story", "stream": True}
-    status, _, chunks = envoy.stream("/v1/responses", req, {"x-fake-chunk-size": str(chunk_size)})
+def test_responses_api_stream_usage_from_response_completed(shared_envoy, fake_upstream, caller, chunk_size):
+    envoy = shared_envoy
+    req = {"model": caller.model, "input": "Tell me a story", "stream": True}
+    status, _, chunks = envoy.stream("/v1/responses", req, dict(caller.auth, **{"x-fake-chunk-size": str(chunk_size)}))
     assert status == 200
     assert b"".join(chunks) == fixture_bytes("responses_stream.sse")
     [seen] = fake_upstream.take_records()
     assert seen["json"] == req  # the Responses API always reports usage: the request is left alone
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", route="/v1/responses", service_tier="default")
-    wait_state(envoy, expect_success(Expected(), ctx, USAGE_RESPONSES, stream=True))
+    ctx = ctx_for(fake_upstream.port, caller.model, "gpt-4o-2024-08-06", route="/v1/responses",
+                  service_tier="default", hashed_api_key=caller.hash)
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, caller.model)), ctx, USAGE_RESPONSES, stream=True))
 
 
 # --- 6. gzip responses -----------------------------------------------------------------------------
 
-def test_gzip_json_response_counted_and_passed_compressed(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    status, headers, body = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-gzip": "1"})
+def test_gzip_json_response_counted_and_passed_compressed(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    status, headers, body = envoy.request("POST", "/v1/chat/completions", chat(caller.model),
+                                          dict(caller.auth, **{"x-fake-gzip": "1"}))
     assert status == 200
     assert headers.get("content-encoding") == "gzip"
     assert body[:2] == b"\x1f\x8b", "the client did not get the gzip bytes"
     assert gzip.decompress(body) == fixture_bytes("chat_completion.json")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", service_tier="default")
-    wait_state(envoy, expect_success(Expected(), ctx, USAGE_CHAT))
+    ctx = ctx_for(fake_upstream.port, caller.model, "gpt-4o-2024-08-06", service_tier="default",
+                  hashed_api_key=caller.hash)
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, caller.model)), ctx, USAGE_CHAT))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 64])
-def test_gzip_sse_response_counted_and_passed_compressed(start_envoy, fake_upstream, chunk_size):
-    envoy = start_envoy(FAST)
-    req = chat(stream=True, stream_options={"include_usage": True})
+def test_gzip_sse_response_counted_and_passed_compressed(shared_envoy, fake_upstream, caller, chunk_size):
+    envoy = shared_envoy
+    req = chat(caller.model, stream=True, stream_options={"include_usage": True})
     status, headers, chunks = envoy.stream("/v1/chat/completions", req,
-                                           {"x-fake-gzip": "1", "x-fake-chunk-size": str(chunk_size)})
+                                           dict(caller.auth, **{"x-fake-gzip": "1",
+                                                                "x-fake-chunk-size": str(chunk_size)}))
     assert status == 200
     assert headers.get("content-encoding") == "gzip"
     raw = b"".join(chunks)
     assert raw[:2] == b"\x1f\x8b"
     assert gzip.decompress(raw) == fixture_bytes("chat_stream_usage.sse")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", service_tier="default")
-    wait_state(envoy, expect_success(Expected(), ctx, dict(USAGE_CHAT, cached=0, reasoning=0), stream=True))
+    ctx = ctx_for(fake_upstream.port, caller.model, "gpt-4o-2024-08-06", service_tier="default",
+                  hashed_api_key=caller.hash)
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, caller.model)), ctx,
+                                     dict(USAGE_CHAT, cached=0, reasoning=0), stream=True))
 
 
 # --- 7, 8. upstream failures -----------------------------------------------------------------------
 
-def test_rate_limited_429_counts_failure_headroom_and_outage(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    key = "sk-e2e-ratelimited"
-    auth = {"authorization": f"Bearer {key}", "user-agent": "rl-client"}
+def test_rate_limited_429_counts_failure_headroom_and_outage(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    auth = dict(caller.auth, **{"user-agent": "rl-client"})
     limits = "remaining_requests=0,remaining_tokens=1234,limit_requests=500,limit_tokens=30000"
-    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(),
+    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(caller.model),
                                     dict(auth, **{"x-fake-status": "429", "x-fake-ratelimit": limits}))
     assert status == 429
     assert body == fixture_bytes("error_429.json")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o", hashed_api_key=sha256_hex(key), user_agent="rl-client")
-    exp = expect_failure(Expected(), ctx, 429, "Openai.RateLimitError")
+    ctx = ctx_for(fake_upstream.port, caller.model, hashed_api_key=caller.hash, user_agent="rl-client")
+    exp = expect_failure(Expected(scope=(caller.hash, caller.model)), ctx, 429, "Openai.RateLimitError")
     # Written on the failure too, 0 included: the 429 is when an operator needs to see the 0.
     exp.gauge("litellm_remaining_requests", ctx, 0)
     exp.gauge("litellm_remaining_tokens", ctx, 1234)
@@ -504,34 +550,37 @@ def test_rate_limited_429_counts_failure_headroom_and_outage(start_envoy, fake_u
     text = wait_state(envoy, exp)
     assert (f'litellm_proxy_failed_requests_metric_total{{api_key_alias="None",api_provider="openai",'
             f'client_ip="127.0.0.1",end_user="None",exception_class="Openai.RateLimitError",exception_status="429",'
-            f'hashed_api_key="{sha256_hex(key)}",model_id="None",org_alias="None",org_id="None",'
-            f'requested_model="gpt-4o",route="/v1/chat/completions",team="None",team_alias="None",user="None",'
-            f'user_agent="rl-client",user_email="None"}} 1') in text.splitlines()
+            f'hashed_api_key="{caller.hash}",model_id="None",org_alias="None",org_id="None",'
+            f'requested_model="{caller.model}",route="/v1/chat/completions",team="None",team_alias="None",'
+            f'user="None",user_agent="rl-client",user_email="None"}} 1') in text.splitlines()
+    assert (f'litellm_remaining_requests{{api_base="http://127.0.0.1:{fake_upstream.port}/v1",api_key_alias="None",'
+            f'api_provider="openai",hashed_api_key="{caller.hash}",litellm_model_name="{caller.model}",'
+            f'model_group="{caller.model}",model_id="None"}} 0') in text.splitlines()
 
     # A success on the same deployment sets its state back to 0 (headroom keeps its last value).
-    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(), auth)
+    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(caller.model), auth)
     assert status == 200
     ok = dict(ctx, model="gpt-4o-2024-08-06", service_tier="default")
     expect_success(exp, ok, USAGE_CHAT)  # deployment_state -> 0 (same deployment labels)
     wait_state(envoy, exp)
 
 
-def test_internal_server_error_500(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-status": "500"})
+def test_internal_server_error_500(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
+    fail = dict(caller.auth, **{"x-fake-status": "500"})
+    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(caller.model), fail)
     assert status == 500
     assert body == fixture_bytes("error_500.json")
-    ctx = ctx_for(fake_upstream.port, "gpt-4o")
-    exp = expect_failure(Expected(), ctx, 500, "Openai.InternalServerError")
-    text = wait_state(envoy, exp)
-    assert 'exception_class="Openai.InternalServerError"' in text
-    assert "litellm_total_tokens_metric" not in text
+    ctx = ctx_for(fake_upstream.port, caller.model, hashed_api_key=caller.hash)
+    scope = (caller.hash, caller.model)
+    text = wait_state(envoy, expect_failure(Expected(scope=scope), ctx, 500, "Openai.InternalServerError"))
+    assert f'exception_class="Openai.InternalServerError",exception_status="500",hashed_api_key="{caller.hash}"' in text
 
     # Ten failures within the outage window: complete outage (state 2), one cool-down.
     for _ in range(9):
-        status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-status": "500"})
+        status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(caller.model), fail)
         assert status == 500
-    exp = expect_failure(Expected(), ctx, 500, "Openai.InternalServerError", n=10)
+    exp = expect_failure(Expected(scope=scope), ctx, 500, "Openai.InternalServerError", n=10)
     fctx = dict(ctx, exception_status="500")
     exp.gauge("litellm_deployment_state", fctx, 2)
     exp.count("litellm_deployment_cooled_down", fctx, 1)
@@ -556,39 +605,39 @@ def test_malformed_response_passes_through_and_is_counted_once(start_envoy, fake
 
 # --- 10. label values that Envoy's stat names would otherwise break --------------------------------
 
-def test_model_names_with_separators_are_rendered_exactly(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
+def test_model_names_with_separators_are_rendered_exactly(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
     requested = "acme/llama-3.1:8b;q4"
     returned = "acme/llama-3.1:8b;q4-0613"
     ua = "probe/1.0 (100%; x)."
     status, _, body = envoy.request("POST", "/v1/chat/completions", chat(requested),
-                                    {"x-fake-model": returned, "user-agent": ua})
+                                    dict(caller.auth, **{"x-fake-model": returned, "user-agent": ua}))
     assert status == 200
     assert json.loads(body)["model"] == returned
     # `;` (the separator inside Envoy stat names), `%` and a final `.` are percent-encoded;
     # `/`, `.`, `:`, spaces and parentheses are kept.
     ctx = ctx_for(fake_upstream.port, "acme/llama-3.1:8b%3Bq4", "acme/llama-3.1:8b%3Bq4-0613",
-                  user_agent="probe/1.0 (100%25%3B x)%2E", service_tier="default")
-    text = wait_state(envoy, expect_success(Expected(), ctx, USAGE_CHAT))
+                  user_agent="probe/1.0 (100%25%3B x)%2E", service_tier="default", hashed_api_key=caller.hash)
+    exp = expect_success(Expected(scope=(caller.hash, "acme/llama-3.1:8b%3Bq4")), ctx, USAGE_CHAT)
+    text = wait_state(envoy, exp)
     assert ('model="acme/llama-3.1:8b%3Bq4-0613"' in text and 'requested_model="acme/llama-3.1:8b%3Bq4"' in text
             and 'user_agent="probe/1.0 (100%25%3B x)%2E"' in text)
 
 
 # --- 11. Azure deployment paths ------------------------------------------------------------------
 
-def test_azure_deployment_path(start_envoy, fake_upstream):
-    envoy = start_envoy(FAST)
-    key = "azure-key-e2e"
+def test_azure_deployment_path(shared_envoy, fake_upstream, caller):
+    envoy = shared_envoy
     path = "/openai/deployments/my-dep/chat/completions?api-version=2024-06-01"
-    status, _, body = envoy.request("POST", path, {"messages": MESSAGES}, {"api-key": key})
+    status, _, body = envoy.request("POST", path, {"messages": MESSAGES}, {"api-key": caller.key})
     assert status == 200
     assert body == fixture_bytes("chat_completion.json")
     [seen] = fake_upstream.take_records()
     assert seen["path"] == path
     ctx = ctx_for(fake_upstream.port, "my-dep", "gpt-4o-2024-08-06", route="/openai/deployments/my-dep/chat/completions",
-                  base_path="/openai/deployments/my-dep", api_provider="azure", hashed_api_key=sha256_hex(key),
+                  base_path="/openai/deployments/my-dep", api_provider="azure", hashed_api_key=caller.hash,
                   service_tier="default")
-    wait_state(envoy, expect_success(Expected(), ctx, USAGE_CHAT))
+    wait_state(envoy, expect_success(Expected(scope=(caller.hash, "my-dep")), ctx, USAGE_CHAT))
 
 
 # --- 12. every request counted exactly once ----------------------------------------------------
@@ -648,6 +697,9 @@ def test_every_request_is_counted_exactly_once(start_envoy):
     assert t["litellm_deployment_success_responses_total"] == ok
     assert t["litellm_proxy_failed_requests_metric_total"] == n - ok
     assert t["litellm_request_total_latency_metric_count"] == ok
+    # Tokens once per response that reported usage: chat 29 (plain, gzip, stream with usage, stream
+    # with injected usage), completion 12, embeddings 8 (twice), responses 123 (plain and stream).
+    assert t["litellm_total_tokens_metric_total"] == 2 * (4 * 29 + 12 + 2 * 8 + 2 * 123)
 
 
 def test_client_gone_mid_stream_is_counted_once(start_envoy, fake_upstream):
@@ -784,7 +836,7 @@ def test_label_values_past_the_bound_fold_into_overflow(start_envoy, fake_upstre
                                      {"user-agent": f"agent-{i}"})
         assert status == 200
     base = ctx_for(fake_upstream.port, "text-embedding-3-small", route="/v1/embeddings")
-    usage = dict(total=8, input=8, output=0, cached=0, cache_creation=0, input_audio=0, reasoning=0, output_audio=0)
+    usage = USAGE_EMBEDDINGS
     exp = Expected()
     # Two distinct values per label are kept; agent-3 and agent-4 fold into one overflow series.
     for ua, n in [("agent-1", 1), ("agent-2", 1), ("__overflow__", 2)]:
@@ -805,6 +857,6 @@ def test_non_llm_paths_are_not_counted(start_envoy, fake_upstream):
     status, _, _ = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})
     assert status == 200
     ctx = ctx_for(fake_upstream.port, "text-embedding-3-small", route="/v1/embeddings")
-    usage = dict(total=8, input=8, output=0, cached=0, cache_creation=0, input_audio=0, reasoning=0, output_audio=0)
+    usage = USAGE_EMBEDDINGS
     text = wait_state(envoy, expect_success(Expected(), ctx, usage))
     assert "/v1/models" not in text and "/healthz" not in text
