@@ -165,10 +165,6 @@ def test_litellm_settings_a_filter_cannot_use_are_accepted_and_logged(start_envo
     assert "[error]" not in log and "[critical]" not in log, log
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "filter bug: the ignored-settings line is logged by every Wasm VM's on_configure (2 + one per "
-    "worker: 3 lines with --concurrency 1, 4 with 2), although config.rs documents Loaded::ignored "
-    "as 'the host logs them once' (filter/wasm/src/lib.rs Root::on_configure)"))
 def test_ignored_litellm_settings_are_logged_once(start_envoy):
     envoy = start_envoy(IGNORED_CFG, concurrency=2)
     status, _, _ = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})

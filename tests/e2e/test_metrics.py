@@ -804,13 +804,6 @@ def test_model_list_key_table_master_key_and_custom_labels(start_envoy, fake_ups
         assert f'"{raw}"' not in text and f"={raw}" not in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "filter bug: with a model_list, a model it does not know becomes requested_model/model_group "
-    '"other", but litellm_model_name (deployment_* families, remaining_*, overhead, per-token '
-    "latency) keeps the raw client-supplied name, and so does `model` when the response names no "
-    "model (e.g. litellm_llm_api_failed_requests_metric on a 404): clients still grow those labels "
-    "(metrics.rs resolve_labels: LitellmModelName = deployment_model.or(requested); "
-    "Model = response_model.or(deployment_model).or(requested))"))
 def test_unknown_model_name_does_not_leak_into_any_label(start_envoy, fake_upstream, webhook):
     envoy = start_envoy(example_config(fake_upstream, webhook))
     status, _, _ = envoy.request("POST", "/v1/chat/completions", chat("client-invented-model-1"))

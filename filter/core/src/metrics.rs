@@ -188,23 +188,26 @@ pub fn resolve_labels(
     }
     v.set(Label::Stream, if rec.stream { "True" } else { "False" });
 
-    // Models. With a model_list, a model it does not know is "other", as LiteLLM counts it (and
-    // clients cannot grow the label without bound); without one, the requested model is kept.
-    let requested = rec.requested_model.as_deref();
-    let group = match (deployment, requested) {
-        (Some(d), _) if !d.model_name.contains('*') => Some(d.model_name.clone()),
-        (Some(_), r) => r.map(str::to_owned),
-        (None, r) if config.deployments.is_empty() => r.map(str::to_owned),
-        (None, Some(_)) => Some("other".to_owned()),
-        (None, None) => None,
+    // Models. With a model_list, a model it does not know is "other", as LiteLLM counts it, in
+    // every label a client could otherwise grow without bound; without one, the requested model
+    // is kept.
+    let unknown_model = deployment.is_none() && !config.deployments.is_empty();
+    let requested = match rec.requested_model.as_deref() {
+        Some(_) if unknown_model => Some("other"),
+        r => r,
+    };
+    let group = match deployment {
+        Some(d) if !d.model_name.contains('*') => Some(d.model_name.as_str()),
+        _ => requested,
     };
     if let Some(g) = group {
-        v.set(Label::RequestedModel, g.clone());
+        v.set(Label::RequestedModel, g);
         v.set(Label::ModelGroup, g);
     }
     let deployment_model = deployment
         .filter(|d| !d.model.contains('*'))
         .map(|d| d.model.as_str());
+    // The provider's own answer is not the client's to choose: kept even for unknown models.
     let model = rec
         .response_model
         .as_deref()
@@ -213,10 +216,7 @@ pub fn resolve_labels(
     if let Some(m) = model {
         v.set(Label::Model, m);
     }
-    if let Some(m) = deployment_model
-        .or(requested)
-        .or(rec.response_model.as_deref())
-    {
+    if let Some(m) = deployment_model.or(requested).or(model) {
         v.set(Label::LitellmModelName, m);
     }
     if let Some(id) = deployment.and_then(|d| d.model_id.as_deref()) {

@@ -76,3 +76,33 @@ impl StatSink for HostStats {
         abi::record_metric(id, value);
     }
 }
+
+/// A short, stable fingerprint of some bytes (FNV-1a), to key shared data per configuration.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// True for exactly one caller per `key` across every VM of this plugin: the first to move the
+/// shared-data entry to "claimed" with a compare-and-swap. (Envoy creates a missing key whatever
+/// the CAS, so two VMs racing on the very first write could both claim: at worst a line is
+/// logged twice.)
+pub fn claim_once(key: &str) -> bool {
+    for _ in 0..8 {
+        match abi::get_shared_data(key) {
+            Ok(Some((value, _))) if value == b"claimed" => return false,
+            Ok(Some((_, cas))) => {
+                if abi::set_shared_data(key, b"claimed", cas).is_ok() {
+                    return true;
+                }
+            }
+            Ok(None) => {
+                let _ = abi::set_shared_data(key, b"open", 0);
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}

@@ -74,7 +74,10 @@ impl RootContext for Root {
                 return false;
             }
         };
-        if !loaded.ignored.is_empty() {
+        // Every VM (two on the main thread, one per worker) configures itself: only the first
+        // to claim this configuration's key logs what it ignores.
+        let claim = format!("llm_telemetry.ignored_logged.{}", host::fingerprint(&raw));
+        if !loaded.ignored.is_empty() && host::claim_once(&claim) {
             log::info!(
                 "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
                 loaded.ignored.join(", ")
