@@ -440,6 +440,22 @@ def test_missing_cluster_is_logged_once_and_counted(start_envoy, webhook):
     assert_no_secret(envoy)
 
 
+def test_invalid_alerting_refuses_the_plugin_without_showing_the_url(start_envoy, webhook):
+    ok, output = start_envoy.validate({
+        "environment_variables": {"SLACK_WEBHOOK_URL": webhook.url + SECRET_PATH},
+        "general_settings": {"alerting": ["slack"], "alert_to_webhook_url": {
+            "llm_exceptions": [webhook.url + "/ok", "hooks.slack.com/services/SECRETxyz123"]}},
+    })
+    assert not ok, output
+    assert ("llm-telemetry: invalid plugin configuration: general_settings.alert_to_webhook_url.llm_exceptions[1]: "
+            "not a valid webhook URL (missing http:// or https://)") in output, output
+    assert "SECRETxyz123" not in output
+    ok, output = start_envoy.validate({"general_settings": {"alerting": ["slack"]}})
+    assert not ok, output
+    assert ('general_settings.alerting[0]: "slack" needs SLACK_WEBHOOK_URL in the environment (or an '
+            "alert_to_webhook_url entry) for: ") in output, output
+
+
 # --- several workers ----------------------------------------------------------------------------
 
 def test_one_leader_counts_outages_across_workers(start_envoy, webhook):

@@ -38,6 +38,8 @@ const MAX_DEQUEUES_PER_TICK: usize = 65_536;
 const TOKEN_GRACE_MS: u64 = 10_000;
 /// The longest tick: the engine batches and retries on a one-second clock.
 const MAX_TICK_MS: u64 = 1_000;
+/// Alerting's work runs at most this often, however short the metrics' tick.
+const MIN_TICK_MS: u64 = 100;
 
 /// Alerts queued, sent, failed, retried, dropped and deduplicated, per `alert_type` and
 /// `outcome` (the filter's own family, not LiteLLM's).
@@ -70,6 +72,7 @@ pub struct Alerting {
     reported_evictions: u64,
     hasher: KeyHasher,
     engine: Option<AlertEngine>,
+    last_tick_ms: u64,
     /// Callout token → (engine id, dispatch time).
     tokens: HashMap<u32, (u64, u64)>,
     metric_ids: HashMap<String, u32>,
@@ -123,6 +126,7 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
         reported_evictions: 0,
         hasher: KeyHasher::new(config.limits.max_tracked_keys),
         engine: None,
+        last_tick_ms: 0,
         tokens: HashMap::new(),
         metric_ids: HashMap::new(),
         warned: HashSet::new(),
@@ -159,6 +163,10 @@ impl Alerting {
     /// engine's timers and the callouts.
     pub fn on_tick(&mut self) {
         let now = now_ms();
+        if now.saturating_sub(self.last_tick_ms) < MIN_TICK_MS {
+            return;
+        }
+        self.last_tick_ms = now;
         if self.track_hanging {
             for h in self.tracker.tick(now) {
                 self.enqueue(&AlertEvent::RequestHanging(h));
