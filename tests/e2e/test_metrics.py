@@ -16,7 +16,6 @@ appears, then check once more after a few flushes that nothing is counted twice.
 
 from __future__ import annotations
 
-import copy
 import gzip
 import hashlib
 import http.client
@@ -728,7 +727,6 @@ def test_client_gone_mid_stream_is_counted_once(start_envoy, fake_upstream):
 def example_config(fake_upstream, webhook) -> dict:
     """examples/config.json pointed at the test's fake upstream and webhook receiver."""
     cfg = json.loads((REPO / "examples" / "config.json").read_text())
-    cfg = copy.deepcopy(cfg)
     for d in cfg["model_list"]:
         base = d["litellm_params"].get("api_base", "")
         d["litellm_params"]["api_base"] = base.replace("127.0.0.1:18080", f"127.0.0.1:{fake_upstream.port}")
