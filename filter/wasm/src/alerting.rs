@@ -14,7 +14,7 @@
 //! Webhook URLs are secrets: logs name a destination by its id and cluster only.
 
 use crate::abi;
-use crate::host::now_ns;
+use crate::host::{claim_once, fingerprint, now_ns};
 use crate::Shared;
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::alerts::{
@@ -88,18 +88,20 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
     if !cfg.is_on() {
         return Ok(None);
     }
-    if !cfg.ignored.is_empty() {
+    // Everything keyed by the alerting settings: two plugin configurations with different
+    // alerting never share a queue or a leader.
+    let settings = serde_json::to_string(&config.alerting_general_settings).unwrap_or_default();
+    let scope = fingerprint(settings.as_bytes());
+    let scope = scope.as_str();
+    if !cfg.ignored.is_empty()
+        && claim_once(&format!("llm_telemetry.alerts.{scope}.ignored_logged"))
+    {
         let names: Vec<&str> = cfg.ignored.iter().map(|t| t.as_str()).collect();
         log::info!(
             "llm-telemetry: alert types a proxy filter cannot observe are ignored: {}",
             names.join(", ")
         );
     }
-    // Everything keyed by the alerting settings: two plugin configurations with different
-    // alerting never share a queue or a leader.
-    let settings = serde_json::to_string(&config.alerting_general_settings).unwrap_or_default();
-    let scope = llm_telemetry_core::identity::sha256_hex(&settings);
-    let scope = scope.get(..16).unwrap_or(&scope);
     let queue_name = format!("llm_telemetry.alerts.{scope}");
     let queue = match abi::register_shared_queue(&queue_name) {
         Ok(q) => Some(q),
