@@ -851,3 +851,19 @@ def test_non_llm_paths_are_not_counted(start_envoy, fake_upstream):
     usage = USAGE_EMBEDDINGS
     text = wait_state(envoy, expect_success(Expected(), ctx, usage))
     assert "/v1/models" not in text and "/healthz" not in text
+
+
+# --- 16. upstream unreachable ---------------------------------------------------------------------
+
+def test_unreachable_upstream_is_a_connection_error_not_the_upstreams_503(start_envoy):
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    envoy = start_envoy(FAST, upstream=f"127.0.0.1:{closed}")
+    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat("gpt-4o"))
+    assert status == 503  # Envoy's own reply
+    text = envoy.wait_for(lambda t: t if "litellm_proxy_failed_requests_metric_total{" in t else None,
+                          what="the failure counted")
+    failed = [ln for ln in envoy.prom_lines("litellm_proxy_failed_requests_metric_total", text)]
+    assert len(failed) == 1 and failed[0].endswith(" 1"), failed
+    assert 'exception_class="Openai.APIConnectionError",exception_status="503"' in failed[0]

@@ -273,6 +273,9 @@ pub struct Record {
     pub usage_injected: bool,
     /// `host:port` of the upstream that answered, when Envoy reports it.
     pub upstream_address: Option<String>,
+    /// When Envoy answered itself because the upstream could not (its `response.code_details`):
+    /// the LiteLLM error class that failure maps to.
+    pub local_failure_class: Option<&'static str>,
 }
 
 impl Record {
@@ -650,6 +653,12 @@ impl Exchange {
         }
     }
 
+    /// Envoy's `response.code_details`: a reply Envoy generated because the upstream failed is a
+    /// connection error or a timeout, not the upstream's own 503/504.
+    pub fn on_response_details(&mut self, code_details: &str) {
+        self.record.local_failure_class = local_failure_class(code_details);
+    }
+
     /// Ends the exchange (Envoy's access-log callback, which always comes once per stream) and
     /// returns its record. A response that never completed is marked so; a missing response is
     /// status 0.
@@ -669,6 +678,21 @@ impl Exchange {
         }
         self.record.upstream_address = upstream_address;
         Some(std::mem::take(&mut self.record))
+    }
+}
+
+/// The LiteLLM error class of a reply Envoy made itself, from its `response.code_details`.
+pub fn local_failure_class(code_details: &str) -> Option<&'static str> {
+    if code_details.starts_with("upstream_reset_before_response_started")
+        || code_details == "no_healthy_upstream"
+    {
+        Some("APIConnectionError")
+    } else if code_details.starts_with("upstream_response_timeout")
+        || code_details.starts_with("upstream_per_try_timeout")
+    {
+        Some("Timeout")
+    } else {
+        None
     }
 }
 

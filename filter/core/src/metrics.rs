@@ -54,7 +54,12 @@ impl LabelValues {
 /// LiteLLM's exception class for an HTTP status (`Openai.RateLimitError`): the provider with its
 /// first letter upper-cased, a dot, the class LiteLLM maps the status to.
 pub fn exception_class(provider: &str, status: u16) -> String {
-    let class = match status {
+    exception_class_named(provider, status_class(status))
+}
+
+/// LiteLLM's error class for an HTTP status.
+fn status_class(status: u16) -> &'static str {
+    match status {
         0 => "APIConnectionError",
         400 => "BadRequestError",
         401 => "AuthenticationError",
@@ -69,9 +74,12 @@ pub fn exception_class(provider: &str, status: u16) -> String {
         502 => "BadGatewayError",
         503 => "ServiceUnavailableError",
         504 => "Timeout",
-        _ if status >= 500 => "APIError",
         _ => "APIError",
-    };
+    }
+}
+
+/// `Provider.Class`, the provider's first letter upper-cased.
+fn exception_class_named(provider: &str, class: &str) -> String {
     let mut chars = provider.chars();
     let mut out = String::with_capacity(provider.len() + class.len() + 1);
     if let Some(first) = chars.next() {
@@ -244,7 +252,10 @@ pub fn resolve_labels(
         v.set(Label::ExceptionStatus, rec.status.to_string());
         v.set(
             Label::ExceptionClass,
-            exception_class(&provider, rec.status),
+            match rec.local_failure_class {
+                Some(class) => exception_class_named(&provider, class),
+                None => exception_class(&provider, rec.status),
+            },
         );
     }
     v.set(Label::ApiProvider, provider);

@@ -360,3 +360,28 @@ fn exception_classes_read_like_litellm() {
     assert_eq!(exception_class("azure", 500), "Azure.InternalServerError");
     assert_eq!(exception_class("openai", 0), "Openai.APIConnectionError");
 }
+
+#[test]
+fn envoy_own_reply_for_an_unreachable_upstream_is_a_connection_error() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    let mut rec = chat_record(503);
+    rec.local_failure_class = llm_telemetry_core::exchange::local_failure_class(
+        "upstream_reset_before_response_started{connection_failure}",
+    );
+    m.record(&rec, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let failed = r.starting("litellm_proxy_failed_requests_metric_total");
+    assert!(failed[0]
+        .0
+        .contains(";exception_status=503;exception_class=Openai.APIConnectionError;"));
+    assert_eq!(
+        llm_telemetry_core::exchange::local_failure_class("via_upstream"),
+        None
+    );
+    assert_eq!(
+        llm_telemetry_core::exchange::local_failure_class("upstream_response_timeout"),
+        Some("Timeout")
+    );
+}

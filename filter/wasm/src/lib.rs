@@ -266,6 +266,9 @@ impl HttpContext for Http {
             return;
         };
         let upstream = property_string(&["upstream", "address"]);
+        if let Some(details) = property_string(&["response", "code_details"]) {
+            exchange.on_response_details(&details);
+        }
         let Some(record) = exchange.finish(now_ns(), upstream) else {
             return;
         };
