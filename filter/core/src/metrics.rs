@@ -745,6 +745,13 @@ impl Metrics {
         for (k, v) in labels {
             push_label(&mut full, k, v);
         }
+        // `route` comes from the client's path: past the bound, label values fold too.
+        if !self.own.contains_key(&full) && self.own.len() >= self.max_series {
+            full.truncate(name.len());
+            for (k, _) in labels {
+                push_label(&mut full, k, OVERFLOW);
+            }
+        }
         let slot = self.own.entry(full).or_insert(Slot::EMPTY);
         slot.pending += delta;
         slot.touched = true;

@@ -385,3 +385,23 @@ fn envoy_own_reply_for_an_unreachable_upstream_is_a_connection_error() {
         Some("Timeout")
     );
 }
+
+#[test]
+fn the_filters_own_counters_are_bounded_too() {
+    let cfg = parse(r#"{"telemetry_settings":{"max_series_per_metric":2}}"#);
+    let mut m = Metrics::new(&cfg);
+    for i in 0..5 {
+        let mut rec = chat_record(200);
+        rec.route = format!("/x{i}/v1/chat/completions");
+        rec.usage_injected = true;
+        m.record(&rec, &cfg, 0);
+    }
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let injected = r.starting("llm_telemetry_stream_usage_injected_total");
+    assert_eq!(injected.len(), 3, "{injected:?}");
+    assert!(injected.contains(&(
+        "llm_telemetry_stream_usage_injected_total;route=__overflow__".into(),
+        3
+    )));
+}
