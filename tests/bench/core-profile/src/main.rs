@@ -1,0 +1,163 @@
+//! Replays the bench's exchanges through `llm_telemetry_core` the way the Wasm adapter
+//! (filter/wasm/src/lib.rs) calls it, N times, natively:
+//!
+//!     bench-core-profile <json|sse> <N> <plugin-config.json> <request-body> <response-body> [chunk]
+//!
+//! Run under `valgrind --tool=callgrind --toggle-collect=bench_core_profile::run` to get the
+//! core's instructions per exchange by function name.
+use llm_telemetry_core::catalogue::Kind;
+use llm_telemetry_core::config;
+use llm_telemetry_core::exchange::{Exchange, Headers};
+use llm_telemetry_core::metrics::{Metrics, StatSink};
+use llm_telemetry_core::route;
+use std::hint::black_box;
+use std::process::ExitCode;
+
+struct Map(Vec<(&'static str, String)>);
+
+impl Headers for Map {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Envoy's stats store stand-in: names are looked at, nothing is kept.
+struct Sink(u32);
+
+impl StatSink for Sink {
+    fn define(&mut self, _kind: Kind, name: &str) -> Option<u32> {
+        black_box(name);
+        self.0 += 1;
+        Some(self.0)
+    }
+    fn add(&mut self, id: u32, delta: u64) {
+        black_box((id, delta));
+    }
+    fn set(&mut self, id: u32, value: u64) {
+        black_box((id, value));
+    }
+}
+
+struct Input {
+    config: config::Config,
+    request_headers: Map,
+    request: Vec<u8>,
+    response_headers: Map,
+    response: Vec<u8>,
+    chunk: usize,
+}
+
+/// One exchange, callback by callback as Envoy drives the adapter.
+#[inline(never)]
+fn exchange(input: &Input, metrics: &mut Metrics, now: u64) {
+    let Some(route) = route::classify("POST", "/v1/chat/completions") else {
+        return;
+    };
+    let config = &input.config;
+    let mut ex = Exchange::new(route, config, now);
+    let hold = ex.on_request_headers(
+        &input.request_headers,
+        Some("127.0.0.1".to_owned()),
+        config,
+        false,
+    );
+    black_box(hold);
+    let body = &input.request;
+    let mut whole = || Some(body.clone());
+    black_box(ex.on_request_body(body, true, now + 10_000, &mut whole));
+    ex.on_response_headers(&input.response_headers, false);
+    let n = input.response.chunks(input.chunk).count();
+    for (i, c) in input.response.chunks(input.chunk).enumerate() {
+        ex.on_response_body(c, i + 1 == n, now + 20_000 + i as u64 * 1_000);
+    }
+    if let Some(record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
+        metrics.record(&record, config, record.end_ns);
+    }
+}
+
+/// The measured loop (callgrind --toggle-collect target).
+#[inline(never)]
+fn run(input: &Input, n: u64) {
+    let mut metrics = Metrics::new(&input.config);
+    let mut sink = Sink(0);
+    // Series defined on the first flush, as after the bench's warm-up.
+    exchange(input, &mut metrics, 1_700_000_000_000_000_000);
+    metrics.flush(&mut sink);
+    for i in 0..n {
+        exchange(
+            input,
+            &mut metrics,
+            1_700_000_001_000_000_000 + i * 1_000_000_000,
+        );
+        // The host flushes once a second; at a few thousand requests a second that is rare.
+        if i % 1000 == 999 {
+            metrics.flush(&mut sink);
+        }
+    }
+    metrics.flush(&mut sink);
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 6 {
+        eprintln!(
+            "usage: {} <json|sse> <N> <config.json> <request> <response> [chunk]",
+            args[0]
+        );
+        return ExitCode::from(2);
+    }
+    let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
+    let (raw_config, request, response) = match (read(&args[3]), read(&args[4]), read(&args[5])) {
+        (Ok(c), Ok(q), Ok(r)) => (c, q, r),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match config::parse(&raw_config, &|_| None) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            eprintln!("config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sse = args[1] == "sse";
+    let n: u64 = args[2].parse().unwrap_or(100);
+    let chunk: usize = args
+        .get(6)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(16_384)
+        .max(1);
+    let input = Input {
+        config,
+        request_headers: Map(vec![
+            (":method", "POST".to_owned()),
+            (":path", "/v1/chat/completions".to_owned()),
+            (":authority", "127.0.0.1".to_owned()),
+            ("content-type", "application/json".to_owned()),
+            ("content-length", request.len().to_string()),
+            ("authorization", "Bearer sk-demo".to_owned()),
+            ("user-agent", "llm-telemetry-bench".to_owned()),
+        ]),
+        request,
+        response_headers: Map(vec![
+            (":status", "200".to_owned()),
+            (
+                "content-type",
+                if sse {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }
+                .to_owned(),
+            ),
+        ]),
+        response,
+        chunk,
+    };
+    run(&input, n);
+    ExitCode::SUCCESS
+}
