@@ -298,6 +298,14 @@ impl Default for Limits {
 }
 
 impl Config {
+    /// Whether `general_settings.alerting` names any channel (the alerts module validates it).
+    pub fn alerting_enabled(&self) -> bool {
+        self.alerting_general_settings
+            .get("alerting")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    }
+
     /// The deployment serving `requested_model`: an exact `model_name` first (among several
     /// with that name, the one whose `api_base` host is `upstream_host`, else the first), then
     /// wildcard `model_name`s (`*`, `openai/*`, `gpt-4*`), the most specific pattern (most

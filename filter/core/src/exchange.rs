@@ -13,10 +13,12 @@ use crate::config::{Config, IdentityFields};
 use crate::decode::{Decoder, Encoding};
 use crate::json_scan::{JsonScanner, ScanState};
 use crate::route::{Api, RouteMatch};
+use crate::spot::KeySpotter;
 use crate::sse::{SseFramer, SseSink};
 use crate::usage::{parse_usage, Usage};
 
-/// Request body values read: indexes below follow this order.
+/// Request body values read: indexes below follow this order. The last two (the prompt, quoted
+/// by alerts) are read only when alerting is on: copying a prompt costs every request.
 pub const REQUEST_PATHS: &[&str] = &[
     "model",
     "stream",
@@ -35,6 +37,10 @@ const REQ_METADATA: usize = 4;
 const REQ_SERVICE_TIER: usize = 5;
 const REQ_MESSAGES: usize = 6;
 const REQ_INPUT: usize = 7;
+const REQUEST_PATHS_WITHOUT_PROMPT: &[&str] = match REQUEST_PATHS.split_at_checked(REQ_MESSAGES) {
+    Some((head, _)) => head,
+    None => REQUEST_PATHS,
+};
 
 /// Values read from a JSON (non-streamed) response.
 pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier"];
@@ -43,23 +49,13 @@ const RESP_USAGE: usize = 1;
 const RESP_ERROR: usize = 2;
 const RESP_SERVICE_TIER: usize = 3;
 
-/// Values read from each SSE event: chat/completions chunks carry them at the top, Responses API
-/// events inside `response`.
-pub const SSE_EVENT_PATHS: &[&str] = &[
-    "model",
-    "usage",
-    "error",
-    "service_tier",
-    "response.model",
-    "response.usage",
-    "response.error",
-    "response.service_tier",
-];
-const EV_MODEL: usize = 0;
-const EV_USAGE: usize = 1;
+/// Keys read from each SSE event, at any depth: chat/completions chunks carry them at the top,
+/// Responses API events inside `response`.
+pub const SSE_EVENT_KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier"];
+const EV_USAGE: usize = 0;
+const EV_MODEL: usize = 1;
 const EV_ERROR: usize = 2;
 const EV_SERVICE_TIER: usize = 3;
-const EV_NESTED_OFFSET: usize = 4;
 
 /// Header access, implemented by the host adapter over Envoy's header maps.
 pub trait Headers {
@@ -149,9 +145,9 @@ enum ResponseReader {
     },
 }
 
-/// Reads each SSE event's data through a JSON scanner as the fragments pass.
+/// Reads each SSE event's data through a key spotter as the fragments pass.
 struct EventReader {
-    scanner: JsonScanner,
+    spotter: KeySpotter,
     /// First bytes of the event's data, to recognise `[DONE]` without copying the event.
     head: [u8; 6],
     head_len: usize,
@@ -171,52 +167,40 @@ impl SseSink for EventReader {
             self.head[self.head_len..self.head_len + n].copy_from_slice(&fragment[..n]);
             self.head_len += n;
         }
-        self.scanner.feed(fragment);
+        self.spotter.feed(fragment);
     }
 
     fn dispatch(&mut self, _event_type: &[u8]) {
         self.events += 1;
-        let is_done = &self.head[..self.head_len] == b"[DONE]";
-        if is_done {
+        if &self.head[..self.head_len] == b"[DONE]" {
             self.done = true;
-        } else if self.scanner.finish() == ScanState::Complete {
-            self.read_event();
         } else {
-            self.malformed_events += 1;
+            self.read_event();
         }
-        self.scanner.reset();
+        self.spotter.reset();
         self.head_len = 0;
     }
 }
 
 impl EventReader {
     fn read_event(&mut self) {
-        let s = &self.scanner;
+        let s = &self.spotter;
         // Usage comes from whichever event carries a non-null one (chat: the final chunk with
         // `choices: []`; Responses API: `response.completed`), never from an event's position.
-        let usage = s
-            .captured(EV_USAGE)
-            .or(s.captured(EV_USAGE + EV_NESTED_OFFSET));
-        if let Some(u) = usage.and_then(parse_usage) {
-            self.usage = Some(u);
+        if let Some(raw) = s.value(EV_USAGE) {
+            match parse_usage(raw) {
+                Some(u) => self.usage = Some(u),
+                None => self.malformed_events += 1,
+            }
         }
         if self.model.is_none() {
-            let m = s
-                .captured(EV_MODEL)
-                .or(s.captured(EV_MODEL + EV_NESTED_OFFSET));
-            self.model = m.and_then(json_string);
+            self.model = s.value(EV_MODEL).and_then(json_string);
         }
         if self.service_tier.is_none() {
-            let t = s
-                .captured(EV_SERVICE_TIER)
-                .or(s.captured(EV_SERVICE_TIER + EV_NESTED_OFFSET));
-            self.service_tier = t.and_then(json_string);
+            self.service_tier = s.value(EV_SERVICE_TIER).and_then(json_string);
         }
         if self.error_message.is_none() {
-            let e = s
-                .captured(EV_ERROR)
-                .or(s.captured(EV_ERROR + EV_NESTED_OFFSET));
-            self.error_message = e.and_then(error_message);
+            self.error_message = s.value(EV_ERROR).and_then(error_message);
         }
     }
 }
@@ -335,7 +319,14 @@ impl Exchange {
         };
         Exchange {
             record,
-            request: JsonScanner::new(REQUEST_PATHS, limits.max_capture_bytes),
+            request: JsonScanner::new(
+                if config.alerting_enabled() {
+                    REQUEST_PATHS
+                } else {
+                    REQUEST_PATHS_WITHOUT_PROMPT
+                },
+                limits.max_capture_bytes,
+            ),
             request_bytes: 0,
             request_done: false,
             holding_request: false,
@@ -556,7 +547,7 @@ impl Exchange {
             ResponseReader::Sse {
                 framer: SseFramer::new(),
                 events: Box::new(EventReader {
-                    scanner: JsonScanner::new(SSE_EVENT_PATHS, self.max_capture),
+                    spotter: KeySpotter::new(SSE_EVENT_KEYS, self.max_capture),
                     head: [0; 6],
                     head_len: 0,
                     usage: None,

@@ -5,6 +5,8 @@
 
 /// LiteLLM-style alerting: rules, texts, batching, routing.
 pub mod alerts;
+/// Byte search eight bytes at a time.
+pub mod bytes;
 /// LiteLLM's metric families: names, types, label keys, buckets.
 pub mod catalogue;
 /// Plugin configuration in LiteLLM's vocabulary, validated and compiled once.
@@ -23,6 +25,8 @@ pub mod labels;
 pub mod metrics;
 /// Which OpenAI-style API a request path is.
 pub mod route;
+/// Spots a few keys in a JSON text and captures their values, for streamed events.
+pub mod spot;
 /// Incremental Server-Sent Events framer (WHATWG rules), zero-copy.
 pub mod sse;
 /// Token usage read from OpenAI-style usage objects.

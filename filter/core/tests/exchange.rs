@@ -127,8 +127,8 @@ fn chat_completion_usage_split_at_every_offset() {
     assert_eq!(rec.caller.client_ip.as_deref(), Some("10.0.0.1"));
     assert_eq!(rec.rate_limits.remaining_requests, Some(0));
     assert_eq!(
-        rec.messages_preview.as_deref(),
-        Some("[{'role': 'user', 'content': 'hi there'}]")
+        rec.messages_preview, None,
+        "the prompt is read only for alerts"
     );
 }
 
@@ -427,4 +427,20 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+#[test]
+fn the_prompt_is_read_when_alerting_quotes_it() {
+    let cfg = config::parse(br#"{"general_settings":{"alerting":["slack"]}}"#, &|_| None)
+        .unwrap()
+        .config;
+    let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
+    ex.on_request_headers(&Map(vec![]), None, &cfg, false);
+    let mut whole = || None;
+    ex.on_request_body(CHAT_REQUEST, true, 1, &mut whole);
+    let rec = ex.finish(2, None).unwrap();
+    assert_eq!(
+        rec.messages_preview.as_deref(),
+        Some("[{'role': 'user', 'content': 'hi there'}]")
+    );
 }

@@ -1,0 +1,78 @@
+//! Byte search eight bytes at a time (SWAR): plain wasm32 has no SIMD, and these loops run over
+//! every byte of every streamed response.
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (high bit) the bytes of `word` equal to `b`. Exact for the lowest marked byte, which is
+/// the only one the callers read.
+fn matches(word: u64, b: u8) -> u64 {
+    let x = word ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
+/// Index of the first `a` in `hay`.
+pub fn find(hay: &[u8], a: u8) -> Option<usize> {
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let m = matches(word(chunk), a);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == a)
+        .map(|p| base + p)
+}
+
+/// Index of the first `a` or `b` in `hay`.
+pub fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let w = word(chunk);
+        let m = matches(w, a) | matches(w, b);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| base + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_match_at_every_position() {
+        for len in 0..20 {
+            for at in 0..len {
+                let mut hay = vec![b'a'; len];
+                hay[at] = b'"';
+                if at + 1 < len {
+                    hay[at + 1] = b'\\';
+                }
+                assert_eq!(find(&hay, b'"'), Some(at));
+                assert_eq!(find2(&hay, b'\\', b'"'), Some(at));
+                assert_eq!(find2(&hay, b'\n', b'\r'), None);
+            }
+            // Bytes that differ only in the high bit are not matches.
+            assert_eq!(find(&vec![0x80 | b'"'; len], b'"'), None);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+use super::*;
+
+const KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier"];
+
+fn spot_pieces(pieces: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+    let mut s = KeySpotter::new(KEYS, 1024);
+    for p in pieces {
+        s.feed(p);
+    }
+    (0..KEYS.len())
+        .map(|i| s.value(i).map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// Every way of cutting `text` in two gives the same captures as feeding it whole.
+fn spot_every_split(text: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let whole = spot_pieces(&[text]);
+    for cut in 0..=text.len() {
+        let (a, b) = text.split_at(cut);
+        assert_eq!(spot_pieces(&[a, b]), whole, "cut at {cut}");
+    }
+    let bytes: Vec<&[u8]> = text.chunks(1).collect();
+    assert_eq!(spot_pieces(&bytes), whole, "byte by byte");
+    whole
+}
+
+fn some(s: &str) -> Option<Vec<u8>> {
+    Some(s.as_bytes().to_vec())
+}
+
+#[test]
+fn chat_chunk_with_usage() {
+    let got = spot_every_split(
+        br#"{"id":"c1","model":"gpt-4o","choices":[],"service_tier":"default","usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0}}}"#,
+    );
+    assert_eq!(
+        got[0],
+        some(
+            r#"{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0}}"#
+        )
+    );
+    assert_eq!(got[1], some(r#""gpt-4o""#));
+    assert_eq!(got[2], None);
+    assert_eq!(got[3], some(r#""default""#));
+}
+
+#[test]
+fn null_values_are_skipped_for_a_later_occurrence() {
+    let got = spot_every_split(
+        br#"{"type":"response.completed","response":{"error":null,"model":"m","usage":null,"output":[{"usage":{"input_tokens":1}}]}}"#,
+    );
+    assert_eq!(got[0], some(r#"{"input_tokens":1}"#));
+    assert_eq!(got[2], None);
+}
+
+#[test]
+fn keys_inside_strings_and_string_values_are_not_keys() {
+    let got = spot_every_split(
+        br#"{"content":"say \"usage\":{\"x\":1} and \\","note":"usage","model" : "m\"1","q":"\u0022usage\u0022:{}"}"#,
+    );
+    assert_eq!(got[0], None, "escaped or value strings never match");
+    assert_eq!(got[1], some(r#""m\"1""#));
+}
+
+#[test]
+fn whitespace_around_the_colon_and_nested_strings_with_braces() {
+    let got = spot_every_split(
+        b"{ \"error\" :\n {\"message\": \"bad } ] {\", \"code\": null} , \"usage\": 5 }",
+    );
+    assert_eq!(got[2], some(r#"{"message": "bad } ] {", "code": null}"#));
+    assert_eq!(got[0], some("5"));
+}
+
+#[test]
+fn long_names_and_values_over_the_cap() {
+    let mut s = KeySpotter::new(KEYS, 8);
+    s.feed(
+        br#"{"a_very_long_key_name_indeed":"usage","usage":{"prompt_tokens":100},"model":"gpt"}"#,
+    );
+    assert_eq!(s.value(0), None, "over the cap");
+    assert_eq!(s.value(1), Some(&br#""gpt""#[..]));
+    s.reset();
+    s.feed(br#"{"usage":{"a":1}}"#);
+    assert_eq!(s.value(0), Some(&br#"{"a":1}"#[..]));
+}
+
+#[test]
+fn first_occurrence_wins_and_reset_clears() {
+    let mut s = KeySpotter::new(KEYS, 64);
+    s.feed(br#"{"model":"a","x":{"model":"b"}}"#);
+    assert_eq!(s.value(1), Some(&br#""a""#[..]));
+    s.reset();
+    assert_eq!(s.value(1), None);
+}
+
+#[test]
+fn the_fixture_streams_yield_their_usage() {
+    for (name, text) in [
+        (
+            "chat",
+            &include_bytes!("../../../../tests/fixtures/chat_stream_usage.sse")[..],
+        ),
+        (
+            "responses",
+            &include_bytes!("../../../../tests/fixtures/responses_stream.sse")[..],
+        ),
+    ] {
+        let with_usage = text
+            .split(|&b| b == b'\n')
+            .filter_map(|l| l.strip_prefix(b"data: "))
+            .filter(|data| {
+                let mut s = KeySpotter::new(KEYS, 4096);
+                s.feed(data);
+                s.value(0).is_some()
+            })
+            .count();
+        assert_eq!(with_usage, 1, "{name}");
+    }
+}
