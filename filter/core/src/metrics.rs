@@ -33,21 +33,188 @@ pub trait StatSink {
     fn set(&mut self, id: u32, value: u64);
 }
 
-/// Label values of one request, before interning, in [`Label`] order, then the custom labels.
+/// One label value of a request. Resolving runs on every request, so values are borrowed from
+/// the record or the configuration, or are static (`None`, `openai`, `True`, `200`); the few
+/// that have to be built (`api_base` from the upstream, exception classes) come shared from the
+/// small caches of [`LabelCache`]. The common request allocates no label value at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelValues {
-    pub values: [String; LABEL_COUNT],
-    /// `custom_prometheus_metadata_labels` then `custom_prometheus_tags`, in config order.
-    pub custom: Vec<String>,
+pub enum LabelValue<'a> {
+    Borrowed(&'a str),
+    Shared(Rc<str>),
+    Owned(String),
 }
 
-impl LabelValues {
+impl std::ops::Deref for LabelValue<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            LabelValue::Borrowed(s) => s,
+            LabelValue::Shared(s) => s,
+            LabelValue::Owned(s) => s,
+        }
+    }
+}
+
+impl LabelValue<'_> {
+    /// Cuts the value to at most `max` bytes, on a character boundary.
+    fn truncate(&mut self, max: usize) {
+        match self {
+            LabelValue::Borrowed(s) => *s = truncate_utf8(s, max),
+            LabelValue::Owned(s) => {
+                let cut = truncate_utf8(s, max).len();
+                s.truncate(cut);
+            }
+            LabelValue::Shared(s) => {
+                let cut = truncate_utf8(s, max).to_owned();
+                *self = LabelValue::Owned(cut);
+            }
+        }
+    }
+}
+
+/// Label values of one request, before interning, in [`Label`] order, then the custom labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelValues<'a> {
+    pub values: [LabelValue<'a>; LABEL_COUNT],
+    /// `custom_prometheus_metadata_labels` then `custom_prometheus_tags`, in config order.
+    pub custom: Vec<LabelValue<'a>>,
+}
+
+impl<'a> LabelValues<'a> {
     /// The value of `label`.
     pub fn get(&self, label: Label) -> &str {
         &self.values[label as usize]
     }
-    fn set(&mut self, label: Label, value: impl Into<String>) {
-        self.values[label as usize] = value.into();
+    /// The value at `index` of the interners' order: the [`Label`]s, then the custom labels.
+    fn at(&self, index: usize) -> &str {
+        self.values
+            .get(index)
+            .or_else(|| self.custom.get(index.checked_sub(LABEL_COUNT)?))
+            .map_or(UNKNOWN, |v| v)
+    }
+    fn set(&mut self, label: Label, value: LabelValue<'a>) {
+        self.values[label as usize] = value;
+    }
+    fn borrow(&mut self, label: Label, value: &'a str) {
+        self.set(label, LabelValue::Borrowed(value));
+    }
+}
+
+/// `status.to_string()` without allocating: the three ASCII digits of every status from 100 to
+/// 599, built at compile time.
+static STATUS_TEXT: [[u8; 3]; 500] = {
+    let mut table = [[0u8; 3]; 500];
+    let mut i = 0;
+    while i < 500 {
+        let n = i + 100;
+        table[i] = [
+            b'0' + (n / 100) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ];
+        i += 1;
+    }
+    table
+};
+
+/// The decimal text of an HTTP status (`0` when no response came).
+fn status_text(status: u16) -> LabelValue<'static> {
+    let digits = usize::from(status)
+        .checked_sub(100)
+        .and_then(|i| STATUS_TEXT.get(i))
+        .and_then(|d| std::str::from_utf8(d).ok());
+    match (status, digits) {
+        (_, Some(d)) => LabelValue::Borrowed(d),
+        (0, None) => LabelValue::Borrowed("0"),
+        (_, None) => LabelValue::Owned(status.to_string()),
+    }
+}
+
+/// Entries kept per [`LabelCache`] table: a VM talks to a handful of upstreams and sees a
+/// handful of error classes; past this the oldest entry is replaced (a miss only rebuilds).
+const CACHE_ENTRIES: usize = 8;
+
+/// `api_base` and the provider LiteLLM would name for one upstream without a `model_list` entry.
+struct UpstreamLabels {
+    host: Box<str>,
+    base_path: Box<str>,
+    api_base: Rc<str>,
+    provider: &'static str,
+}
+
+/// One `Provider.Class` exception label.
+struct ExceptionLabel {
+    provider: Box<str>,
+    class: &'static str,
+    text: Rc<str>,
+}
+
+/// The label values that would otherwise be formatted on every request, per VM and bounded.
+#[derive(Default)]
+pub struct LabelCache {
+    upstreams: Vec<UpstreamLabels>,
+    next_upstream: usize,
+    exceptions: Vec<ExceptionLabel>,
+    next_exception: usize,
+}
+
+/// Adds `entry` to a bounded cache table, replacing the oldest once full.
+fn cache_put<T>(table: &mut Vec<T>, next: &mut usize, entry: T) {
+    if table.len() < CACHE_ENTRIES {
+        table.push(entry);
+    } else if let Some(slot) = table.get_mut(*next % CACHE_ENTRIES) {
+        *slot = entry;
+        *next = (*next + 1) % CACHE_ENTRIES;
+    }
+}
+
+impl LabelCache {
+    /// `api_base` (`http[s]://host/base_path`) and provider of an upstream.
+    fn upstream(&mut self, host: &str, base_path: &str) -> (Rc<str>, &'static str) {
+        let hit = self
+            .upstreams
+            .iter()
+            .find(|u| *u.host == *host && *u.base_path == *base_path);
+        if let Some(u) = hit {
+            return (u.api_base.clone(), u.provider);
+        }
+        let scheme = if host.ends_with(":443") {
+            "https://"
+        } else {
+            "http://"
+        };
+        let mut api_base = String::with_capacity(scheme.len() + host.len() + base_path.len());
+        api_base.push_str(scheme);
+        api_base.push_str(host);
+        api_base.push_str(base_path);
+        let entry = UpstreamLabels {
+            host: host.into(),
+            base_path: base_path.into(),
+            api_base: api_base.into(),
+            provider: provider_from_host(host),
+        };
+        let out = (entry.api_base.clone(), entry.provider);
+        cache_put(&mut self.upstreams, &mut self.next_upstream, entry);
+        out
+    }
+
+    /// `Provider.Class` for `provider` and one of LiteLLM's error classes.
+    fn exception(&mut self, provider: &str, class: &'static str) -> Rc<str> {
+        let hit = self
+            .exceptions
+            .iter()
+            .find(|e| e.class == class && *e.provider == *provider);
+        if let Some(e) = hit {
+            return e.text.clone();
+        }
+        let text: Rc<str> = exception_class_named(provider, class).into();
+        let entry = ExceptionLabel {
+            provider: provider.into(),
+            class,
+            text: text.clone(),
+        };
+        cache_put(&mut self.exceptions, &mut self.next_exception, entry);
+        text
     }
 }
 
@@ -113,15 +280,35 @@ fn provider_from_host(host: &str) -> &'static str {
 
 /// Resolves a record's labels the way LiteLLM would fill them. `deployment` is the `model_list`
 /// entry the request matched, if any.
-pub fn resolve_labels(
-    rec: &Record,
-    config: &Config,
-    deployment: Option<&Deployment>,
+pub fn resolve_labels<'a>(
+    rec: &'a Record,
+    config: &'a Config,
+    deployment: Option<&'a Deployment>,
     hasher: &mut KeyHasher,
     max_value_bytes: usize,
-) -> LabelValues {
+) -> LabelValues<'a> {
+    resolve_cached(
+        rec,
+        config,
+        deployment,
+        hasher,
+        max_value_bytes,
+        &mut LabelCache::default(),
+    )
+}
+
+/// [`resolve_labels`] with the VM's [`LabelCache`].
+fn resolve_cached<'a>(
+    rec: &'a Record,
+    config: &'a Config,
+    deployment: Option<&'a Deployment>,
+    hasher: &mut KeyHasher,
+    max_value_bytes: usize,
+    cache: &mut LabelCache,
+) -> LabelValues<'a> {
+    use LabelValue::{Borrowed, Owned, Shared};
     let mut v = LabelValues {
-        values: std::array::from_fn(|_| UNKNOWN.to_owned()),
+        values: std::array::from_fn(|_| Borrowed(UNKNOWN)),
         custom: Vec::new(),
     };
     let caller = &rec.caller;
@@ -134,14 +321,16 @@ pub fn resolve_labels(
     };
     let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
     if is_master {
-        v.set(Label::HashedApiKey, MASTER_KEY_LABEL);
-        v.set(Label::User, MASTER_KEY_USER);
-    } else if let Some(h) = &hashed {
-        v.set(Label::HashedApiKey, &**h);
+        v.borrow(Label::HashedApiKey, MASTER_KEY_LABEL);
+        v.borrow(Label::User, MASTER_KEY_USER);
+    } else if let Some(h) = hashed {
+        v.set(Label::HashedApiKey, Shared(h));
     }
-    let pick = |header: &Option<String>, table: Option<&Option<String>>| {
-        header.clone().or_else(|| table.and_then(|t| t.clone()))
-    };
+    fn pick<'a>(header: &'a Option<String>, table: Option<&'a Option<String>>) -> Option<&'a str> {
+        header
+            .as_deref()
+            .or_else(|| table.and_then(|t| t.as_deref()))
+    }
     let fields = [
         (
             Label::ApiKeyAlias,
@@ -174,27 +363,27 @@ pub fn resolve_labels(
     ];
     for (label, value) in fields {
         if let Some(value) = value {
-            v.set(label, value);
+            v.borrow(label, value);
         }
     }
     // LiteLLM reports end users only when explicitly enabled (cardinality).
     if config.end_user_tracking {
-        if let Some(eu) = headers.end_user.clone().or_else(|| rec.end_user.clone()) {
-            v.set(Label::EndUser, eu);
+        if let Some(eu) = headers.end_user.as_deref().or(rec.end_user.as_deref()) {
+            v.borrow(Label::EndUser, eu);
         }
     }
     if let Some(ip) = &caller.client_ip {
-        v.set(Label::ClientIp, ip.as_str());
+        v.borrow(Label::ClientIp, ip);
     }
     if let Some(ua) = &caller.user_agent {
-        v.set(Label::UserAgent, ua.as_str());
+        v.borrow(Label::UserAgent, ua);
     }
-    v.set(Label::Route, rec.route.as_str());
-    v.set(Label::StatusCode, rec.status.to_string());
+    v.borrow(Label::Route, &rec.route);
+    v.set(Label::StatusCode, status_text(rec.status));
     if let Some(tier) = &rec.service_tier {
-        v.set(Label::ServiceTier, tier.as_str());
+        v.borrow(Label::ServiceTier, tier);
     }
-    v.set(Label::Stream, if rec.stream { "True" } else { "False" });
+    v.borrow(Label::Stream, if rec.stream { "True" } else { "False" });
 
     // Models. With a model_list, a model it does not know is "other", as LiteLLM counts it, in
     // every label a client could otherwise grow without bound; without one, the requested model
@@ -209,8 +398,8 @@ pub fn resolve_labels(
         _ => requested,
     };
     if let Some(g) = group {
-        v.set(Label::RequestedModel, g);
-        v.set(Label::ModelGroup, g);
+        v.borrow(Label::RequestedModel, g);
+        v.borrow(Label::ModelGroup, g);
     }
     let deployment_model = deployment
         .filter(|d| !d.model.contains('*'))
@@ -222,73 +411,74 @@ pub fn resolve_labels(
         .or(deployment_model)
         .or(requested);
     if let Some(m) = model {
-        v.set(Label::Model, m);
+        v.borrow(Label::Model, m);
     }
     if let Some(m) = deployment_model.or(requested).or(model) {
-        v.set(Label::LitellmModelName, m);
+        v.borrow(Label::LitellmModelName, m);
     }
     if let Some(id) = deployment.and_then(|d| d.model_id.as_deref()) {
-        v.set(Label::ModelId, id);
+        v.borrow(Label::ModelId, id);
     }
     let upstream_host = rec.upstream_address.as_deref();
-    let provider = match deployment {
-        Some(d) => d.provider.clone(),
-        None if rec.azure_deployment.is_some() => "azure".to_owned(),
-        None => upstream_host
-            .map(provider_from_host)
-            .unwrap_or("openai")
-            .to_owned(),
+    let provider: &'a str = match deployment {
+        Some(d) => &d.provider,
+        None if rec.azure_deployment.is_some() => "azure",
+        None => upstream_host.map_or("openai", |h| cache.upstream(h, &rec.base_path).1),
     };
-    let api_base = deployment.and_then(|d| d.api_base.clone()).or_else(|| {
-        upstream_host.map(|h| {
-            let scheme = if h.ends_with(":443") { "https" } else { "http" };
-            format!("{scheme}://{h}{}", rec.base_path)
-        })
-    });
-    if let Some(b) = api_base {
-        v.set(Label::ApiBase, b);
+    match deployment.and_then(|d| d.api_base.as_deref()) {
+        Some(b) => v.borrow(Label::ApiBase, b),
+        None => {
+            if let Some(h) = upstream_host {
+                v.set(Label::ApiBase, Shared(cache.upstream(h, &rec.base_path).0));
+            }
+        }
     }
     if !rec.succeeded() {
-        v.set(Label::ExceptionStatus, rec.status.to_string());
+        v.set(Label::ExceptionStatus, status_text(rec.status));
+        let class = rec
+            .local_failure_class
+            .unwrap_or_else(|| status_class(rec.status));
         v.set(
             Label::ExceptionClass,
-            match rec.local_failure_class {
-                Some(class) => exception_class_named(&provider, class),
-                None => exception_class(&provider, rec.status),
-            },
+            Shared(cache.exception(provider, class)),
         );
     }
-    v.set(Label::ApiProvider, provider);
+    v.borrow(Label::ApiProvider, provider);
 
     // Custom labels from the request's metadata and tags.
-    let metadata: Option<serde_json::Value> = rec
-        .metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_slice(m).ok());
-    for ml in &config.metadata_labels {
-        let mut cur = metadata.as_ref();
-        for part in &ml.path {
-            cur = cur.and_then(|c| c.get(part));
+    let custom_count = config.metadata_labels.len() + config.tag_labels.len();
+    if custom_count > 0 {
+        v.custom.reserve_exact(custom_count);
+        let metadata: Option<serde_json::Value> = rec
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_slice(m).ok());
+        for ml in &config.metadata_labels {
+            let mut cur = metadata.as_ref();
+            for part in &ml.path {
+                cur = cur.and_then(|c| c.get(part));
+            }
+            v.custom.push(match cur.and_then(|c| c.as_str()) {
+                Some(s) => Owned(s.to_owned()),
+                None => Borrowed(UNKNOWN),
+            });
         }
-        let value = cur.and_then(|c| c.as_str()).unwrap_or(UNKNOWN);
-        v.custom.push(value.to_owned());
-    }
-    if !config.tag_labels.is_empty() {
-        let tags: Vec<&str> = metadata
-            .as_ref()
-            .and_then(|m| m.get("tags"))
-            .and_then(|t| t.as_array())
-            .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
-            .unwrap_or_default();
-        for tl in &config.tag_labels {
-            let hit = tags.iter().any(|t| tl.matches(t));
-            v.custom.push(if hit { "true" } else { "false" }.to_owned());
+        if !config.tag_labels.is_empty() {
+            let tags: Vec<&str> = metadata
+                .as_ref()
+                .and_then(|m| m.get("tags"))
+                .and_then(|t| t.as_array())
+                .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+                .unwrap_or_default();
+            for tl in &config.tag_labels {
+                let hit = tags.iter().any(|t| tl.matches(t));
+                v.custom.push(Borrowed(if hit { "true" } else { "false" }));
+            }
         }
     }
     for value in v.values.iter_mut().chain(v.custom.iter_mut()) {
         if value.len() > max_value_bytes {
-            let cut = truncate_utf8(value, max_value_bytes).len();
-            value.truncate(cut);
+            value.truncate(max_value_bytes);
         }
     }
     v
@@ -303,6 +493,10 @@ struct Slot {
 }
 
 const UNDEFINED: u32 = u32::MAX;
+
+/// In a request's per-label ids: the value was folded into [`OVERFLOW`] because its label is
+/// full. (The series itself then carries id 0.)
+const FOLDED: u32 = u32::MAX;
 
 impl Slot {
     const EMPTY: Slot = Slot {
@@ -323,6 +517,9 @@ struct Series {
 struct Interner {
     ids: HashMap<Rc<str>, u32>,
     values: Vec<Rc<str>>,
+    /// The id interned last: consecutive requests mostly repeat a label's value, and comparing
+    /// with it is cheaper than hashing the value.
+    last: u32,
 }
 
 impl Interner {
@@ -333,21 +530,33 @@ impl Interner {
         Interner {
             ids,
             values: vec![overflow],
+            last: 0,
         }
     }
 
     /// The id of `value`, or `None` when the bound is reached (the caller folds it).
     fn intern(&mut self, value: &str, max: usize) -> Option<u32> {
-        if let Some(id) = self.ids.get(value) {
-            return Some(*id);
+        if self
+            .values
+            .get(self.last as usize)
+            .is_some_and(|v| **v == *value)
+        {
+            return Some(self.last);
         }
-        if self.values.len() > max {
-            return None;
-        }
-        let id = u32::try_from(self.values.len()).ok()?;
-        let v: Rc<str> = Rc::from(value);
-        self.ids.insert(v.clone(), id);
-        self.values.push(v);
+        let id = match self.ids.get(value) {
+            Some(id) => *id,
+            None => {
+                if self.values.len() > max {
+                    return None;
+                }
+                let id = u32::try_from(self.values.len()).ok()?;
+                let v: Rc<str> = Rc::from(value);
+                self.ids.insert(v.clone(), id);
+                self.values.push(v);
+                id
+            }
+        };
+        self.last = id;
         Some(id)
     }
 
@@ -358,10 +567,40 @@ impl Interner {
 
 /// A gauge: its latest value, waiting for the next flush.
 struct Gauge {
+    family: FamilyId,
+    key: GaugeKey,
     value: u64,
     id: u32,
     dirty: bool,
 }
+
+/// What identifies a gauge. Its stat name is a function of the family and the values of the
+/// labels in that name, so those values' interned ids identify it without building the name on
+/// every request; the name is built once, when the stat is defined. A value folded by its
+/// label's bound has no id but still goes into the gauge's name as it is (gauges are bounded
+/// by their own count): such gauges are keyed by their name. Never both: a folded value is
+/// never interned later, so no id key names the same stat as a name key.
+enum GaugeKey {
+    /// The family's id, then the ids of the labels of its name, in name order.
+    Ids(Rc<[u32]>),
+    Name(Rc<str>),
+}
+
+/// What identifies a deployment's health: the interned ids of its labels (litellm_model_name,
+/// model_id, api_base, api_provider), else (a value was folded) their values.
+#[derive(PartialEq, Eq, Hash)]
+enum HealthKey {
+    Ids([u32; 4]),
+    Name(String),
+}
+
+/// The labels that identify a deployment.
+const DEPLOYMENT_LABELS: [Label; 4] = [
+    Label::LitellmModelName,
+    Label::ModelId,
+    Label::ApiBase,
+    Label::ApiProvider,
+];
 
 /// Rolling health of one deployment, for `litellm_deployment_state` and cool-downs.
 #[derive(Default)]
@@ -391,22 +630,36 @@ pub struct Metrics {
     interners: Vec<Interner>,
     series_index: HashMap<Box<[u32]>, u32>,
     series: Vec<Series>,
+    /// The series of the last request: the next one is usually the same.
+    last_series: u32,
     /// Series with updates since the last flush.
     dirty: Vec<u32>,
     /// First slot of each family in a series' slots (`None`: gauge or disabled).
     offsets: [Option<u32>; FAMILIES.len()],
     slot_count: usize,
-    gauges: HashMap<String, Gauge>,
+    gauges: Vec<Gauge>,
+    gauge_ids: HashMap<Rc<[u32]>, u32>,
+    gauge_names: HashMap<Rc<str>, u32>,
+    /// Per family, the gauge the last request wrote.
+    last_gauge: [u32; FAMILIES.len()],
     own: HashMap<String, Slot>,
-    health: HashMap<String, Health>,
+    health: HashMap<HealthKey, Health>,
     hasher: KeyHasher,
+    cache: LabelCache,
+    /// The current request's series key: its interned ids, folded values as 0.
     scratch: Vec<u32>,
+    /// The current request's interned ids, folded values as [`FOLDED`].
+    label_ids: Vec<u32>,
+    /// The key of the gauge being written.
+    gauge_key: Vec<u32>,
     name: String,
     custom_names: Vec<String>,
-    /// Per family: whether `prometheus_metrics_config` lets it out, and which labels it keeps.
+    /// Per family: whether `prometheus_metrics_config` lets it out.
     enabled: [bool; FAMILIES.len()],
-    include: Vec<Option<Vec<String>>>,
-    emit_stream_label: bool,
+    /// Per family: the labels of its stat names (those `prometheus_metrics_config` keeps) in
+    /// LiteLLM's declaration order, then the stream label and the custom labels, as indexes in
+    /// the interners' order.
+    name_labels: Vec<Box<[usize]>>,
     max_series: usize,
     max_values: usize,
     max_value_bytes: usize,
@@ -420,31 +673,59 @@ fn slots_of(f: &Family) -> usize {
     }
 }
 
+/// The labels of a family's stat names, as indexes in the interners' order (see
+/// [`Metrics::name_labels`]).
+fn name_labels(
+    f: &Family,
+    include: Option<&[String]>,
+    emit_stream_label: bool,
+    custom_names: &[String],
+) -> Box<[usize]> {
+    let kept = |name: &str| include.is_none_or(|inc| inc.iter().any(|i| i == name));
+    let mut out = Vec::new();
+    for l in f.labels {
+        if kept(l.as_str()) {
+            out.push(*l as usize);
+        }
+    }
+    if f.id == FamilyId::ProxyTotalRequests && emit_stream_label && kept("stream") {
+        out.push(Label::Stream as usize);
+    }
+    for (i, name) in custom_names.iter().enumerate() {
+        if kept(name) {
+            out.push(LABEL_COUNT + i);
+        }
+    }
+    out.into_boxed_slice()
+}
+
 impl Metrics {
     /// Metric state for `config`: families disabled by `prometheus_metrics_config` get no slots.
     pub fn new(config: &Config) -> Metrics {
-        let mut offsets = [None; FAMILIES.len()];
-        let mut enabled = [true; FAMILIES.len()];
-        let mut include = Vec::with_capacity(FAMILIES.len());
-        let mut next = 0usize;
-        for f in &FAMILIES {
-            let mf = config.metric_filter.as_ref();
-            enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
-            include.push(
-                mf.and_then(|mf| mf.include_labels(f.name))
-                    .map(<[String]>::to_vec),
-            );
-            if f.kind != Kind::Gauge && enabled[f.id as usize] {
-                offsets[f.id as usize] = u32::try_from(next).ok();
-                next += slots_of(f);
-            }
-        }
         let custom_names: Vec<String> = config
             .metadata_labels
             .iter()
             .map(|m| m.label.clone())
             .chain(config.tag_labels.iter().map(|t| t.label.clone()))
             .collect();
+        let mut offsets = [None; FAMILIES.len()];
+        let mut enabled = [true; FAMILIES.len()];
+        let mut labels = Vec::with_capacity(FAMILIES.len());
+        let mut next = 0usize;
+        for f in &FAMILIES {
+            let mf = config.metric_filter.as_ref();
+            enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
+            labels.push(name_labels(
+                f,
+                mf.and_then(|mf| mf.include_labels(f.name)),
+                config.emit_stream_label,
+                &custom_names,
+            ));
+            if f.kind != Kind::Gauge && enabled[f.id as usize] {
+                offsets[f.id as usize] = u32::try_from(next).ok();
+                next += slots_of(f);
+            }
+        }
         let limits = &config.limits;
         Metrics {
             interners: (0..LABEL_COUNT + custom_names.len())
@@ -452,19 +733,25 @@ impl Metrics {
                 .collect(),
             series_index: HashMap::new(),
             series: Vec::new(),
+            last_series: UNDEFINED,
             dirty: Vec::new(),
             offsets,
             slot_count: next,
-            gauges: HashMap::new(),
+            gauges: Vec::new(),
+            gauge_ids: HashMap::new(),
+            gauge_names: HashMap::new(),
+            last_gauge: [UNDEFINED; FAMILIES.len()],
             own: HashMap::new(),
             health: HashMap::new(),
             hasher: KeyHasher::new(limits.max_tracked_keys),
+            cache: LabelCache::default(),
             scratch: Vec::new(),
+            label_ids: Vec::new(),
+            gauge_key: Vec::new(),
             name: String::new(),
             custom_names,
             enabled,
-            include,
-            emit_stream_label: config.emit_stream_label,
+            name_labels: labels,
             max_series: limits.max_series_per_metric,
             max_values: limits.max_values_per_label,
             max_value_bytes: limits.max_label_value_bytes,
@@ -478,12 +765,13 @@ impl Metrics {
             .requested_model
             .as_deref()
             .and_then(|m| config.find_deployment(m, upstream_host));
-        let labels = resolve_labels(
+        let labels = resolve_cached(
             rec,
             config,
             deployment,
             &mut self.hasher,
             self.max_value_bytes,
+            &mut self.cache,
         );
         let series = self.series_for(&labels);
         let ok = rec.succeeded();
@@ -565,26 +853,31 @@ impl Metrics {
         state
     }
 
-    fn deployment_key(labels: &LabelValues) -> String {
+    /// The key of the deployment a request went to, for its health.
+    fn deployment_key(&self, labels: &LabelValues) -> HealthKey {
+        let ids =
+            DEPLOYMENT_LABELS.map(|l| self.label_ids.get(l as usize).copied().unwrap_or(FOLDED));
+        if !ids.contains(&FOLDED) {
+            return HealthKey::Ids(ids);
+        }
         let mut k = String::new();
-        for l in [
-            Label::LitellmModelName,
-            Label::ModelId,
-            Label::ApiBase,
-            Label::ApiProvider,
-        ] {
+        for l in DEPLOYMENT_LABELS {
             k.push_str(labels.get(l));
             k.push('\u{1}');
         }
-        k
+        HealthKey::Name(k)
     }
 
     fn update_health(&mut self, labels: &LabelValues, ok: bool, now_ns: u64) -> u8 {
-        let key = Self::deployment_key(labels);
         if ok {
-            self.health.remove(&key);
+            // Most requests succeed with no deployment failing: nothing to look up.
+            if !self.health.is_empty() {
+                let key = self.deployment_key(labels);
+                self.health.remove(&key);
+            }
             return 0;
         }
+        let key = self.deployment_key(labels);
         if self.health.len() >= self.max_series && !self.health.contains_key(&key) {
             return 1;
         }
@@ -606,7 +899,8 @@ impl Metrics {
 
     /// True once per outage window: the deployment just entered complete outage.
     fn take_cooldown(&mut self, labels: &LabelValues) -> bool {
-        match self.health.get_mut(&Self::deployment_key(labels)) {
+        let key = self.deployment_key(labels);
+        match self.health.get_mut(&key) {
             Some(h) if !h.cooled => {
                 h.cooled = true;
                 true
@@ -615,16 +909,21 @@ impl Metrics {
         }
     }
 
-    /// The series of a label set, folding values and series past their bounds.
+    /// The series of a label set, folding values and series past their bounds. Leaves the
+    /// request's interned ids in `label_ids` for its gauges and health.
     fn series_for(&mut self, labels: &LabelValues) -> u32 {
         self.scratch.clear();
+        self.label_ids.clear();
         let all = labels.values.iter().chain(labels.custom.iter());
         for (i, value) in all.enumerate() {
             let Some(interner) = self.interners.get_mut(i) else {
                 break;
             };
-            let id = match interner.intern(value, self.max_values) {
-                Some(id) => id,
+            match interner.intern(value, self.max_values) {
+                Some(id) => {
+                    self.scratch.push(id);
+                    self.label_ids.push(id);
+                }
                 None => {
                     let key = ALL_LABELS
                         .get(i)
@@ -632,11 +931,23 @@ impl Metrics {
                         .or_else(|| self.custom_names.get(i - LABEL_COUNT).cloned())
                         .unwrap_or_default();
                     self.count_own(own::LABEL_VALUES_FOLDED, &[("label", &key)], 1);
-                    0
+                    self.scratch.push(0);
+                    self.label_ids.push(FOLDED);
                 }
-            };
-            self.scratch.push(id);
+            }
         }
+        // Consecutive requests mostly land in the same series.
+        let last = self.series.get(self.last_series as usize);
+        if last.is_some_and(|s| *s.values == *self.scratch) {
+            return self.last_series;
+        }
+        let id = self.find_or_add_series();
+        self.last_series = id;
+        id
+    }
+
+    /// The series of the ids in `scratch`, added when new (or the all-overflow series).
+    fn find_or_add_series(&mut self) -> u32 {
         if let Some(id) = self.series_index.get(self.scratch.as_slice()) {
             return *id;
         }
@@ -705,81 +1016,115 @@ impl Metrics {
         }
     }
 
+    /// Sets a gauge of the current request (after [`Metrics::series_for`]).
     fn gauge(&mut self, family: FamilyId, labels: &LabelValues, value: u64) {
-        let f = family.family();
         if !self.enabled[family as usize] {
             return;
         }
-        let mut name = std::mem::take(&mut self.name);
-        name.clear();
-        name.push_str(f.name);
-        self.push_labels(
-            &mut name,
-            f,
-            |l| labels.get(l),
-            |i| labels.custom.get(i).map_or(UNKNOWN, String::as_str),
-        );
-        let room = self.gauges.len() < self.max_series.saturating_mul(4);
-        match self.gauges.get_mut(name.as_str()) {
-            Some(g) => {
-                g.value = value;
-                g.dirty = true;
+        let mut key = std::mem::take(&mut self.gauge_key);
+        key.clear();
+        key.push(family as u32);
+        let mut folded = false;
+        if let Some(indexes) = self.name_labels.get(family as usize) {
+            for &i in indexes.iter() {
+                let id = self.label_ids.get(i).copied().unwrap_or(FOLDED);
+                folded |= id == FOLDED;
+                key.push(id);
             }
-            None if room => {
-                self.gauges.insert(
-                    name.clone(),
-                    Gauge {
-                        value,
-                        id: UNDEFINED,
-                        dirty: true,
-                    },
-                );
+        }
+        let last = self.last_gauge[family as usize];
+        let found = if folded {
+            let mut name = std::mem::take(&mut self.name);
+            name.clear();
+            name.push_str(family.family().name);
+            self.push_labels(&mut name, family, |_, i| labels.at(i));
+            let found = self.gauge_names.get(name.as_str()).copied();
+            self.name = name;
+            found
+        } else if self
+            .gauges
+            .get(last as usize)
+            .is_some_and(|g| matches!(&g.key, GaugeKey::Ids(k) if **k == *key))
+        {
+            Some(last)
+        } else {
+            self.gauge_ids.get(key.as_slice()).copied()
+        };
+        match found {
+            Some(i) => {
+                if let Some(g) = self.gauges.get_mut(i as usize) {
+                    g.value = value;
+                    g.dirty = true;
+                }
+                self.last_gauge[family as usize] = i;
+            }
+            None if self.gauges.len() < self.max_series.saturating_mul(4) => {
+                let i = u32::try_from(self.gauges.len()).unwrap_or(UNDEFINED);
+                let key = if folded {
+                    let name: Rc<str> = self.name.as_str().into();
+                    self.gauge_names.insert(name.clone(), i);
+                    GaugeKey::Name(name)
+                } else {
+                    let ids: Rc<[u32]> = key.as_slice().into();
+                    self.gauge_ids.insert(ids.clone(), i);
+                    GaugeKey::Ids(ids)
+                };
+                self.gauges.push(Gauge {
+                    family,
+                    key,
+                    value,
+                    id: UNDEFINED,
+                    dirty: true,
+                });
+                self.last_gauge[family as usize] = i;
             }
             None => self.count_own(own::SERIES_FOLDED, &[], 1),
         }
-        self.name = name;
+        self.gauge_key = key;
     }
 
     fn count_own(&mut self, name: &str, labels: &[(&str, &str)], delta: u64) {
-        let mut full = String::from(name);
+        let mut full = std::mem::take(&mut self.name);
+        full.clear();
+        full.push_str(name);
         for (k, v) in labels {
             push_label(&mut full, k, v);
         }
         // `route` comes from the client's path: past the bound, label values fold too.
-        if !self.own.contains_key(&full) && self.own.len() >= self.max_series {
+        if !self.own.contains_key(full.as_str()) && self.own.len() >= self.max_series {
             full.truncate(name.len());
             for (k, _) in labels {
                 push_label(&mut full, k, OVERFLOW);
             }
         }
-        let slot = self.own.entry(full).or_insert(Slot::EMPTY);
+        // The name is allocated only for a counter seen for the first time.
+        let slot = match self.own.get_mut(full.as_str()) {
+            Some(slot) => slot,
+            None => self.own.entry(full.clone()).or_insert(Slot::EMPTY),
+        };
         slot.pending += delta;
         slot.touched = true;
+        self.name = full;
     }
 
-    /// Appends the family's labels (those `prometheus_metrics_config` keeps) in LiteLLM's
-    /// declaration order, then the stream label and the custom labels.
+    /// Appends the family's labels (see [`Metrics::name_labels`]). `value` gives the value of
+    /// the label at a position of that list, and its index in the interners' order.
     fn push_labels<'a>(
         &self,
         out: &mut String,
-        f: &Family,
-        value: impl Fn(Label) -> &'a str,
-        custom: impl Fn(usize) -> &'a str,
+        family: FamilyId,
+        value: impl Fn(usize, usize) -> &'a str,
     ) {
-        let include = self.include[f.id as usize].as_deref();
-        let kept = |name: &str| include.is_none_or(|inc| inc.iter().any(|i| i == name));
-        for l in f.labels {
-            if kept(l.as_str()) {
-                push_label(out, l.as_str(), value(*l));
-            }
-        }
-        if f.id == FamilyId::ProxyTotalRequests && self.emit_stream_label && kept("stream") {
-            push_label(out, Label::Stream.as_str(), value(Label::Stream));
-        }
-        for (i, name) in self.custom_names.iter().enumerate() {
-            if kept(name) {
-                push_label(out, name, custom(i));
-            }
+        let Some(indexes) = self.name_labels.get(family as usize) else {
+            return;
+        };
+        for (pos, &i) in indexes.iter().enumerate() {
+            let key = ALL_LABELS.get(i).map(|l| l.as_str()).or_else(|| {
+                self.custom_names
+                    .get(i.checked_sub(LABEL_COUNT)?)
+                    .map(String::as_str)
+            });
+            push_label(out, key.unwrap_or_default(), value(pos, i));
         }
     }
 
@@ -831,18 +1176,25 @@ impl Metrics {
         }
         self.dirty = dirty;
         self.dirty.clear();
-        for (name, g) in self.gauges.iter_mut() {
+        for gi in 0..self.gauges.len() {
+            let Some(g) = self.gauges.get(gi) else { break };
             if !g.dirty {
                 continue;
             }
-            if g.id == UNDEFINED {
-                match sink.define(Kind::Gauge, name) {
-                    Some(id) => g.id = id,
+            let id = if g.id == UNDEFINED {
+                let name = self.gauge_stat_name(g);
+                match sink.define(Kind::Gauge, &name) {
+                    Some(id) => id,
                     None => continue,
                 }
+            } else {
+                g.id
+            };
+            if let Some(g) = self.gauges.get_mut(gi) {
+                g.id = id;
+                sink.set(id, g.value);
+                g.dirty = false;
             }
-            sink.set(g.id, g.value);
-            g.dirty = false;
         }
         for (name, slot) in self.own.iter_mut() {
             if !slot.touched {
@@ -857,6 +1209,24 @@ impl Metrics {
             sink.add(slot.id, slot.pending);
             slot.pending = 0;
             slot.touched = false;
+        }
+    }
+
+    /// The encoded stat name of a gauge.
+    fn gauge_stat_name(&self, g: &Gauge) -> String {
+        match &g.key {
+            GaugeKey::Name(name) => name.to_string(),
+            GaugeKey::Ids(key) => {
+                let mut name = String::with_capacity(256);
+                name.push_str(g.family.family().name);
+                // The key starts with the family; the label ids follow in name order.
+                let ids = key.get(1..).unwrap_or_default();
+                self.push_labels(&mut name, g.family, |pos, i| {
+                    let id = ids.get(pos).copied().unwrap_or(0);
+                    self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
+                });
+                name
+            }
         }
     }
 
@@ -891,16 +1261,10 @@ impl Metrics {
         let Some(series) = self.series.get(si) else {
             return name;
         };
-        let value_of = |i: usize| {
+        self.push_labels(&mut name, f.id, |_, i| {
             let id = series.values.get(i).copied().unwrap_or(0);
             self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
-        };
-        self.push_labels(
-            &mut name,
-            f,
-            |l| value_of(l as usize),
-            |i| value_of(LABEL_COUNT + i),
-        );
+        });
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }
