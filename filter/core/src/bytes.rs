@@ -11,13 +11,14 @@ fn matches(word: u64, b: u8) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// One unaligned little-endian load (callers pass exactly eight bytes).
+#[inline(always)]
 fn word(chunk: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(chunk);
-    u64::from_le_bytes(w)
+    <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes)
 }
 
 /// Index of the first `a` in `hay`.
+#[inline]
 pub fn find(hay: &[u8], a: u8) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;
@@ -36,6 +37,7 @@ pub fn find(hay: &[u8], a: u8) -> Option<usize> {
 }
 
 /// Index of the first `a` or `b` in `hay`.
+#[inline]
 pub fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;

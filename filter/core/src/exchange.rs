@@ -162,6 +162,11 @@ struct EventReader {
 
 impl SseSink for EventReader {
     fn data(&mut self, fragment: &[u8]) {
+        // Errors are read only from events that announce one up front, so ordinary chunks are
+        // searched for `usage` alone.
+        if self.head_len == 0 && self.error_message.is_none() && announces_error(fragment) {
+            self.spotter.also_want(EV_ERROR);
+        }
         if self.head_len < self.head.len() {
             let n = (self.head.len() - self.head_len).min(fragment.len());
             self.head[self.head_len..self.head_len + n].copy_from_slice(&fragment[..n]);
@@ -177,7 +182,14 @@ impl SseSink for EventReader {
         } else {
             self.read_event();
         }
-        self.spotter.reset();
+        // The model and service tier come with the first events; after that only usage (and
+        // errors, from events that announce one) is looked for.
+        let first = self.model.is_none();
+        self.spotter.reset_wanting(|k| match k {
+            EV_MODEL | EV_SERVICE_TIER => first,
+            EV_ERROR => false,
+            _ => true,
+        });
         self.head_len = 0;
     }
 }
@@ -203,6 +215,19 @@ impl EventReader {
             self.error_message = s.value(EV_ERROR).and_then(error_message);
         }
     }
+}
+
+/// Whether an SSE event's data starts like an error: OpenAI's `{"error": ...}`, the Responses
+/// API's `error` and `response.failed` events.
+fn announces_error(data: &[u8]) -> bool {
+    let data = data.trim_ascii_start();
+    [
+        &b"{\"error\""[..],
+        b"{\"type\":\"error\"",
+        b"{\"type\":\"response.failed\"",
+    ]
+    .iter()
+    .any(|p| data.starts_with(p))
 }
 
 /// A JSON string value's text; `None` for anything else.

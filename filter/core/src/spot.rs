@@ -22,6 +22,11 @@ const MAX_KEY: usize = 16;
 enum State {
     /// Between tokens, looking for the next `"`.
     Scan,
+    /// Only key `.0` is still wanted: jump straight to its quoted name, found by its rarest
+    /// byte, without looking at any other string.
+    Hunt(u8),
+    /// Nothing is wanted any more.
+    Idle,
     /// Inside a string whose first bytes are collected in `name` (it may be a wanted key).
     Name,
     /// Inside a string that cannot be a wanted key: skipping to its closing quote.
@@ -55,6 +60,14 @@ pub struct KeySpotter {
     done: Vec<bool>,
     overflowed: Vec<bool>,
     max_capture: usize,
+    /// Bit `n` set when some wanted key is `n` bytes long.
+    key_lengths: u64,
+    /// The last bytes of the previous fragment while hunting, to find a name split across
+    /// fragments.
+    tail: [u8; MAX_KEY + 2],
+    tail_len: usize,
+    /// Per key, the index of its rarest byte (what hunting searches for).
+    pivots: Vec<usize>,
 }
 
 impl KeySpotter {
@@ -70,22 +83,61 @@ impl KeySpotter {
             done: vec![false; keys.len()],
             overflowed: vec![false; keys.len()],
             max_capture,
+            key_lengths: keys
+                .iter()
+                .filter(|k| k.len() < 64)
+                .fold(0, |bits, k| bits | 1u64 << k.len()),
+            tail: [0; MAX_KEY + 2],
+            tail_len: 0,
+            pivots: keys.iter().map(|k| rarest(k)).collect(),
         }
     }
 
     /// Starts a new text; keeps the capture buffers' capacity.
     pub fn reset(&mut self) {
+        self.reset_wanting(|_| true);
+    }
+
+    /// Starts a new text looking only for the keys `wanted(i)` accepts (a value already known
+    /// from an earlier event need not be copied again).
+    pub fn reset_wanting(&mut self, wanted: impl Fn(usize) -> bool) {
         self.state = State::Scan;
         self.name_len = 0;
         self.values.iter_mut().for_each(Vec::clear);
-        self.done.iter_mut().for_each(|d| *d = false);
+        for (i, d) in self.done.iter_mut().enumerate() {
+            *d = !wanted(i);
+        }
         self.overflowed.iter_mut().for_each(|o| *o = false);
+        self.tail_len = 0;
+        self.state = self.resume();
+    }
+
+    /// Before the first byte of a text: look for key `i` too.
+    pub fn also_want(&mut self, i: usize) {
+        if let Some(d) = self.done.get_mut(i) {
+            *d = false;
+        }
+        self.state = self.resume();
+    }
+
+    /// The state between values: hunt when one key is left, idle when none.
+    fn resume(&self) -> State {
+        let mut wanted = self.done.iter().enumerate().filter(|(_, d)| !**d);
+        match (wanted.next(), wanted.next()) {
+            (None, _) => State::Idle,
+            (Some((k, _)), None) => u8::try_from(k).map_or(State::Scan, State::Hunt),
+            _ => State::Scan,
+        }
     }
 
     /// The captured value of key `i` (raw JSON text), once complete; never `null`.
     pub fn value(&self, i: usize) -> Option<&[u8]> {
         match (self.done.get(i), self.values.get(i)) {
-            (Some(true), Some(v)) if !self.overflowed.get(i).copied().unwrap_or(true) => Some(v),
+            (Some(true), Some(v))
+                if !v.is_empty() && !self.overflowed.get(i).copied().unwrap_or(true) =>
+            {
+                Some(v)
+            }
             _ => None,
         }
     }
@@ -95,6 +147,8 @@ impl KeySpotter {
         let mut i = 0;
         while i < bytes.len() {
             i = match self.state {
+                State::Idle => bytes.len(),
+                State::Hunt(key) => self.hunt(bytes, i, key),
                 State::Scan => match find(&bytes[i..], b'"') {
                     Some(at) => {
                         self.state = State::Name;
@@ -104,7 +158,7 @@ impl KeySpotter {
                     None => bytes.len(),
                 },
                 State::Skip { escaped } => self.skip_string(bytes, i, escaped),
-                State::Name => self.name_byte(bytes, i),
+                State::Name => self.name_bytes(bytes, i),
                 State::AfterKey(key) => {
                     let b = bytes[i];
                     if b == b':' {
@@ -114,7 +168,7 @@ impl KeySpotter {
                         i + 1
                     } else {
                         // A string value that happens to read like a key: not one.
-                        self.state = State::Scan;
+                        self.state = self.resume();
                         i
                     }
                 }
@@ -135,7 +189,7 @@ impl KeySpotter {
                     self.append(key, &rest[..end]);
                     if end < rest.len() {
                         self.finish_value(key);
-                        self.state = State::Scan;
+                        self.state = self.resume();
                     }
                     i + end
                 }
@@ -143,26 +197,111 @@ impl KeySpotter {
         }
     }
 
-    fn name_byte(&mut self, bytes: &[u8], i: usize) -> usize {
-        let b = bytes[i];
-        if b == b'"' {
-            let name = &self.name[..self.name_len];
-            self.state = match self.keys.iter().position(|k| *k == name) {
-                Some(k) if !self.done.get(k).copied().unwrap_or(true) => {
-                    State::AfterKey(u8::try_from(k).unwrap_or(u8::MAX))
-                }
-                _ => State::Scan,
+    /// Inside a string that may be a wanted key: find its end within the next `MAX_KEY` bytes
+    /// at once, and compare the whole name (most strings in a chunk are short keys and values).
+    fn name_bytes(&mut self, bytes: &[u8], i: usize) -> usize {
+        let rest = bytes.get(i..).unwrap_or_default();
+        let room = MAX_KEY - self.name_len;
+        let window = rest.get(..rest.len().min(room + 1)).unwrap_or_default();
+        match find2(window, b'"', b'\\') {
+            Some(at) if window.get(at) == Some(&b'"') => {
+                let part = window.get(..at).unwrap_or_default();
+                let key = if self.name_len == 0 {
+                    self.key_index(part)
+                } else {
+                    let end = self.name_len + part.len();
+                    self.name[self.name_len..end].copy_from_slice(part);
+                    self.key_index(&self.name[..end])
+                };
+                self.state = match key {
+                    Some(k) if !self.done.get(k).copied().unwrap_or(true) => {
+                        State::AfterKey(u8::try_from(k).unwrap_or(u8::MAX))
+                    }
+                    _ => State::Scan,
+                };
+                i + at + 1
+            }
+            // An escape, or longer than any wanted key: a plain string to skip.
+            Some(at) => {
+                self.state = State::Skip { escaped: false };
+                i + at
+            }
+            None if window.len() > room => {
+                self.state = State::Skip { escaped: false };
+                i + room
+            }
+            // The fragment ends inside the name: keep what there is for the next one.
+            None => {
+                let end = self.name_len + window.len();
+                self.name[self.name_len..end].copy_from_slice(window);
+                self.name_len = end;
+                bytes.len()
+            }
+        }
+    }
+
+    /// Looks for `"key"` only. A raw `"key"` can only be a name or a string value (inside a
+    /// string every quote is escaped); `AfterKey` then requires the `:` of a name.
+    fn hunt(&mut self, bytes: &[u8], i: usize, key: u8) -> usize {
+        let Some(name) = self.keys.get(usize::from(key)).copied() else {
+            return bytes.len();
+        };
+        let n = name.len() + 2; // with its quotes
+        let quoted = |w: &[u8]| {
+            w.len() == n
+                && w.first() == Some(&b'"')
+                && w.last() == Some(&b'"')
+                && w.get(1..n - 1) == Some(name)
+        };
+        let pivot = self.pivots.get(usize::from(key)).copied().unwrap_or(0);
+        let pivot_byte = name.get(pivot).copied().unwrap_or(b'"');
+        let rest = bytes.get(i..).unwrap_or_default();
+        // A name split across earlier fragments and this one.
+        let tail_len = self.tail_len;
+        let take = rest.len().min(n - 1);
+        let mut joined = [0u8; 2 * (MAX_KEY + 2)];
+        joined[..tail_len].copy_from_slice(&self.tail[..tail_len]);
+        joined[tail_len..tail_len + take].copy_from_slice(&rest[..take]);
+        let joined = &joined[..tail_len + take];
+        for start in 0..tail_len {
+            if start + n > tail_len && joined.get(start..start + n).is_some_and(quoted) {
+                self.tail_len = 0;
+                self.state = State::AfterKey(key);
+                return i + start + n - tail_len;
+            }
+        }
+        let mut from = 0;
+        while let Some(at) = find(rest.get(from..).unwrap_or_default(), pivot_byte) {
+            let p = from + at;
+            from = p + 1;
+            let Some(start) = p.checked_sub(pivot + 1) else {
+                continue;
             };
-            return i + 1;
+            if rest.get(start..start + n).is_some_and(quoted) {
+                self.state = State::AfterKey(key);
+                return i + start + n;
+            }
         }
-        if b == b'\\' || self.name_len == MAX_KEY {
-            // Not a wanted key: skip the rest of this string.
-            self.state = State::Skip { escaped: false };
-            return i;
+        // Keep the last bytes seen (of earlier fragments too when this one is short): a name
+        // may start there.
+        let keep = joined.len().min(n - 1);
+        let mut tail = [0u8; MAX_KEY + 2];
+        tail[..keep].copy_from_slice(&joined[joined.len() - keep..]);
+        if rest.len() > take {
+            tail[..keep].copy_from_slice(&rest[rest.len() - keep..]);
         }
-        self.name[self.name_len] = b;
-        self.name_len += 1;
-        i + 1
+        self.tail = tail;
+        self.tail_len = keep;
+        bytes.len()
+    }
+
+    fn key_index(&self, name: &[u8]) -> Option<usize> {
+        // Most strings in an event are other keys and short values: rule them out by length
+        // before comparing bytes.
+        if name.len() >= 64 || self.key_lengths & (1u64 << name.len()) == 0 {
+            return None;
+        }
+        self.keys.iter().position(|k| *k == name)
     }
 
     fn skip_string(&mut self, bytes: &[u8], mut i: usize, mut escaped: bool) -> usize {
@@ -228,7 +367,7 @@ impl KeySpotter {
             }
             // null is "no value": keep looking for a later occurrence.
             b'n' => {
-                self.state = State::Scan;
+                self.state = self.resume();
                 i
             }
             _ => {
@@ -275,7 +414,7 @@ impl KeySpotter {
         self.append(key, &bytes[start..end]);
         if depth == 0 {
             self.finish_value(key);
-            self.state = State::Scan;
+            self.state = self.resume();
         } else {
             self.state = State::Nested {
                 key,
@@ -304,7 +443,7 @@ impl KeySpotter {
         self.append(key, &bytes[start..end]);
         if closed {
             self.finish_value(key);
-            self.state = State::Scan;
+            self.state = self.resume();
         } else {
             self.state = State::Str { key, escaped };
         }
@@ -329,6 +468,22 @@ impl KeySpotter {
             *d = true;
         }
     }
+}
+
+/// The byte of `name` least likely in JSON text (by English letter frequency): the one to search
+/// for when hunting a single name.
+fn rarest(name: &[u8]) -> usize {
+    const BY_FREQUENCY: &[u8] = b"etaoinsrhldcumfpgwybvkxjqz";
+    let rank = |b: &u8| {
+        BY_FREQUENCY
+            .iter()
+            .position(|c| c == b)
+            .unwrap_or(BY_FREQUENCY.len())
+    };
+    name.iter()
+        .enumerate()
+        .max_by_key(|(_, b)| rank(b))
+        .map_or(0, |(i, _)| i)
 }
 
 fn is_space(b: u8) -> bool {

@@ -117,3 +117,49 @@ fn the_fixture_streams_yield_their_usage() {
         assert_eq!(with_usage, 1, "{name}");
     }
 }
+
+/// Hunting for `usage` alone (the state for every event after the first) finds the same value
+/// wherever the fragments are cut, including inside the quoted name.
+#[test]
+fn hunting_a_single_key_at_every_split() {
+    let text: &[u8] = br#"{"id":"c","choices":[{"delta":{"content":"usage is \"usage\": big"}}],"x":"usage","usage":{"prompt_tokens":1,"total_tokens":2}}"#;
+    let hunt = |pieces: &[&[u8]]| {
+        let mut s = KeySpotter::new(KEYS, 1024);
+        s.reset_wanting(|k| k == 0);
+        assert_eq!(s.state, State::Hunt(0));
+        for p in pieces {
+            s.feed(p);
+        }
+        s.value(0).map(<[u8]>::to_vec)
+    };
+    let want = some(r#"{"prompt_tokens":1,"total_tokens":2}"#);
+    for cut in 0..=text.len() {
+        let (a, b) = text.split_at(cut);
+        assert_eq!(hunt(&[a, b]), want, "cut at {cut}");
+        for cut2 in cut..=text.len() {
+            assert_eq!(
+                hunt(&[a, &b[..cut2 - cut], &b[cut2 - cut..]]),
+                want,
+                "cuts {cut} {cut2}"
+            );
+        }
+    }
+    assert_eq!(hunt(&text.chunks(1).collect::<Vec<_>>()), want);
+    // Nothing wanted: nothing read.
+    let mut s = KeySpotter::new(KEYS, 1024);
+    s.reset_wanting(|_| false);
+    s.feed(text);
+    assert_eq!(s.value(0), None);
+    // A key asked for before the text starts is read too.
+    s.reset_wanting(|k| k == 0);
+    s.also_want(2);
+    s.feed(br#"{"error":{"message":"boom"},"usage":{"a":1}}"#);
+    assert_eq!(s.value(2), Some(&br#"{"message":"boom"}"#[..]));
+    assert_eq!(s.value(0), Some(&br#"{"a":1}"#[..]));
+}
+
+#[test]
+fn rarest_letter_is_the_pivot() {
+    assert_eq!(rarest(b"usage"), 3);
+    assert_eq!(rarest(b"model"), 0);
+}
