@@ -61,17 +61,58 @@ struct Details {
 }
 
 /// A token count as providers send it: an integer, sometimes a float or null. Anything else
-/// (negative, string) counts as absent rather than failing the whole usage object.
+/// (negative, string, object) counts as absent rather than failing the whole usage object. A
+/// visitor, not `serde_json::Value`: this runs on every response and must not allocate.
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        _ => None,
-    })
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a token count")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<u64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Option<u64>, E> {
+            Ok(u64::try_from(v).ok())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Option<u64>, E> {
+            Ok((v.is_finite() && v >= 0.0).then_some(v as u64))
+        }
+        fn visit_unit<E>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_any(Count)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Option<u64>, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Option<u64>, A::Error> {
+            while a
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Count)
 }
 
 /// `*_tokens_details` may be null.
@@ -174,6 +215,12 @@ mod tests {
 
     #[test]
     fn tolerates_null_and_odd_numbers_without_inventing_tokens() {
+        let odd = parse_usage(br#"{"prompt_tokens":"7","completion_tokens":{"n":1},"total_tokens":[3],"input_tokens":2}"#).unwrap();
+        assert_eq!(
+            (odd.input, odd.output, odd.total),
+            (2, 0, 2),
+            "strings, objects, arrays are absent"
+        );
         assert_eq!(parse_usage(b"null"), None);
         assert_eq!(parse_usage(b"{}"), None);
         assert_eq!(parse_usage(b"[1]"), None);
