@@ -39,15 +39,20 @@ pub trait StatSink {
 /// small caches of [`LabelCache`]. The common request allocates no label value at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LabelValue<'a> {
+    /// A constant (`None`, `True`, `openai`, `200`): interning recognises it by its address.
+    Static(&'static str),
     Borrowed(&'a str),
     Shared(Rc<str>),
-    Owned(String),
+    /// Boxed rather than a `String`: the enum stays three words, and a request moves 24+ of them.
+    Owned(Box<str>),
 }
 
 impl std::ops::Deref for LabelValue<'_> {
     type Target = str;
+    #[inline(always)]
     fn deref(&self) -> &str {
         match self {
+            LabelValue::Static(s) => s,
             LabelValue::Borrowed(s) => s,
             LabelValue::Shared(s) => s,
             LabelValue::Owned(s) => s,
@@ -59,13 +64,11 @@ impl LabelValue<'_> {
     /// Cuts the value to at most `max` bytes, on a character boundary.
     fn truncate(&mut self, max: usize) {
         match self {
+            LabelValue::Static(s) => *s = truncate_utf8(s, max),
             LabelValue::Borrowed(s) => *s = truncate_utf8(s, max),
-            LabelValue::Owned(s) => {
-                let cut = truncate_utf8(s, max).len();
-                s.truncate(cut);
-            }
+            LabelValue::Owned(s) => *s = truncate_utf8(s, max).into(),
             LabelValue::Shared(s) => {
-                let cut = truncate_utf8(s, max).to_owned();
+                let cut = truncate_utf8(s, max).into();
                 *self = LabelValue::Owned(cut);
             }
         }
@@ -81,6 +84,13 @@ pub struct LabelValues<'a> {
 }
 
 impl<'a> LabelValues<'a> {
+    /// Every label `None`, no custom label.
+    fn unknown() -> Self {
+        LabelValues {
+            values: [const { LabelValue::Static(UNKNOWN) }; LABEL_COUNT],
+            custom: Vec::new(),
+        }
+    }
     /// The value of `label`.
     pub fn get(&self, label: Label) -> &str {
         &self.values[label as usize]
@@ -92,11 +102,17 @@ impl<'a> LabelValues<'a> {
             .or_else(|| self.custom.get(index.checked_sub(LABEL_COUNT)?))
             .map_or(UNKNOWN, |v| v)
     }
+    #[inline(always)]
     fn set(&mut self, label: Label, value: LabelValue<'a>) {
         self.values[label as usize] = value;
     }
+    #[inline(always)]
     fn borrow(&mut self, label: Label, value: &'a str) {
         self.set(label, LabelValue::Borrowed(value));
+    }
+    #[inline(always)]
+    fn fixed(&mut self, label: Label, value: &'static str) {
+        self.set(label, LabelValue::Static(value));
     }
 }
 
@@ -124,9 +140,9 @@ fn status_text(status: u16) -> LabelValue<'static> {
         .and_then(|i| STATUS_TEXT.get(i))
         .and_then(|d| std::str::from_utf8(d).ok());
     match (status, digits) {
-        (_, Some(d)) => LabelValue::Borrowed(d),
-        (0, None) => LabelValue::Borrowed("0"),
-        (_, None) => LabelValue::Owned(status.to_string()),
+        (_, Some(d)) => LabelValue::Static(d),
+        (0, None) => LabelValue::Static("0"),
+        (_, None) => LabelValue::Owned(status.to_string().into()),
     }
 }
 
@@ -287,30 +303,32 @@ pub fn resolve_labels<'a>(
     hasher: &mut KeyHasher,
     max_value_bytes: usize,
 ) -> LabelValues<'a> {
-    resolve_cached(
+    let mut v = LabelValues::unknown();
+    let mut cache = LabelCache::default();
+    resolve_into(
+        &mut v,
         rec,
         config,
         deployment,
         hasher,
         max_value_bytes,
-        &mut LabelCache::default(),
-    )
+        &mut cache,
+    );
+    v
 }
 
-/// [`resolve_labels`] with the VM's [`LabelCache`].
-fn resolve_cached<'a>(
+/// [`resolve_labels`] into `v` (fresh from [`LabelValues::unknown`]), with the VM's
+/// [`LabelCache`]. Filled in place: the values are a few hundred bytes, better not moved.
+fn resolve_into<'a>(
+    v: &mut LabelValues<'a>,
     rec: &'a Record,
     config: &'a Config,
     deployment: Option<&'a Deployment>,
     hasher: &mut KeyHasher,
     max_value_bytes: usize,
     cache: &mut LabelCache,
-) -> LabelValues<'a> {
-    use LabelValue::{Borrowed, Owned, Shared};
-    let mut v = LabelValues {
-        values: std::array::from_fn(|_| Borrowed(UNKNOWN)),
-        custom: Vec::new(),
-    };
+) {
+    use LabelValue::{Borrowed, Owned, Shared, Static};
     let caller = &rec.caller;
     let headers = &caller.identity;
     // Identity: key hash, then the configured key table, then trusted headers.
@@ -321,8 +339,8 @@ fn resolve_cached<'a>(
     };
     let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
     if is_master {
-        v.borrow(Label::HashedApiKey, MASTER_KEY_LABEL);
-        v.borrow(Label::User, MASTER_KEY_USER);
+        v.fixed(Label::HashedApiKey, MASTER_KEY_LABEL);
+        v.fixed(Label::User, MASTER_KEY_USER);
     } else if let Some(h) = hashed {
         v.set(Label::HashedApiKey, Shared(h));
     }
@@ -383,7 +401,7 @@ fn resolve_cached<'a>(
     if let Some(tier) = &rec.service_tier {
         v.borrow(Label::ServiceTier, tier);
     }
-    v.borrow(Label::Stream, if rec.stream { "True" } else { "False" });
+    v.fixed(Label::Stream, if rec.stream { "True" } else { "False" });
 
     // Models. With a model_list, a model it does not know is "other", as LiteLLM counts it, in
     // every label a client could otherwise grow without bound; without one, the requested model
@@ -420,10 +438,10 @@ fn resolve_cached<'a>(
         v.borrow(Label::ModelId, id);
     }
     let upstream_host = rec.upstream_address.as_deref();
-    let provider: &'a str = match deployment {
-        Some(d) => &d.provider,
-        None if rec.azure_deployment.is_some() => "azure",
-        None => upstream_host.map_or("openai", |h| cache.upstream(h, &rec.base_path).1),
+    let provider = match deployment {
+        Some(d) => Borrowed(d.provider.as_str()),
+        None if rec.azure_deployment.is_some() => Static("azure"),
+        None => Static(upstream_host.map_or("openai", |h| cache.upstream(h, &rec.base_path).1)),
     };
     match deployment.and_then(|d| d.api_base.as_deref()) {
         Some(b) => v.borrow(Label::ApiBase, b),
@@ -440,10 +458,10 @@ fn resolve_cached<'a>(
             .unwrap_or_else(|| status_class(rec.status));
         v.set(
             Label::ExceptionClass,
-            Shared(cache.exception(provider, class)),
+            Shared(cache.exception(&provider, class)),
         );
     }
-    v.borrow(Label::ApiProvider, provider);
+    v.set(Label::ApiProvider, provider);
 
     // Custom labels from the request's metadata and tags.
     let custom_count = config.metadata_labels.len() + config.tag_labels.len();
@@ -459,8 +477,8 @@ fn resolve_cached<'a>(
                 cur = cur.and_then(|c| c.get(part));
             }
             v.custom.push(match cur.and_then(|c| c.as_str()) {
-                Some(s) => Owned(s.to_owned()),
-                None => Borrowed(UNKNOWN),
+                Some(s) => Owned(s.into()),
+                None => Static(UNKNOWN),
             });
         }
         if !config.tag_labels.is_empty() {
@@ -472,7 +490,7 @@ fn resolve_cached<'a>(
                 .unwrap_or_default();
             for tl in &config.tag_labels {
                 let hit = tags.iter().any(|t| tl.matches(t));
-                v.custom.push(Borrowed(if hit { "true" } else { "false" }));
+                v.custom.push(Static(if hit { "true" } else { "false" }));
             }
         }
     }
@@ -481,7 +499,6 @@ fn resolve_cached<'a>(
             value.truncate(max_value_bytes);
         }
     }
-    v
 }
 
 /// One counter (or histogram part) of one series: the pending delta and the host's id.
@@ -520,6 +537,36 @@ struct Interner {
     /// The id interned last: consecutive requests mostly repeat a label's value, and comparing
     /// with it is cheaper than hashing the value.
     last: u32,
+    /// The value `last` was interned from, when it can be recognised by its address alone.
+    last_input: LastInput,
+}
+
+/// A label value that is the same text whenever it is at the same address: a constant, or
+/// memory that an `Rc` held here keeps alive (so no other text can be there meanwhile).
+enum LastInput {
+    None,
+    Static(&'static str),
+    Shared(Rc<str>),
+}
+
+impl LastInput {
+    fn of(value: &LabelValue) -> LastInput {
+        match value {
+            LabelValue::Static(s) => LastInput::Static(s),
+            LabelValue::Shared(s) => LastInput::Shared(s.clone()),
+            _ => LastInput::None,
+        }
+    }
+
+    /// True when `value` is this very input (false says nothing).
+    fn is(&self, value: &LabelValue) -> bool {
+        match (self, value) {
+            // Address and length: the same constant text.
+            (LastInput::Static(a), LabelValue::Static(b)) => std::ptr::eq(*a, *b),
+            (LastInput::Shared(a), LabelValue::Shared(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Interner {
@@ -531,16 +578,19 @@ impl Interner {
             ids,
             values: vec![overflow],
             last: 0,
+            last_input: LastInput::None,
         }
     }
 
     /// The id of `value`, or `None` when the bound is reached (the caller folds it).
-    fn intern(&mut self, value: &str, max: usize) -> Option<u32> {
-        if self
-            .values
-            .get(self.last as usize)
-            .is_some_and(|v| **v == *value)
-        {
+    fn intern(&mut self, input: &LabelValue, max: usize) -> Option<u32> {
+        if self.last_input.is(input) {
+            return Some(self.last);
+        }
+        let value: &str = input;
+        let last = self.values.get(self.last as usize);
+        if last.is_some_and(|v| **v == *value) {
+            self.last_input = LastInput::of(input);
             return Some(self.last);
         }
         let id = match self.ids.get(value) {
@@ -557,6 +607,7 @@ impl Interner {
             }
         };
         self.last = id;
+        self.last_input = LastInput::of(input);
         Some(id)
     }
 
@@ -765,7 +816,9 @@ impl Metrics {
             .requested_model
             .as_deref()
             .and_then(|m| config.find_deployment(m, upstream_host));
-        let labels = resolve_cached(
+        let mut labels = LabelValues::unknown();
+        resolve_into(
+            &mut labels,
             rec,
             config,
             deployment,
@@ -774,6 +827,8 @@ impl Metrics {
             &mut self.cache,
         );
         let series = self.series_for(&labels);
+        // Every request updates its series (at least the total), so it is marked once here.
+        self.touch(series);
         let ok = rec.succeeded();
         use FamilyId::*;
         self.count(series, ProxyTotalRequests, 1);
@@ -912,30 +967,24 @@ impl Metrics {
     /// The series of a label set, folding values and series past their bounds. Leaves the
     /// request's interned ids in `label_ids` for its gauges and health.
     fn series_for(&mut self, labels: &LabelValues) -> u32 {
-        self.scratch.clear();
-        self.label_ids.clear();
         let all = labels.values.iter().chain(labels.custom.iter());
-        for (i, value) in all.enumerate() {
-            let Some(interner) = self.interners.get_mut(i) else {
-                break;
-            };
-            match interner.intern(value, self.max_values) {
-                Some(id) => {
-                    self.scratch.push(id);
-                    self.label_ids.push(id);
-                }
-                None => {
-                    let key = ALL_LABELS
-                        .get(i)
-                        .map(|l| l.as_str().to_owned())
-                        .or_else(|| self.custom_names.get(i - LABEL_COUNT).cloned())
-                        .unwrap_or_default();
-                    self.count_own(own::LABEL_VALUES_FOLDED, &[("label", &key)], 1);
-                    self.scratch.push(0);
-                    self.label_ids.push(FOLDED);
-                }
-            }
+        let n = all.clone().count().min(self.interners.len());
+        let max_values = self.max_values;
+        let mut folded = false;
+        // Sized once and written in place: a push per label costs more than the interning.
+        self.label_ids.resize(n, 0);
+        let slots = self.interners.iter_mut().zip(self.label_ids.iter_mut());
+        for (value, (interner, id)) in all.zip(slots) {
+            *id = interner.intern(value, max_values).unwrap_or(FOLDED);
+            folded |= *id == FOLDED;
         }
+        if folded {
+            self.count_folded_values();
+        }
+        self.scratch.clear();
+        let ids = self.label_ids.iter();
+        self.scratch
+            .extend(ids.map(|&id| if id == FOLDED { 0 } else { id }));
         // Consecutive requests mostly land in the same series.
         let last = self.series.get(self.last_series as usize);
         if last.is_some_and(|s| *s.values == *self.scratch) {
@@ -944,6 +993,21 @@ impl Metrics {
         let id = self.find_or_add_series();
         self.last_series = id;
         id
+    }
+
+    /// Counts the current request's folded label values, by label.
+    fn count_folded_values(&mut self) {
+        for i in 0..self.label_ids.len() {
+            if self.label_ids.get(i) != Some(&FOLDED) {
+                continue;
+            }
+            let key = ALL_LABELS
+                .get(i)
+                .map(|l| l.as_str().to_owned())
+                .or_else(|| self.custom_names.get(i - LABEL_COUNT).cloned())
+                .unwrap_or_default();
+            self.count_own(own::LABEL_VALUES_FOLDED, &[("label", &key)], 1);
+        }
     }
 
     /// The series of the ids in `scratch`, added when new (or the all-overflow series).
@@ -970,49 +1034,48 @@ impl Metrics {
     }
 
     /// Marks a series as having updates for the next flush.
-    fn touch(&mut self, series: u32) -> Option<&mut Series> {
-        let s = self.series.get_mut(series as usize)?;
-        if !s.dirty {
-            s.dirty = true;
-            self.dirty.push(series);
+    fn touch(&mut self, series: u32) {
+        if let Some(s) = self.series.get_mut(series as usize) {
+            if !s.dirty {
+                s.dirty = true;
+                self.dirty.push(series);
+            }
         }
-        Some(s)
     }
 
-    fn slot(&mut self, series: u32, index: Option<usize>) -> Option<&mut Slot> {
-        self.touch(series)?.slots.get_mut(index?)
+    /// The slots of one family in a series (after [`Metrics::touch`]); `None` when disabled.
+    #[inline(always)]
+    fn slots(&mut self, series: u32, family: FamilyId, len: usize) -> Option<&mut [Slot]> {
+        let base = self.offsets[family as usize]? as usize;
+        let s = self.series.get_mut(series as usize)?;
+        s.slots.get_mut(base..base + len)
     }
 
     fn count(&mut self, series: u32, family: FamilyId, delta: u64) {
-        let index = self.offsets[family as usize].map(|o| o as usize);
-        if let Some(slot) = self.slot(series, index) {
+        if let Some([slot]) = self.slots(series, family, 1) {
             slot.pending = slot.pending.saturating_add(delta);
             slot.touched = true;
         }
     }
 
     fn observe(&mut self, series: u32, family: FamilyId, micros: u64) {
-        let Some(base) = self.offsets[family as usize].map(|o| o as usize) else {
-            return;
-        };
         let buckets = family.family().buckets;
-        let Some(s) = self.touch(series) else { return };
-        let Some(slots) = s.slots.get_mut(base..base + buckets.len() + 3) else {
+        let n = buckets.len();
+        let Some(slots) = self.slots(series, family, n + 3) else {
             return;
         };
-        // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value.
-        for (slot, b) in slots.iter_mut().zip(buckets) {
-            slot.touched = true;
-            if micros <= b.micros {
-                slot.pending += 1;
-            }
+        let (bucket_slots, rest) = slots.split_at_mut(n);
+        // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value,
+        // that is, from the first such bound up (bounds ascend).
+        let first = buckets.partition_point(|b| b.micros < micros);
+        for slot in bucket_slots.get_mut(first..).unwrap_or_default() {
+            slot.pending += 1;
         }
-        let n = buckets.len();
-        for (i, add) in [(n, 1), (n + 1, 1), (n + 2, micros)] {
-            if let Some(slot) = slots.get_mut(i) {
-                slot.pending = slot.pending.saturating_add(add);
-                slot.touched = true;
-            }
+        // +Inf, _count, _sum_microseconds. `touched` marks the whole family for the flush,
+        // which defines and sends every part of it: one part carrying it is enough.
+        for (slot, add) in rest.iter_mut().zip([1, 1, micros]) {
+            slot.pending = slot.pending.saturating_add(add);
+            slot.touched = true;
         }
     }
 
@@ -1024,14 +1087,12 @@ impl Metrics {
         let mut key = std::mem::take(&mut self.gauge_key);
         key.clear();
         key.push(family as u32);
-        let mut folded = false;
-        if let Some(indexes) = self.name_labels.get(family as usize) {
-            for &i in indexes.iter() {
-                let id = self.label_ids.get(i).copied().unwrap_or(FOLDED);
-                folded |= id == FOLDED;
-                key.push(id);
-            }
-        }
+        let indexes = self.name_labels.get(family as usize).map_or(&[][..], |l| l);
+        let ids = indexes
+            .iter()
+            .map(|&i| self.label_ids.get(i).copied().unwrap_or(FOLDED));
+        key.extend(ids);
+        let folded = key.contains(&FOLDED);
         let last = self.last_gauge[family as usize];
         let found = if folded {
             let mut name = std::mem::take(&mut self.name);
