@@ -1065,11 +1065,9 @@ impl Metrics {
             return;
         };
         let (bucket_slots, rest) = slots.split_at_mut(n);
-        // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value,
-        // that is, from the first such bound up (bounds ascend).
-        let first = buckets.partition_point(|b| b.micros < micros);
-        for slot in bucket_slots.get_mut(first..).unwrap_or_default() {
-            slot.pending += 1;
+        // Cumulative, as Prometheus histograms are: every bucket whose bound holds the value.
+        for (slot, b) in bucket_slots.iter_mut().zip(buckets) {
+            slot.pending += u64::from(micros <= b.micros);
         }
         // +Inf, _count, _sum_microseconds. `touched` marks the whole family for the flush,
         // which defines and sends every part of it: one part carrying it is enough.
