@@ -405,3 +405,59 @@ fn the_filters_own_counters_are_bounded_too() {
         3
     )));
 }
+
+#[test]
+fn a_label_changing_between_requests_makes_a_new_series_and_back() {
+    // Interning compares with the previous request's value first: a change must still count.
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    for ua in ["a", "b", "b", "a"] {
+        let mut rec = chat_record(200);
+        rec.caller.user_agent = Some(ua.into());
+        m.record(&rec, &cfg, 0);
+    }
+    m.record(&chat_record(429), &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    let count = |needle: &str| -> u64 {
+        total
+            .iter()
+            .filter(|(k, _)| k.contains(needle))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(count(";user_agent=a;"), 2);
+    assert_eq!(count(";user_agent=b;"), 2);
+    assert_eq!(count(";status_code=429;"), 1);
+    assert_eq!(count(";status_code=200;"), 4);
+}
+
+#[test]
+fn gauges_keep_a_folded_value_as_it_is() {
+    // Gauges are bounded by their own count, not by the label values: a value past
+    // max_values_per_label still names its litellm_deployment_state.
+    let cfg = parse(r#"{"telemetry_settings":{"max_values_per_label":1}}"#);
+    let mut m = Metrics::new(&cfg);
+    for host in ["h1:80", "h2:80", "h1:80"] {
+        let mut rec = chat_record(200);
+        rec.upstream_address = Some(host.into());
+        m.record(&rec, &cfg, 0);
+    }
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let states: Vec<String> = r
+        .starting("litellm_deployment_state")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(states
+        .iter()
+        .any(|k| k.contains(";api_base=http://h1:80/v1;")));
+    assert!(states
+        .iter()
+        .any(|k| k.contains(";api_base=http://h2:80/v1;")));
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    assert!(total.iter().any(|(k, _)| !k.contains("h2")), "{total:?}");
+}
