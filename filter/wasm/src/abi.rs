@@ -51,6 +51,11 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
         path: *const u8,
@@ -147,6 +152,15 @@ pub fn get_header(map_type: u32, key: &str) -> Option<String> {
     };
     let bytes = returned_bytes(status, data, size).ok().flatten()?;
     String::from_utf8(bytes).ok()
+}
+
+/// A whole header map in the ABI's serialized form (see [`crate::host::HeaderPairs`]): one host
+/// call instead of one per header.
+pub fn get_header_pairs(map_type: u32) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: out-pointers to locals.
+    let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
+    returned_bytes(status, data, size).ok().flatten()
 }
 
 /// Removes a header.

@@ -44,6 +44,48 @@ impl HostHeaders {
     }
 }
 
+/// A header map fetched in one host call: `u32` count, then `u32` key and value sizes per pair,
+/// then each key and value followed by a NUL. Looked up by a linear scan: maps are small, and
+/// one host call costs more than scanning them.
+pub struct HeaderPairs(Vec<u8>);
+
+impl HeaderPairs {
+    /// Fetches the whole map (empty if the host refuses).
+    pub fn fetch(map_type: u32) -> HeaderPairs {
+        HeaderPairs(abi::get_header_pairs(map_type).unwrap_or_default())
+    }
+
+    fn u32_at(&self, at: usize) -> Option<usize> {
+        let bytes = self.0.get(at..at + 4)?;
+        let word = <[u8; 4]>::try_from(bytes).ok()?;
+        usize::try_from(u32::from_le_bytes(word)).ok()
+    }
+
+    /// The first value of header `name` (lowercase, as Envoy stores them).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        let count = self.u32_at(0)?;
+        let mut data = 4 + count.checked_mul(8)?;
+        for pair in 0..count {
+            let key_len = self.u32_at(4 + pair * 8)?;
+            let value_len = self.u32_at(8 + pair * 8)?;
+            let key = self.0.get(data..data + key_len)?;
+            let value_at = data + key_len + 1;
+            if key == name.as_bytes() {
+                let value = self.0.get(value_at..value_at + value_len)?;
+                return std::str::from_utf8(value).ok();
+            }
+            data = value_at + value_len + 1;
+        }
+        None
+    }
+}
+
+impl Headers for HeaderPairs {
+    fn get(&self, name: &str) -> Option<String> {
+        self.value(name).map(str::to_owned)
+    }
+}
+
 impl Headers for HostHeaders {
     fn get(&self, name: &str) -> Option<String> {
         self.value(name)

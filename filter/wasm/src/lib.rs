@@ -14,7 +14,7 @@ mod abi;
 mod alerting;
 mod host;
 
-use host::{now_ns, property_string, HostHeaders, HostStats};
+use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
 use llm_telemetry_core::metrics::Metrics;
@@ -164,7 +164,13 @@ impl HttpContext for Http {
             return Action::Continue;
         };
         let mut exchange = Exchange::new(route, &config, now_ns());
-        let client_ip = property_string(&["source", "address"]).map(|a| host::strip_port(&a));
+        // An LLM request reads a dozen headers: one host call for the whole map.
+        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
+        // The downstream address is asked for only when no proxy in front named the client.
+        let client_ip = match headers.value("x-forwarded-for") {
+            Some(_) => None,
+            None => property_string(&["source", "address"]).map(|a| host::strip_port(&a)),
+        };
         let hold = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
         if end_of_stream {
             exchange.on_request_end(now_ns());
@@ -225,7 +231,7 @@ impl HttpContext for Http {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if let Some(exchange) = &mut self.exchange {
-            let headers = HostHeaders(abi::HTTP_RESPONSE_HEADERS);
+            let headers = HeaderPairs::fetch(abi::HTTP_RESPONSE_HEADERS);
             exchange.on_response_headers(&headers, end_of_stream);
             if end_of_stream {
                 exchange.on_response_end(now_ns());
@@ -266,8 +272,12 @@ impl HttpContext for Http {
             return;
         };
         let upstream = property_string(&["upstream", "address"]);
-        if let Some(details) = property_string(&["response", "code_details"]) {
-            exchange.on_response_details(&details);
+        // Only a failure can be Envoy's own reply (upstream unreachable, timed out).
+        let status = exchange.record().status;
+        if status == 0 || status >= 500 {
+            if let Some(details) = property_string(&["response", "code_details"]) {
+                exchange.on_response_details(&details);
+            }
         }
         let Some(record) = exchange.finish(now_ns(), upstream) else {
             return;
