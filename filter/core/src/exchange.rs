@@ -149,7 +149,8 @@ enum ResponseReader {
 struct EventReader {
     spotter: KeySpotter,
     /// First bytes of the event's data, to recognise `[DONE]` without copying the event.
-    head: [u8; 6],
+    /// How many bytes of the event's data so far are a prefix of `[DONE]` (`DONE_MISMATCH` once
+    /// they are not): recognises the end marker by comparing, without copying anything.
     head_len: usize,
     usage: Option<Usage>,
     model: Option<String>,
@@ -167,17 +168,23 @@ impl SseSink for EventReader {
         if self.head_len == 0 && self.error_message.is_none() && announces_error(fragment) {
             self.spotter.also_want(EV_ERROR);
         }
-        if self.head_len < self.head.len() {
-            let n = (self.head.len() - self.head_len).min(fragment.len());
-            self.head[self.head_len..self.head_len + n].copy_from_slice(&fragment[..n]);
-            self.head_len += n;
+        if self.head_len < DONE.len() {
+            let expected = &DONE[self.head_len..];
+            let n = expected.len().min(fragment.len());
+            self.head_len = if fragment[..n] == expected[..n] {
+                self.head_len + n
+            } else {
+                DONE_MISMATCH
+            };
+        } else if self.head_len == DONE.len() && !fragment.is_empty() {
+            self.head_len = DONE_MISMATCH;
         }
         self.spotter.feed(fragment);
     }
 
     fn dispatch(&mut self, _event_type: &[u8]) {
         self.events += 1;
-        if &self.head[..self.head_len] == b"[DONE]" {
+        if self.head_len == DONE.len() {
             self.done = true;
         } else {
             self.read_event();
@@ -216,6 +223,10 @@ impl EventReader {
         }
     }
 }
+
+/// The data of the event that ends an OpenAI stream.
+const DONE: &[u8] = b"[DONE]";
+const DONE_MISMATCH: usize = usize::MAX;
 
 /// Whether an SSE event's data starts like an error: OpenAI's `{"error": ...}`, the Responses
 /// API's `error` and `response.failed` events.
@@ -573,7 +584,6 @@ impl Exchange {
                 framer: SseFramer::new(),
                 events: Box::new(EventReader {
                     spotter: KeySpotter::new(SSE_EVENT_KEYS, self.max_capture),
-                    head: [0; 6],
                     head_len: 0,
                     usage: None,
                     model: None,

@@ -256,13 +256,18 @@ impl KeySpotter {
         let pivot = self.pivots.get(usize::from(key)).copied().unwrap_or(0);
         let pivot_byte = name.get(pivot).copied().unwrap_or(b'"');
         let rest = bytes.get(i..).unwrap_or_default();
-        // A name split across earlier fragments and this one.
+        // A name split across earlier fragments and this one (tiny copies: only when the last
+        // fragment ended inside a possible name).
         let tail_len = self.tail_len;
         let take = rest.len().min(n - 1);
-        let mut joined = [0u8; 2 * (MAX_KEY + 2)];
-        joined[..tail_len].copy_from_slice(&self.tail[..tail_len]);
-        joined[tail_len..tail_len + take].copy_from_slice(&rest[..take]);
-        let joined = &joined[..tail_len + take];
+        let mut joined_buf = [0u8; 2 * (MAX_KEY + 2)];
+        let joined: &[u8] = if tail_len == 0 {
+            rest.get(..take).unwrap_or_default()
+        } else {
+            joined_buf[..tail_len].copy_from_slice(&self.tail[..tail_len]);
+            joined_buf[tail_len..tail_len + take].copy_from_slice(&rest[..take]);
+            &joined_buf[..tail_len + take]
+        };
         for start in 0..tail_len {
             if start + n > tail_len && joined.get(start..start + n).is_some_and(quoted) {
                 self.tail_len = 0;
@@ -283,15 +288,22 @@ impl KeySpotter {
             }
         }
         // Keep the last bytes seen (of earlier fragments too when this one is short): a name
-        // may start there.
+        // may start there, but only if they hold a quote (most events end in `null}` or `]}`).
         let keep = joined.len().min(n - 1);
-        let mut tail = [0u8; MAX_KEY + 2];
-        tail[..keep].copy_from_slice(&joined[joined.len() - keep..]);
-        if rest.len() > take {
-            tail[..keep].copy_from_slice(&rest[rest.len() - keep..]);
+        let last = if rest.len() > take {
+            rest.get(rest.len() - keep..)
+        } else {
+            joined.get(joined.len() - keep..)
         }
+        .unwrap_or_default();
+        if find(last, b'"').is_none() {
+            self.tail_len = 0;
+            return bytes.len();
+        }
+        let mut tail = [0u8; MAX_KEY + 2];
+        tail[..last.len()].copy_from_slice(last);
         self.tail = tail;
-        self.tail_len = keep;
+        self.tail_len = last.len();
         bytes.len()
     }
 
