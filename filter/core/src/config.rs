@@ -377,9 +377,12 @@ fn pick_by_host<'a>(
     upstream_host: Option<&str>,
 ) -> Option<&'a Deployment> {
     let first = candidates.next()?;
-    let Some(host) = upstream_host else {
+    let second = candidates.next();
+    // One deployment for the name (the common case): nothing to choose, no host to parse.
+    let (Some(second), Some(host)) = (second, upstream_host) else {
         return Some(first);
     };
+    let mut candidates = std::iter::once(second).chain(candidates);
     if first
         .api_base
         .as_deref()
