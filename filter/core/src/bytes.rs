@@ -17,13 +17,14 @@ fn word(chunk: &[u8]) -> u64 {
     <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes)
 }
 
-/// Index of the first `a` in `hay`.
-#[inline]
-pub fn find(hay: &[u8], a: u8) -> Option<usize> {
+/// Index of the first byte of `hay` that `marks` flags in its word (and `is` confirms in the
+/// unaligned remainder).
+#[inline(always)]
+fn find_by(hay: &[u8], marks: impl Fn(u64) -> u64, is: impl Fn(u8) -> bool) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {
-        let m = matches(word(chunk), a);
+        let m = marks(word(chunk));
         if m != 0 {
             return Some(base + (m.trailing_zeros() / 8) as usize);
         }
@@ -32,28 +33,20 @@ pub fn find(hay: &[u8], a: u8) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&b| b == a)
+        .position(|&c| is(c))
         .map(|p| base + p)
+}
+
+/// Index of the first `a` in `hay`.
+#[inline]
+pub fn find(hay: &[u8], a: u8) -> Option<usize> {
+    find_by(hay, |w| matches(w, a), |c| c == a)
 }
 
 /// Index of the first `a` or `b` in `hay`.
 #[inline]
 pub fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let w = word(chunk);
-        let m = matches(w, a) | matches(w, b);
-        if m != 0 {
-            return Some(base + (m.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == a || c == b)
-        .map(|p| base + p)
+    find_by(hay, |w| matches(w, a) | matches(w, b), |c| c == a || c == b)
 }
 
 #[cfg(test)]

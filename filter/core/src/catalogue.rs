@@ -3,99 +3,62 @@
 //! (`../shared/spec`); where the seed and the release differ, the seed's name wins because that is
 //! what LiteLLM's published dashboards query (`litellm_remaining_requests`).
 
-/// One label key. The string form is the Prometheus label name LiteLLM uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Label {
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    RequestedModel,
-    Team,
-    TeamAlias,
-    User,
-    UserEmail,
-    ExceptionStatus,
-    ExceptionClass,
-    Route,
-    ClientIp,
-    UserAgent,
-    ModelId,
-    ApiProvider,
-    OrgId,
-    OrgAlias,
-    StatusCode,
-    ModelGroup,
-    Model,
-    ServiceTier,
-    LitellmModelName,
-    ApiBase,
-    /// Only with `litellm_settings.prometheus_emit_stream_label`.
-    Stream,
+/// Declares [`Label`], [`LABEL_COUNT`], [`ALL_LABELS`] and [`Label::as_str`] from one list, so
+/// the variants, their order and their names cannot drift apart.
+macro_rules! labels {
+    ($($variant:ident => $name:literal,)*) => {
+        /// One label key. The string form is the Prometheus label name LiteLLM uses.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Label {
+            $($variant,)*
+        }
+
+        /// Every label in discriminant order (`ALL_LABELS[l as usize] == l`).
+        pub const ALL_LABELS: &[Label] = &[$(Label::$variant,)*];
+
+        impl Label {
+            /// The Prometheus label name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Label::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+labels! {
+    EndUser => "end_user",
+    HashedApiKey => "hashed_api_key",
+    ApiKeyAlias => "api_key_alias",
+    RequestedModel => "requested_model",
+    Team => "team",
+    TeamAlias => "team_alias",
+    User => "user",
+    UserEmail => "user_email",
+    ExceptionStatus => "exception_status",
+    ExceptionClass => "exception_class",
+    Route => "route",
+    ClientIp => "client_ip",
+    UserAgent => "user_agent",
+    ModelId => "model_id",
+    ApiProvider => "api_provider",
+    OrgId => "org_id",
+    OrgAlias => "org_alias",
+    StatusCode => "status_code",
+    ModelGroup => "model_group",
+    Model => "model",
+    ServiceTier => "service_tier",
+    LitellmModelName => "litellm_model_name",
+    ApiBase => "api_base",
+    Stream => "stream",
 }
 
 /// Number of [`Label`] variants: sizes per-request label arrays.
-pub const LABEL_COUNT: usize = Label::Stream as usize + 1;
-
-/// Every label in discriminant order (`ALL_LABELS[l as usize] == l`).
-pub const ALL_LABELS: [Label; LABEL_COUNT] = [
-    Label::EndUser,
-    Label::HashedApiKey,
-    Label::ApiKeyAlias,
-    Label::RequestedModel,
-    Label::Team,
-    Label::TeamAlias,
-    Label::User,
-    Label::UserEmail,
-    Label::ExceptionStatus,
-    Label::ExceptionClass,
-    Label::Route,
-    Label::ClientIp,
-    Label::UserAgent,
-    Label::ModelId,
-    Label::ApiProvider,
-    Label::OrgId,
-    Label::OrgAlias,
-    Label::StatusCode,
-    Label::ModelGroup,
-    Label::Model,
-    Label::ServiceTier,
-    Label::LitellmModelName,
-    Label::ApiBase,
-    Label::Stream,
-];
+pub const LABEL_COUNT: usize = ALL_LABELS.len();
 
 impl Label {
-    /// The Prometheus label name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Label::EndUser => "end_user",
-            Label::HashedApiKey => "hashed_api_key",
-            Label::ApiKeyAlias => "api_key_alias",
-            Label::RequestedModel => "requested_model",
-            Label::Team => "team",
-            Label::TeamAlias => "team_alias",
-            Label::User => "user",
-            Label::UserEmail => "user_email",
-            Label::ExceptionStatus => "exception_status",
-            Label::ExceptionClass => "exception_class",
-            Label::Route => "route",
-            Label::ClientIp => "client_ip",
-            Label::UserAgent => "user_agent",
-            Label::ModelId => "model_id",
-            Label::ApiProvider => "api_provider",
-            Label::OrgId => "org_id",
-            Label::OrgAlias => "org_alias",
-            Label::StatusCode => "status_code",
-            Label::ModelGroup => "model_group",
-            Label::Model => "model",
-            Label::ServiceTier => "service_tier",
-            Label::LitellmModelName => "litellm_model_name",
-            Label::ApiBase => "api_base",
-            Label::Stream => "stream",
-        }
-    }
-
     /// The label with this Prometheus name.
     pub fn from_name(name: &str) -> Option<Label> {
         ALL_LABELS.iter().copied().find(|l| l.as_str() == name)
