@@ -604,7 +604,8 @@ impl Exchange {
         });
     }
 
-    /// Feeds a response body chunk as Envoy passes it on (never held).
+    /// Feeds a response body chunk as Envoy passes it on (never held). `now_ns` is read only for
+    /// the first non-empty chunk and at end of stream (the host may skip the clock otherwise).
     pub fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool, now_ns: u64) {
         if !chunk.is_empty() && self.record.first_byte_ns.is_none() {
             self.record.first_byte_ns = Some(now_ns);

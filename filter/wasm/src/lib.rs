@@ -204,7 +204,13 @@ impl HttpContext for Http {
         };
         let new = chunk.get(seen..).unwrap_or_default();
         let mut whole = || Some(chunk.clone());
-        let action = exchange.on_request_body(new, end_of_stream, now_ns(), &mut whole);
+        // The clock is a host call: read it only when the time is used (release, end).
+        let now = if holding || end_of_stream {
+            now_ns()
+        } else {
+            0
+        };
+        let action = exchange.on_request_body(new, end_of_stream, now, &mut whole);
         if end_of_stream {
             self.alert.request_ended(self.shared.as_ref(), exchange);
         }
@@ -251,7 +257,11 @@ impl HttpContext for Http {
             } else {
                 Vec::new()
             };
-            exchange.on_response_body(&chunk, end_of_stream, now_ns());
+            // A stream has a chunk per token: the clock (a host call) is read only for the first
+            // byte and the end.
+            let timed = end_of_stream || exchange.record().first_byte_ns.is_none();
+            let now = if timed { now_ns() } else { 0 };
+            exchange.on_response_body(&chunk, end_of_stream, now);
         }
         Action::Continue
     }
