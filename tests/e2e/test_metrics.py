@@ -429,20 +429,22 @@ def test_stream_without_usage_and_injection_off_counts_no_tokens(start_envoy, fa
     wait_state(envoy, exp)
 
 
-def test_stream_request_too_large_to_hold_is_forwarded_intact(start_envoy, fake_upstream):
-    """Above telemetry_settings.max_request_buffer_bytes the request is not held: it reaches the
-    upstream as sent (no usage added), and the stream is counted without tokens."""
-    envoy = start_envoy({"telemetry_settings": {"metrics_flush_interval_ms": FLUSH_MS,
-                                                "max_request_buffer_bytes": 1024}})
-    req = chat(stream=True, messages=[{"role": "user", "content": "x" * 5000}])
-    status, _, chunks = envoy.stream("/v1/chat/completions", req, chunk_size=100)
+def test_stream_request_larger_than_envoys_buffer_limit_gets_usage_without_being_held(start_envoy,
+                                                                                    fake_upstream):
+    """A 2 MiB streaming request (twice Envoy's default 1 MiB buffer limit: holding it would
+    answer 413) passes chunk by chunk; only the chunk with the closing brace gains the member."""
+    envoy = start_envoy(FAST)
+    req = chat(stream=True, messages=[{"role": "user", "content": "x" * (2 * 1024 * 1024)}])
+    status, _, chunks = envoy.stream("/v1/chat/completions", req, chunk_size=16384)
     assert status == 200
-    assert b"".join(chunks) == fixture_bytes("chat_stream_no_usage.sse")
     [seen] = fake_upstream.take_records()
-    assert seen["json"] == req
+    assert "rejected" not in seen, seen.get("rejected")
+    assert seen["json"]["stream_options"] == {"include_usage": True}
+    assert {k: v for k, v in seen["json"].items() if k != "stream_options"} == req
+    assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
     ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", service_tier="default")
-    exp = expect_success(Expected(), ctx, usage=None, stream=True)
-    exp.own("llm_telemetry_streams_without_usage_total", {"route": "/v1/chat/completions"}, 1)
+    exp = expect_success(Expected(), ctx, dict(USAGE_CHAT, cached=0, reasoning=0), stream=True)
+    exp.own("llm_telemetry_stream_usage_injected_total", {"route": "/v1/chat/completions"}, 1)
     wait_state(envoy, exp)
 
 

@@ -267,8 +267,6 @@ pub struct KeyInfo {
 /// Bounds on memory and work (`telemetry_settings.*`, each a positive integer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// A streaming chat request up to this size is held to add `stream_options.include_usage`.
-    pub max_request_buffer_bytes: usize,
     /// Largest JSON value (usage, metadata, error) kept while scanning a body.
     pub max_capture_bytes: usize,
     /// Label sets per metric per VM before new ones fold into the overflow value.
@@ -286,7 +284,6 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_request_buffer_bytes: 262_144,
             max_capture_bytes: 65_536,
             max_series_per_metric: 2_000,
             max_values_per_label: 500,
@@ -507,7 +504,6 @@ const TELEMETRY_KEYS: &[&str] = &[
     "keys",
     "identity_headers",
     "inject_stream_usage",
-    "max_request_buffer_bytes",
     "max_capture_bytes",
     "max_series_per_metric",
     "max_values_per_label",
@@ -1084,9 +1080,6 @@ impl Parser<'_> {
                 "keys" => config.keys = self.keys(v, &path)?,
                 "identity_headers" => config.identity_headers = identity_headers(v, &path)?,
                 "inject_stream_usage" => config.inject_stream_usage = boolean(v, &path, true)?,
-                "max_request_buffer_bytes" => {
-                    l.max_request_buffer_bytes = positive_usize(v, &path)?
-                }
                 "max_capture_bytes" => l.max_capture_bytes = positive_usize(v, &path)?,
                 "max_series_per_metric" => l.max_series_per_metric = positive_usize(v, &path)?,
                 "max_values_per_label" => l.max_values_per_label = positive_usize(v, &path)?,
@@ -1264,12 +1257,8 @@ mod tests {
         }
         let d = Limits::default();
         assert_eq!(
-            (
-                d.max_request_buffer_bytes,
-                d.max_capture_bytes,
-                d.max_series_per_metric
-            ),
-            (262_144, 65_536, 2_000)
+            (d.max_capture_bytes, d.max_series_per_metric),
+            (65_536, 2_000)
         );
         assert_eq!(
             (
@@ -1331,7 +1320,6 @@ mod tests {
         ],
         "identity_headers": {"team": "X-Team-ID", "end_user": "x-end-user", "org_alias": null},
         "inject_stream_usage": false,
-        "max_request_buffer_bytes": 1024,
         "max_capture_bytes": 2048,
         "max_series_per_metric": 10,
         "max_values_per_label": 5,
@@ -1452,7 +1440,6 @@ mod tests {
         assert_eq!(
             c.limits,
             Limits {
-                max_request_buffer_bytes: 1024,
                 max_capture_bytes: 2048,
                 max_series_per_metric: 10,
                 max_values_per_label: 5,
@@ -1634,11 +1621,11 @@ mod tests {
             (r#"{"general_settings": {"master_key": "os.environ/MASTER"}}"#, "general_settings.master_key: environment variable MASTER is not set"),
             (r#"{"general_settings": {"master_key": ""}}"#, "general_settings.master_key: must not be empty"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_request_buffer_bytes, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
-            (r#"{"telemetry_settings": {"max_request_buffer_bytes": "1k"}}"#, "telemetry_settings.max_request_buffer_bytes: expected a positive integer, got string"),
+            (r#"{"telemetry_settings": {"max_capture_bytes": "1k"}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got string"),
             (r#"{"telemetry_settings": {"max_values_per_label": 0}}"#, "telemetry_settings.max_values_per_label: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_label_value_bytes": null}}"#, "telemetry_settings.max_label_value_bytes: expected a positive integer, got null"),
             (r#"{"telemetry_settings": {"max_tracked_keys": 0}}"#, "telemetry_settings.max_tracked_keys: expected a positive integer, got number 0"),

@@ -127,10 +127,8 @@ pub struct Caller {
 pub enum RequestBodyAction {
     /// Let it through.
     Continue,
-    /// Keep holding (Envoy buffers; bounded by `max_request_buffer_bytes`).
-    Hold,
-    /// Replace the whole buffered body with these bytes (and fix `content-length`), then
-    /// continue.
+    /// Replace the current chunk with these bytes, then continue (`content-length` was removed
+    /// when the headers left).
     Replace(Vec<u8>),
 }
 
@@ -275,7 +273,8 @@ pub struct Record {
     pub usage: Option<Usage>,
     pub rate_limits: RateLimits,
     pub started_ns: u64,
-    /// When the request left for the upstream (after any hold to add `stream_options`).
+    /// When the request left for the upstream: its headers are never held, so the time they
+    /// reached the filter.
     pub upstream_start_ns: u64,
     pub first_byte_ns: Option<u64>,
     pub end_ns: u64,
@@ -307,7 +306,8 @@ impl Record {
     pub fn api_latency_us(&self) -> u64 {
         self.end_ns.saturating_sub(self.upstream_start_ns) / 1000
     }
-    /// Time the filter held the request before it left (LiteLLM's proxy overhead).
+    /// Time between the request reaching the filter and leaving for the upstream (LiteLLM's
+    /// proxy overhead): 0, as nothing is held.
     pub fn overhead_us(&self) -> u64 {
         self.upstream_start_ns.saturating_sub(self.started_ns) / 1000
     }
@@ -329,9 +329,11 @@ pub struct Exchange {
     request: JsonScanner,
     request_bytes: u64,
     request_done: bool,
-    holding_request: bool,
+    /// May get `stream_options` added: the host removed `content-length`.
+    rewrite_candidate: bool,
+    /// The chunk holding the root object's closing brace has been seen.
+    rewrite_decided: bool,
     inject_usage: bool,
-    max_request_buffer: u64,
     response: Option<ResponseReader>,
     decoder: Option<Decoder>,
     response_done: bool,
@@ -365,9 +367,9 @@ impl Exchange {
             ),
             request_bytes: 0,
             request_done: false,
-            holding_request: false,
+            rewrite_candidate: false,
+            rewrite_decided: false,
             inject_usage: config.inject_stream_usage && route.api.usage_needs_stream_options(),
-            max_request_buffer: limits.max_request_buffer_bytes as u64,
             response: None,
             decoder: None,
             response_done: false,
@@ -404,30 +406,11 @@ impl Exchange {
             client_ip: forwarded_ip.or(client_ip),
             identity: config.identity_headers.read(|name| h.get(name)),
         };
-        let content_length = h
-            .get("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
         let encoded = h
             .get("content-encoding")
             .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-        self.holding_request = self.inject_usage
-            && !end_of_stream
-            && !encoded
-            && content_length.is_none_or(|n| n <= self.max_request_buffer);
-        if !self.holding_request {
-            self.inject_usage = false;
-        }
-        self.holding_request
-    }
-
-    /// Whether the request is being held (the host must then hand over the whole buffer).
-    pub fn holding_request(&self) -> bool {
-        self.holding_request
-    }
-
-    /// Bytes of request body read so far.
-    pub fn request_bytes(&self) -> u64 {
-        self.request_bytes
+        self.rewrite_candidate = self.inject_usage && !end_of_stream && !encoded;
+        self.rewrite_candidate
     }
 
     /// The record as read so far: its request fields (caller, model, metadata) are final once
@@ -436,58 +419,38 @@ impl Exchange {
         &self.record
     }
 
-    /// Feeds request body bytes not seen before. While holding, `buffered` is the size of what
-    /// Envoy holds; `whole_body` is asked for only when it must be rewritten.
-    pub fn on_request_body(
-        &mut self,
-        new_bytes: &[u8],
-        end_of_stream: bool,
-        now_ns: u64,
-        whole_body: &mut dyn FnMut() -> Option<Vec<u8>>,
-    ) -> RequestBodyAction {
+    /// Feeds the next request body chunk as Envoy passes it on (never held). The chunk holding
+    /// the root object's closing brace is where `stream_options` is added, if it must be: by
+    /// then every member of the request has been read, and nothing before it was delayed.
+    pub fn on_request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> RequestBodyAction {
+        let chunk_start = self.request_bytes;
         if !self.request_done {
-            self.request.feed(new_bytes);
-            self.request_bytes += new_bytes.len() as u64;
+            self.request.feed(chunk);
+            self.request_bytes += chunk.len() as u64;
+        }
+        let mut action = RequestBodyAction::Continue;
+        if self.rewrite_candidate && !self.rewrite_decided {
+            if let Some(close) = self.request.root_close_offset() {
+                self.rewrite_decided = true;
+                let at = close
+                    .checked_sub(chunk_start)
+                    .and_then(|a| usize::try_from(a).ok());
+                if let Some(rewritten) = at.and_then(|at| self.add_include_usage(chunk, at)) {
+                    self.record.usage_injected = true;
+                    action = RequestBodyAction::Replace(rewritten);
+                }
+            }
         }
         if end_of_stream {
             self.end_request();
         }
-        if !self.holding_request {
-            return RequestBodyAction::Continue;
-        }
-        if !end_of_stream {
-            if self.request_bytes <= self.max_request_buffer {
-                return RequestBodyAction::Hold;
-            }
-            // Too large to hold: let it go as it is; the stream may lack usage.
-            self.release_request(now_ns);
-            return RequestBodyAction::Continue;
-        }
-        self.release_request(now_ns);
-        if !self.needs_usage_injection() {
-            return RequestBodyAction::Continue;
-        }
-        match whole_body().and_then(|body| self.add_include_usage(&body)) {
-            Some(rewritten) => {
-                self.record.usage_injected = true;
-                RequestBodyAction::Replace(rewritten)
-            }
-            None => RequestBodyAction::Continue,
-        }
+        action
     }
 
     /// The request ended without a body callback carrying end of stream (trailers, or headers
     /// only).
-    pub fn on_request_end(&mut self, now_ns: u64) {
+    pub fn on_request_end(&mut self) {
         self.end_request();
-        if self.holding_request {
-            self.release_request(now_ns);
-        }
-    }
-
-    fn release_request(&mut self, now_ns: u64) {
-        self.holding_request = false;
-        self.record.upstream_start_ns = now_ns;
     }
 
     fn end_request(&mut self) {
@@ -513,45 +476,23 @@ impl Exchange {
             .and_then(messages_preview);
     }
 
-    /// A streamed chat/completions request that did not ask for usage.
-    fn needs_usage_injection(&self) -> bool {
-        if !self.inject_usage || !self.record.stream {
-            return false;
-        }
-        match self.request.captured(REQ_STREAM_OPTIONS) {
-            None => !self.request.capture_overflowed(REQ_STREAM_OPTIONS),
-            Some(raw) => {
-                let v: Option<serde_json::Value> = serde_json::from_slice(raw).ok();
-                v.and_then(|v| v.get("include_usage").and_then(|b| b.as_bool())) != Some(true)
-            }
-        }
-    }
-
-    /// The request body with `stream_options.include_usage: true`. When the body has no
-    /// `stream_options` the member is inserted before the closing brace, leaving every other
-    /// byte as the client sent it; otherwise the object is rewritten through serde.
-    fn add_include_usage(&self, body: &[u8]) -> Option<Vec<u8>> {
+    /// `chunk` with `,"stream_options":{"include_usage":true}` inserted at `at` (the root's
+    /// closing brace), for a streamed request that has no `stream_options`. A request that sent
+    /// `stream_options` without asking for usage made that choice itself: it is left as it is.
+    fn add_include_usage(&self, chunk: &[u8], at: usize) -> Option<Vec<u8>> {
         const MEMBER: &[u8] = br#","stream_options":{"include_usage":true}"#;
-        if self.request.captured(REQ_STREAM_OPTIONS).is_none() {
-            let close = usize::try_from(self.request.root_close_offset()?).ok()?;
-            if body.get(close) != Some(&b'}') {
-                return None;
-            }
-            let mut out = Vec::with_capacity(body.len() + MEMBER.len());
-            out.extend_from_slice(&body[..close]);
-            out.extend_from_slice(MEMBER);
-            out.extend_from_slice(&body[close..]);
-            return Some(out);
+        let s = &self.request;
+        let wanted = s.captured(REQ_STREAM) == Some(b"true")
+            && s.captured(REQ_STREAM_OPTIONS).is_none()
+            && !s.capture_overflowed(REQ_STREAM_OPTIONS);
+        if !wanted || chunk.get(at) != Some(&b'}') {
+            return None;
         }
-        let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let obj = v.as_object_mut()?;
-        let mut opts = match obj.remove("stream_options") {
-            Some(serde_json::Value::Object(o)) => o,
-            _ => serde_json::Map::new(),
-        };
-        opts.insert("include_usage".into(), serde_json::Value::Bool(true));
-        obj.insert("stream_options".into(), serde_json::Value::Object(opts));
-        serde_json::to_vec(&v).ok()
+        let mut out = Vec::with_capacity(chunk.len() + MEMBER.len());
+        out.extend_from_slice(&chunk[..at]);
+        out.extend_from_slice(MEMBER);
+        out.extend_from_slice(&chunk[at..]);
+        Some(out)
     }
 
     /// Reads the response headers and chooses how to read the body.

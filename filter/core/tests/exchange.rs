@@ -50,12 +50,9 @@ fn run(
         ("user-agent", "curl/8".into()),
     ]);
     let held = ex.on_request_headers(&req_headers, Some("10.0.0.1".into()), &cfg, false);
-    let mut whole = || Some(request.to_vec());
-    let action = ex.on_request_body(request, true, 1_100_000_000, &mut whole);
-    let replaced = match action {
+    let replaced = match ex.on_request_body(request, true) {
         RequestBodyAction::Replace(b) => Some(b),
         RequestBodyAction::Continue => None,
-        RequestBodyAction::Hold => panic!("held at end of stream"),
     };
     let _ = held;
     let mut resp = vec![
@@ -159,7 +156,7 @@ fn chat_stream_usage_comes_from_the_event_that_carries_it() {
         None,
     );
     assert_eq!(rec.usage.map(|u| u.total), Some(29));
-    assert_eq!(rec.time_to_first_token_us(), Some(900_000));
+    assert_eq!(rec.time_to_first_token_us(), Some(1_000_000));
 }
 
 #[test]
@@ -203,9 +200,10 @@ fn streaming_request_gets_include_usage_and_keeps_every_other_byte() {
         &[CHAT_SSE],
         None,
     );
-    let v: serde_json::Value = serde_json::from_slice(&replaced.unwrap()).unwrap();
-    assert_eq!(v["stream_options"]["include_usage"], true);
-    assert_eq!(v["model"], "m");
+    assert_eq!(
+        replaced, None,
+        "stream_options without usage is the client's choice"
+    );
     // Already asking, or not streaming, or not chat: untouched.
     for (path, req) in [
         (
@@ -224,37 +222,33 @@ fn streaming_request_gets_include_usage_and_keeps_every_other_byte() {
     }
 }
 
+/// The member goes into whichever chunk holds the closing brace, wherever the body is cut, and
+/// no chunk before it is held or changed: bodies of any size get usage.
 #[test]
-fn request_larger_than_the_hold_limit_is_released_untouched() {
-    let cfg = config::parse(
-        br#"{"telemetry_settings":{"max_request_buffer_bytes":10}}"#,
-        &|_| None,
-    )
-    .unwrap()
-    .config;
-    let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
-    let held = ex.on_request_headers(&Map(vec![]), None, &cfg, false);
-    assert!(held, "unknown length: held until the limit");
-    let mut whole = || None;
-    assert_eq!(
-        ex.on_request_body(&STREAM_REQUEST[..8], false, 1, &mut whole),
-        RequestBodyAction::Hold
-    );
-    assert_eq!(
-        ex.on_request_body(&STREAM_REQUEST[8..20], false, 2, &mut whole),
-        RequestBodyAction::Continue
-    );
-    assert_eq!(
-        ex.on_request_body(&STREAM_REQUEST[20..], true, 3, &mut whole),
-        RequestBodyAction::Continue
-    );
-    let rec = ex.finish(4, None).unwrap();
-    assert!(rec.stream && !rec.usage_injected);
-    assert_eq!(rec.requested_model.as_deref(), Some("gpt-4o"));
-    // Content-Length above the limit: not even held.
+fn include_usage_is_added_in_the_chunk_with_the_closing_brace_at_every_split() {
+    let cfg = config();
+    let expected: &[u8] = br#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}} "#;
+    let body: &[u8] =
+        br#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o","stream":true} "#;
+    for cut in 0..=body.len() {
+        let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
+        assert!(ex.on_request_headers(&Map(vec![]), None, &cfg, false));
+        let mut sent = Vec::new();
+        for (i, part) in [&body[..cut], &body[cut..]].into_iter().enumerate() {
+            match ex.on_request_body(part, i == 1) {
+                RequestBodyAction::Replace(b) => sent.extend(b),
+                RequestBodyAction::Continue => sent.extend_from_slice(part),
+            }
+        }
+        assert_eq!(sent, expected, "cut at {cut}");
+        let rec = ex.finish(1, None).unwrap();
+        assert!(rec.usage_injected && rec.stream);
+        assert_eq!(rec.requested_model.as_deref(), Some("gpt-4o"));
+    }
+    // A compressed request body is never touched.
     let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
     assert!(!ex.on_request_headers(
-        &Map(vec![("content-length", "11".into())]),
+        &Map(vec![("content-encoding", "gzip".into())]),
         None,
         &cfg,
         false
@@ -399,7 +393,7 @@ fn no_response_at_all_is_status_zero() {
     let cfg = config();
     let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 5);
     ex.on_request_headers(&Map(vec![]), None, &cfg, true);
-    ex.on_request_end(6);
+    ex.on_request_end();
     let rec = ex.finish(9, None).unwrap();
     assert_eq!(rec.status, 0);
     assert!(ex.finish(10, None).is_none(), "finished once");
@@ -436,8 +430,7 @@ fn the_prompt_is_read_when_alerting_quotes_it() {
         .config;
     let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 0);
     ex.on_request_headers(&Map(vec![]), None, &cfg, false);
-    let mut whole = || None;
-    ex.on_request_body(CHAT_REQUEST, true, 1, &mut whole);
+    ex.on_request_body(CHAT_REQUEST, true);
     let rec = ex.finish(2, None).unwrap();
     assert_eq!(
         rec.messages_preview.as_deref(),

@@ -171,65 +171,46 @@ impl HttpContext for Http {
             Some(_) => None,
             None => property_string(&["source", "address"]).map(|a| host::strip_port(&a)),
         };
-        let hold = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
+        let rewrite = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
         if end_of_stream {
-            exchange.on_request_end(now_ns());
+            exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), &exchange);
         }
         self.exchange = Some(exchange);
-        if hold {
-            // The body may grow by `stream_options`, and the headers leave now: Envoy 1.40 never
+        if rewrite {
+            // The body may grow by `stream_options`, and the headers leave now (Envoy 1.40 never
             // calls the body callbacks of a stream whose headers are paused, so they cannot wait
-            // for the body. Without a length the upstream gets the body chunked, whatever size
-            // it ends up.
+            // for the body): without a length the upstream gets the body chunked.
             let _ = abi::remove_header(abi::HTTP_REQUEST_HEADERS, "content-length");
         }
         Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Always Continue: the body is read as it passes, never held.
         let Some(exchange) = &mut self.exchange else {
             return Action::Continue;
         };
-        let holding = exchange.holding_request();
         let chunk = abi::get_buffer(abi::HTTP_REQUEST_BODY, 0, body_size)
             .ok()
             .flatten()
             .unwrap_or_default();
-        // While held, Envoy hands over everything buffered so far: only the tail is new.
-        let seen = if holding {
-            exchange.request_bytes() as usize
-        } else {
-            0
-        };
-        let new = chunk.get(seen..).unwrap_or_default();
-        let mut whole = || Some(chunk.clone());
-        // The clock is a host call: read it only when the time is used (release, end).
-        let now = if holding || end_of_stream {
-            now_ns()
-        } else {
-            0
-        };
-        let action = exchange.on_request_body(new, end_of_stream, now, &mut whole);
+        let action = exchange.on_request_body(&chunk, end_of_stream);
         if end_of_stream {
             self.alert.request_ended(self.shared.as_ref(), exchange);
         }
-        match action {
-            RequestBodyAction::Continue => Action::Continue,
-            RequestBodyAction::Hold => Action::Pause,
-            RequestBodyAction::Replace(body) => {
-                // content-length was removed when the headers left.
-                if abi::set_buffer(abi::HTTP_REQUEST_BODY, 0, body_size, &body).is_err() {
-                    log::warn!("llm-telemetry: could not add stream_options to a request");
-                }
-                Action::Continue
+        if let RequestBodyAction::Replace(body) = action {
+            // content-length was removed when the headers left.
+            if abi::set_buffer(abi::HTTP_REQUEST_BODY, 0, body_size, &body).is_err() {
+                log::warn!("llm-telemetry: could not add stream_options to a request");
             }
         }
+        Action::Continue
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let Some(exchange) = &mut self.exchange {
-            exchange.on_request_end(now_ns());
+            exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), exchange);
         }
         Action::Continue
