@@ -15,7 +15,7 @@ macro_rules! labels {
         }
 
         /// Every label in discriminant order (`ALL_LABELS[l as usize] == l`).
-        pub const ALL_LABELS: &[Label] = &[$(Label::$variant,)*];
+        pub const ALL_LABELS: &[Label] = &[$(Label::$variant, )*];
 
         impl Label {
             /// The Prometheus label name.
@@ -154,202 +154,41 @@ pub const PER_TOKEN_BUCKETS: &[Bucket] = buckets![
 
 use Label::*;
 
-const PROXY_FAILED: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    RequestedModel,
-    Team,
-    TeamAlias,
-    User,
-    UserEmail,
-    ExceptionStatus,
-    ExceptionClass,
-    Route,
-    ClientIp,
-    UserAgent,
-    ModelId,
-    ApiProvider,
-    OrgId,
-    OrgAlias,
-];
-const PROXY_TOTAL: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    RequestedModel,
-    Team,
-    TeamAlias,
-    User,
-    StatusCode,
-    UserEmail,
-    Route,
-    ClientIp,
-    UserAgent,
-    ModelId,
-    ApiProvider,
-    OrgId,
-    OrgAlias,
-];
-const REQUEST_LATENCY: &[Label] = &[
-    ModelGroup,
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    RequestedModel,
-    Team,
-    TeamAlias,
-    User,
-    Model,
-    ModelId,
-    ApiProvider,
-    ServiceTier,
-    OrgId,
-    OrgAlias,
-];
-const API_LATENCY: &[Label] = &[
-    ModelGroup,
-    Model,
-    HashedApiKey,
-    ApiKeyAlias,
-    Team,
-    TeamAlias,
-    RequestedModel,
-    EndUser,
-    User,
-    ModelId,
-    ApiProvider,
-    ServiceTier,
-    OrgId,
-    OrgAlias,
-];
-const TOKENS: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    Model,
-    Team,
-    TeamAlias,
-    User,
-    UserEmail,
-    RequestedModel,
-    ModelId,
-    ApiProvider,
-    OrgId,
-    OrgAlias,
-];
-const TOKEN_DETAILS: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    Model,
-    Team,
-    TeamAlias,
-    User,
-    UserEmail,
-    RequestedModel,
-    ModelId,
-    ApiProvider,
-];
-const DEPLOYMENT_HEADROOM: &[Label] = &[
-    ModelGroup,
-    ApiProvider,
-    ApiBase,
-    LitellmModelName,
-    HashedApiKey,
-    ApiKeyAlias,
-    ModelId,
-];
+#[rustfmt::skip]
+const PROXY_FAILED: &[Label] = &[EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, UserEmail, ExceptionStatus, ExceptionClass, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId, OrgAlias];
+#[rustfmt::skip]
+const PROXY_TOTAL: &[Label] = &[EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, StatusCode, UserEmail, Route, ClientIp, UserAgent, ModelId, ApiProvider, OrgId, OrgAlias];
+#[rustfmt::skip]
+const REQUEST_LATENCY: &[Label] = &[ModelGroup, EndUser, HashedApiKey, ApiKeyAlias, RequestedModel, Team, TeamAlias, User, Model, ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias];
+#[rustfmt::skip]
+const API_LATENCY: &[Label] = &[ModelGroup, Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, RequestedModel, EndUser, User, ModelId, ApiProvider, ServiceTier, OrgId, OrgAlias];
+#[rustfmt::skip]
+const TOKENS: &[Label] = &[EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, RequestedModel, ModelId, ApiProvider, OrgId, OrgAlias];
+// LiteLLM's token-detail counters carry the token labels without the org pair.
+const TOKEN_DETAILS: &[Label] = match TOKENS.split_at_checked(TOKENS.len() - 2) {
+    Some((head, _)) => head,
+    None => TOKENS,
+};
+#[rustfmt::skip]
+const DEPLOYMENT_HEADROOM: &[Label] = &[ModelGroup, ApiProvider, ApiBase, LitellmModelName, HashedApiKey, ApiKeyAlias, ModelId];
+#[rustfmt::skip]
 const DEPLOYMENT_STATE: &[Label] = &[LitellmModelName, ModelId, ApiBase, ApiProvider];
+#[rustfmt::skip]
 const DEPLOYMENT_LIMIT: &[Label] = &[ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider];
-const DEPLOYMENT_COOLED: &[Label] = &[
-    LitellmModelName,
-    ModelId,
-    ApiBase,
-    ApiProvider,
-    ExceptionStatus,
-];
-const DEPLOYMENT_RESPONSES: &[Label] = &[
-    ModelGroup,
-    RequestedModel,
-    LitellmModelName,
-    ModelId,
-    ApiBase,
-    ApiProvider,
-    HashedApiKey,
-    ApiKeyAlias,
-    Team,
-    TeamAlias,
-    ClientIp,
-    UserAgent,
-];
-const DEPLOYMENT_FAILURES: &[Label] = &[
-    ModelGroup,
-    RequestedModel,
-    LitellmModelName,
-    ModelId,
-    ApiBase,
-    ApiProvider,
-    ExceptionStatus,
-    ExceptionClass,
-    HashedApiKey,
-    ApiKeyAlias,
-    Team,
-    TeamAlias,
-    ClientIp,
-    UserAgent,
-];
-const PER_TOKEN_LATENCY: &[Label] = &[
-    ModelGroup,
-    LitellmModelName,
-    ModelId,
-    ApiBase,
-    ApiProvider,
-    HashedApiKey,
-    ApiKeyAlias,
-    Team,
-    TeamAlias,
-    OrgId,
-    OrgAlias,
-];
-const LLM_API_FAILED: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    Model,
-    Team,
-    TeamAlias,
-    User,
-    ModelId,
-];
-const REQUESTS: &[Label] = &[
-    EndUser,
-    HashedApiKey,
-    ApiKeyAlias,
-    Model,
-    Team,
-    TeamAlias,
-    User,
-    UserEmail,
-    ClientIp,
-    UserAgent,
-    RequestedModel,
-    ModelId,
-    ApiProvider,
-    OrgId,
-    OrgAlias,
-];
-const PROVIDER_CACHE: &[Label] = &[
-    Model,
-    HashedApiKey,
-    ApiKeyAlias,
-    Team,
-    TeamAlias,
-    EndUser,
-    User,
-    ModelId,
-    ApiProvider,
-];
+#[rustfmt::skip]
+const DEPLOYMENT_COOLED: &[Label] = &[LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus];
+#[rustfmt::skip]
+const DEPLOYMENT_RESPONSES: &[Label] = &[ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey, ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent];
+#[rustfmt::skip]
+const DEPLOYMENT_FAILURES: &[Label] = &[ModelGroup, RequestedModel, LitellmModelName, ModelId, ApiBase, ApiProvider, ExceptionStatus, ExceptionClass, HashedApiKey, ApiKeyAlias, Team, TeamAlias, ClientIp, UserAgent];
+#[rustfmt::skip]
+const PER_TOKEN_LATENCY: &[Label] = &[ModelGroup, LitellmModelName, ModelId, ApiBase, ApiProvider, HashedApiKey, ApiKeyAlias, Team, TeamAlias, OrgId, OrgAlias];
+#[rustfmt::skip]
+const LLM_API_FAILED: &[Label] = &[EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, ModelId];
+#[rustfmt::skip]
+const REQUESTS: &[Label] = &[EndUser, HashedApiKey, ApiKeyAlias, Model, Team, TeamAlias, User, UserEmail, ClientIp, UserAgent, RequestedModel, ModelId, ApiProvider, OrgId, OrgAlias];
+#[rustfmt::skip]
+const PROVIDER_CACHE: &[Label] = &[Model, HashedApiKey, ApiKeyAlias, Team, TeamAlias, EndUser, User, ModelId, ApiProvider];
 
 macro_rules! family {
     ($id:ident, $name:literal, $kind:ident, $labels:expr) => {
