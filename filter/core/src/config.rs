@@ -245,24 +245,9 @@ impl IdentityFields {
     }
 }
 
-/// What the filter knows about one API key (`telemetry_settings.keys`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// `api_key_alias`.
-    pub key_alias: Option<String>,
-    /// `team`.
-    pub team_id: Option<String>,
-    /// `team_alias`.
-    pub team_alias: Option<String>,
-    /// `user`.
-    pub user_id: Option<String>,
-    /// `user_email`.
-    pub user_email: Option<String>,
-    /// `org_id`.
-    pub org_id: Option<String>,
-    /// `org_alias`.
-    pub org_alias: Option<String>,
-}
+/// What the filter knows about one API key (`telemetry_settings.keys`, read from LiteLLM's key
+/// fields: `key_alias` → `api_key_alias`, `team_id` → `team`, `user_id` → `user`).
+pub type KeyInfo = IdentityFields;
 
 /// Bounds on memory and work (`telemetry_settings.*`, each a positive integer).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1140,11 +1125,12 @@ impl Parser<'_> {
             }
             let field = |key: &str| self.opt_string(m, key, &epath);
             let info = KeyInfo {
-                key_alias: field("key_alias")?,
-                team_id: field("team_id")?,
+                api_key_alias: field("key_alias")?,
+                team: field("team_id")?,
                 team_alias: field("team_alias")?,
-                user_id: field("user_id")?,
+                user: field("user_id")?,
                 user_email: field("user_email")?,
+                end_user: None,
                 org_id: field("org_id")?,
                 org_alias: field("org_alias")?,
             };
@@ -1425,14 +1411,14 @@ mod tests {
         );
 
         let demo = &c.keys[&sha256_hex("sk-demo")];
-        assert_eq!(demo.key_alias.as_deref(), Some("demo-key"));
-        assert_eq!(demo.team_id.as_deref(), Some("team-a"));
+        assert_eq!(demo.api_key_alias.as_deref(), Some("demo-key"));
+        assert_eq!(demo.team.as_deref(), Some("team-a"));
         assert_eq!(demo.team_alias.as_deref(), Some("Team A"));
-        assert_eq!(demo.user_id.as_deref(), Some("alice"));
+        assert_eq!(demo.user.as_deref(), Some("alice"));
         assert_eq!(demo.user_email.as_deref(), Some("alice@example.com"));
         let hashed = &c.keys["88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"];
         assert_eq!(hashed.org_id.as_deref(), Some("org-1"));
-        assert_eq!(hashed.key_alias, None);
+        assert_eq!(hashed.api_key_alias, None);
 
         assert_eq!(c.identity_headers.team.as_deref(), Some("x-team-id"));
         assert_eq!(c.identity_headers.end_user.as_deref(), Some("x-end-user"));
@@ -1732,10 +1718,10 @@ mod tests {
             "azure"
         );
         let demo = &c.keys[&sha256_hex("sk-demo")];
-        assert_eq!(demo.key_alias.as_deref(), Some("demo-key"));
-        assert_eq!(demo.team_id.as_deref(), Some("team-a"));
+        assert_eq!(demo.api_key_alias.as_deref(), Some("demo-key"));
+        assert_eq!(demo.team.as_deref(), Some("team-a"));
         assert_eq!(demo.team_alias.as_deref(), Some("Team A"));
-        assert_eq!(demo.user_id.as_deref(), Some("alice"));
+        assert_eq!(demo.user.as_deref(), Some("alice"));
         assert_eq!(demo.user_email.as_deref(), Some("alice@example.com"));
         assert_eq!(
             c.master_key_sha256.as_deref(),

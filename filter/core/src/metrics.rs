@@ -17,7 +17,7 @@
 //! `envoy/prometheus-rules.yaml` rebuilds `<name>_sum` in seconds.
 
 use crate::catalogue::{Family, FamilyId, Kind, Label, ALL_LABELS, FAMILIES, LABEL_COUNT};
-use crate::config::{Config, Deployment};
+use crate::config::{Config, Deployment, IdentityFields};
 use crate::exchange::Record;
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
 use crate::labels::{push_label, truncate_utf8, OVERFLOW, UNKNOWN};
@@ -344,40 +344,20 @@ fn resolve_into<'a>(
     } else if let Some(h) = hashed {
         v.set(Label::HashedApiKey, Shared(h));
     }
-    fn pick<'a>(header: &'a Option<String>, table: Option<&'a Option<String>>) -> Option<&'a str> {
-        header
+    // A trusted header wins over the key table.
+    let pick = |field: fn(&IdentityFields) -> &Option<String>| {
+        field(headers)
             .as_deref()
-            .or_else(|| table.and_then(|t| t.as_deref()))
-    }
+            .or_else(|| key_info.and_then(|k| field(k).as_deref()))
+    };
     let fields = [
-        (
-            Label::ApiKeyAlias,
-            pick(&headers.api_key_alias, key_info.map(|k| &k.key_alias)),
-        ),
-        (
-            Label::Team,
-            pick(&headers.team, key_info.map(|k| &k.team_id)),
-        ),
-        (
-            Label::TeamAlias,
-            pick(&headers.team_alias, key_info.map(|k| &k.team_alias)),
-        ),
-        (
-            Label::User,
-            pick(&headers.user, key_info.map(|k| &k.user_id)),
-        ),
-        (
-            Label::UserEmail,
-            pick(&headers.user_email, key_info.map(|k| &k.user_email)),
-        ),
-        (
-            Label::OrgId,
-            pick(&headers.org_id, key_info.map(|k| &k.org_id)),
-        ),
-        (
-            Label::OrgAlias,
-            pick(&headers.org_alias, key_info.map(|k| &k.org_alias)),
-        ),
+        (Label::ApiKeyAlias, pick(|f| &f.api_key_alias)),
+        (Label::Team, pick(|f| &f.team)),
+        (Label::TeamAlias, pick(|f| &f.team_alias)),
+        (Label::User, pick(|f| &f.user)),
+        (Label::UserEmail, pick(|f| &f.user_email)),
+        (Label::OrgId, pick(|f| &f.org_id)),
+        (Label::OrgAlias, pick(|f| &f.org_alias)),
     ];
     for (label, value) in fields {
         if let Some(value) = value {

@@ -46,7 +46,7 @@ fn aliases(
         .identity
         .api_key_alias
         .clone()
-        .or_else(|| info.and_then(|i| i.key_alias.clone()));
+        .or_else(|| info.and_then(|i| i.api_key_alias.clone()));
     let team_alias = caller
         .identity
         .team_alias
