@@ -7,7 +7,10 @@ MAKEFLAGS += --no-print-directory
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP_REQ   := $(VENV)/.stamp-requirements
-STAMP_APT   := $(VENV)/.stamp-apt
+# Debian packages the build, tests and demo use; the stamp is named after the list, so adding a
+# package installs it on a machine that already ran `make deps`.
+APT_PACKAGES := prometheus prometheus-alertmanager binaryen
+STAMP_APT   := $(VENV)/.stamp-apt-$(shell echo '$(APT_PACKAGES)' | cksum | cut -d' ' -f1)
 WASM_TARGET := wasm32-wasip1
 CARGO_WASM  := target/$(WASM_TARGET)/release/llm_telemetry.wasm
 WASM        := build/llm_telemetry.wasm
@@ -24,7 +27,7 @@ UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
 
-.PHONY: help deps build lint unit validate e2e test bench configs envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench configs envoy-up envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,8 +41,8 @@ $(STAMP_REQ): tests/requirements.txt
 	@touch $@
 
 $(STAMP_APT):
-	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null; then \
-	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus binaryen; \
+	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
 	fi
 	@mkdir -p $(VENV) && touch $@
 
@@ -66,7 +69,7 @@ unit: ## Native unit tests of the workspace
 configs: $(STAMP_REQ) ## Regenerate the shipped demo configs envoy/envoy.yaml and envoy/envoy-decompressor.yaml
 	$(PY) envoy/render.py --write-shipped
 
-validate: deps build ## envoy --mode validate on every shipped bootstrap and a rendered test config; promtool on the alert rules
+validate: deps build ## envoy --mode validate on every shipped bootstrap and a rendered test config; then `make rules`
 	@$(PY) envoy/render.py --check-shipped
 	@mkdir -p .run
 	@$(PY) envoy/render.py --out .run/validate-rendered.yaml --upstream https://api.example.com \
@@ -78,7 +81,19 @@ validate: deps build ## envoy --mode validate on every shipped bootstrap and a r
 	    || { echo FAILED; cat .run/validate.log; exit 1; }; \
 	  echo OK; \
 	done
-	@if [ -f envoy/prometheus-rules.yaml ]; then promtool check rules envoy/prometheus-rules.yaml; fi
+	@$(MAKE) rules
+
+PROM_DIR := envoy/prometheus
+
+rules: $(STAMP_REQ) $(STAMP_APT) ## Prometheus/Alertmanager files of envoy/prometheus/: promtool check and unit tests, amtool check-config
+	@mkdir -p .run
+	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml
+	promtool test rules tests/prometheus/*.test.yaml
+	@$(PY) -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], sys.stdout)' \
+	  $(PROM_DIR)/prometheus-rule.yaml >.run/prometheus-rule-spec.yaml
+	promtool check rules .run/prometheus-rule-spec.yaml
+	promtool check config $(PROM_DIR)/prometheus.yml
+	amtool check-config $(PROM_DIR)/alertmanager.yml
 
 e2e: ## End-to-end tests: real Envoy + the filter + fake OpenAI upstream (needs deps and build)
 	ENVOY_BIN="$(ENVOY_BIN)" $(PY) -m pytest -q tests/e2e
