@@ -9,7 +9,7 @@ PY          := $(VENV)/bin/python
 STAMP_REQ   := $(VENV)/.stamp-requirements
 # Debian packages the build, tests and demo use; the stamp is named after the list, so adding a
 # package installs it on a machine that already ran `make deps`.
-APT_PACKAGES := prometheus prometheus-alertmanager binaryen
+APT_PACKAGES := prometheus prometheus-alertmanager binaryen skopeo docker-registry
 STAMP_APT   := $(VENV)/.stamp-apt-$(shell echo '$(APT_PACKAGES)' | cksum | cut -d' ' -f1)
 WASM_TARGET := wasm32-wasip1
 CARGO_WASM  := target/$(WASM_TARGET)/release/llm_telemetry.wasm
@@ -26,8 +26,10 @@ ADMIN_PORT     ?= 9901
 UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
+# Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
+OCI_REF        ?=
 
-.PHONY: help deps build lint unit validate rules e2e test bench configs envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench configs oci envoy-up envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -41,7 +43,8 @@ $(STAMP_REQ): tests/requirements.txt
 	@touch $@
 
 $(STAMP_APT):
-	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
+	    || ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then \
 	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
 	fi
 	@mkdir -p $(VENV) && touch $@
@@ -66,7 +69,7 @@ lint: ## clippy -D warnings (native and wasm32) and rustfmt --check
 unit: ## Native unit tests of the workspace
 	cargo test --workspace
 
-configs: $(STAMP_REQ) ## Regenerate the shipped demo configs envoy/envoy.yaml and envoy/envoy-decompressor.yaml
+configs: $(STAMP_REQ) ## Regenerate the generated files: envoy/envoy*.yaml, examples/istio/envoyfilter-*.yaml, envoy/prometheus/prometheus-rule.yaml
 	$(PY) envoy/render.py --write-shipped
 
 validate: deps build ## envoy --mode validate on every shipped bootstrap and a rendered test config; then `make rules`
@@ -103,6 +106,9 @@ test: deps build lint unit validate e2e ## Everything: deps, build, lint, unit, 
 bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 	@if [ -x tests/bench/run.sh ] || [ -f tests/bench/run.sh ]; then bash tests/bench/run.sh; \
 	else echo "no benchmark yet (tests/bench/run.sh)"; fi
+
+oci: $(STAMP_REQ) build ## OCI image of the filter for Istio's WasmPlugin (build/oci/) + manifests with its digest; OCI_REF=registry/repo:tag
+	@$(PY) envoy/oci.py $(if $(OCI_REF),--ref '$(OCI_REF)')
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
