@@ -26,10 +26,12 @@ ADMIN_PORT     ?= 9901
 UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
+PROMETHEUS_PORT   ?= 9090
+ALERTMANAGER_PORT ?= 9093
 # Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
 OCI_REF        ?=
 
-.PHONY: help deps build lint unit validate rules e2e test bench configs oci envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench configs oci envoy-up demo-traffic envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -110,10 +112,16 @@ bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 oci: $(STAMP_REQ) build ## OCI image of the filter for Istio's WasmPlugin (build/oci/) + manifests with its digest; OCI_REF=registry/repo:tag
 	@$(PY) envoy/oci.py $(if $(OCI_REF),--ref '$(OCI_REF)')
 
-envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
+envoy-up: deps build ## Start Envoy with the filter (+ fake upstream, Prometheus, Alertmanager) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
 	  $(if $(UPSTREAM),--upstream '$(UPSTREAM)') $(if $(LITELLM_CONFIG),--litellm-config '$(LITELLM_CONFIG)') \
-	  $(if $(PLUGIN_CONFIG),--plugin-config '$(PLUGIN_CONFIG)')
+	  $(if $(PLUGIN_CONFIG),--plugin-config '$(PLUGIN_CONFIG)') \
+	  --prometheus-port $(PROMETHEUS_PORT) --alertmanager-port $(ALERTMANAGER_PORT) \
+	  $(if $(UPSTREAM)$(LITELLM_CONFIG)$(PLUGIN_CONFIG),,--demo-overlay)
+
+demo-traffic: $(STAMP_REQ) ## Send a minute of mixed traffic through the envoy-up demo, then show its series and alerts
+	@$(PY) envoy/demo_traffic.py --listen-port $(LISTEN_PORT) --prometheus-port $(PROMETHEUS_PORT) \
+	  --alertmanager-port $(ALERTMANAGER_PORT)
 
 envoy-down: ## Stop what envoy-up started
 	@if [ -x $(PY) ]; then $(PY) envoy/demo.py down; fi

@@ -31,8 +31,13 @@ ALERTMANAGER_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 
 
 def binary(name: str) -> str | None:
-    """`prometheus` / `alertmanager` from PATH (Debian installs them in /usr/bin), or None."""
-    return shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
+    """`prometheus` / `alertmanager` from PATH, or None. Debian names the Alertmanager server
+    `prometheus-alertmanager` (its CLI stays `amtool`)."""
+    for candidate in (name, f"prometheus-{name}"):
+        found = shutil.which(candidate) or (f"/usr/bin/{candidate}" if os.access(f"/usr/bin/{candidate}", os.X_OK) else None)
+        if found:
+            return found
+    return None
 
 
 def rule_files(dest: Path | None = None, interval: str | None = None) -> list[Path]:
