@@ -54,297 +54,268 @@ pub(super) const TIERED_KEYS: &[&str] = &[
     "output_cost_per_token_priority",
 ];
 
-/// Lowercased model names in byte order, front-coded in blocks of 16: a block's first name is
+/// Lowercased model names in byte order, front-coded in blocks of 32: a block's first name is
 /// `[len][bytes]`, each next one `[bytes shared with the previous name][len][rest]`.
 pub(super) static NAMES: &[u8] = b"\
 (anthropic.claude-3-5-haiku-20241022-v1:0\x15\x14sonnet-20240620-v1:0\x20\x091022-v2:0\x13\x167-\
 sonnet-20240620-v1:0\x1f\x0a50219-v1:0\x13\x12opus-20240229-v1:0\x11\x07fable-5\x18\x02-1\x11\x17\
 haiku-4-5-20251001-v1:0\x1a\x09@20251001\x17\x035-5\x11\x0ainstant-v1\x11\x0amythos-5-1\x18\x07p\
-review\x11\x16opus-4-1-20250805-v1:0\x18\x0d20250514-v1:0'anthropic.claude-opus-4-5-20251101-v1:\
-0\x18\x046-v1\x18\x017\x18\x018\x16\x015\x17\x02-5\x11\x16sonnet-4-20250514-v1:0\x1a\x0f5-202509\
-29-v1:0\x1a\x016\x18\x015\x19\x02-5\x11\x02v1\x12\x032:1\x01\x1cpac.anthropic.claude-fable-5\x16\
-\x17haiku-4-5-20251001-v1:0\x1c\x035-5$apac.anthropic.claude-mythos-preview\x16\x08opus-4-7\x1d\x01\
-8\x1b\x015\x1c\x02-5\x16\x16sonnet-4-20250514-v1:0\x1f\x016\x1d\x015\x1e\x02-5\x01\x1au.anthropi\
-c.claude-fable-5\x14\x17haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x0emythos-preview\x14\x0bopus-4-6\
--v1\x1b\x017\x1b\x018\x1aau.anthropic.claude-opus-5\x1a\x02-5\x14\x18sonnet-4-5-20250929-v1:0\x1d\
-\x016\x1b\x015\x1c\x02-5\x01\x15zure/apac/gpt-6.1-sol\x06\x0aeu/gpt-4.1\x10\x05-mini\x11\x04nano\
-\x0e\x01o\x0f\x0b-2024-05-13\x16\x048-06\x15\x0511-20\x10\x04mini\x14\x0b-2024-07-18\x0eazure/eu\
-/gpt-5\x0e\x0b-2025-08-07\x0f\x05codex\x0f\x04mini\x13\x0b-2025-08-07\x0f\x04nano\x13\x0b-2025-0\
-8-07\x0f\x03pro\x0e\x02.1\x10\x05-chat\x12\x04odex\x16\x04-max\x18\x03ini\x0f\x012\x10\x05-chat\x12\
-\x04odex\x14azure/eu/gpt-5.2-pro\x0f\x063-chat\x12\x04odex\x0f\x014\x10\x0b-2026-03-05\x11\x04mi\
-ni\x11\x04nano\x11\x03pro\x0f\x015\x10\x0b-2026-04-23\x1a\x014\x0f\x016\x10\x05-luna\x11\x03sol\x11\
-\x05terra\x0d\x076-astra\x13azure/eu/gpt-6-luna\x0f\x03sol\x0e\x06.1-sol\x09\x02o1\x0b\x0b-2024-\
-12-17\x0c\x04mini\x10\x0b-2024-09-12\x0c\x07preview\x0a\x013\x0b\x0b-2025-04-16\x0c\x0ddeep-rese\
-arch\x0c\x04mini\x10\x0b-2025-01-31\x0a\x064-mini\x10\x0b-2025-04-16\x09\x16text-embedding-3-lar\
-ge\x1fazure/eu/text-embedding-3-small\x18\x07ada-002\x06!global-standard/gpt-4o-2024-08-06\"\x05\
-11-20\x1d\x04mini\x0c\x12/gpt-4o-2024-08-06\x19\x0511-20\x11\x035.1\x14\x06-codex\x1a\x05-mini\x07\
-\x0cpt-3.5-turbo\x0b\x075-turbo\x12\x04-16k\x16\x05-0613\x0a\x014\x0b\x0d-0125-preview\x10azure/\
-gpt-4-0613\x0c\x0c1106-preview\x0c\x0332k\x0f\x05-0613\x0c\x05turbo\x11\x0b-2024-04-09\x12\x0evi\
-sion-preview\x0b\x02.1\x0d\x0b-2025-04-14\x0e\x04mini\x12\x0b-2025-04-14\x0e\x04nano\x12\x0b-202\
-5-04-14\x0c\x095-preview\x0b\x01o\x0c\x0b-2024-05-13\x17azure/gpt-4o-2024-08-06\x12\x0511-20\x0d\
+review\x11\x16opus-4-1-20250805-v1:0\x18\x0d20250514-v1:0\x18\x0f5-20251101-v1:0\x18\x046-v1\x18\
+\x017\x18\x018\x16\x015\x17\x02-5\x11\x16sonnet-4-20250514-v1:0\x1a\x0f5-20250929-v1:0\x1a\x016\x18\
+\x015\x19\x02-5\x11\x02v1\x12\x032:1\x01\x1cpac.anthropic.claude-fable-5\x16\x17haiku-4-5-202510\
+01-v1:0\x1c\x035-5$apac.anthropic.claude-mythos-preview\x16\x08opus-4-7\x1d\x018\x1b\x015\x1c\x02\
+-5\x16\x16sonnet-4-20250514-v1:0\x1f\x016\x1d\x015\x1e\x02-5\x01\x1au.anthropic.claude-fable-5\x14\
+\x17haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x0emythos-preview\x14\x0bopus-4-6-v1\x1b\x017\x1b\x01\
+8\x19\x015\x1a\x02-5\x14\x18sonnet-4-5-20250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x01\x15zure/apa\
+c/gpt-6.1-sol\x06\x0aeu/gpt-4.1\x10\x05-mini\x11\x04nano\x0e\x01o\x0f\x0b-2024-05-13\x16\x048-06\
+\x15\x0511-20\x10\x04mini\x14\x0b-2024-07-18\x0eazure/eu/gpt-5\x0e\x0b-2025-08-07\x0f\x05codex\x0f\
+\x04mini\x13\x0b-2025-08-07\x0f\x04nano\x13\x0b-2025-08-07\x0f\x03pro\x0e\x02.1\x10\x05-chat\x12\
+\x04odex\x16\x04-max\x18\x03ini\x0f\x012\x10\x05-chat\x12\x04odex\x11\x03pro\x0f\x063-chat\x12\x04\
+odex\x0f\x014\x10\x0b-2026-03-05\x11\x04mini\x11\x04nano\x11\x03pro\x0f\x015\x10\x0b-2026-04-23\x1a\
+\x014\x0f\x016\x10\x05-luna\x11\x03sol\x11\x05terra\x0d\x076-astra\x13azure/eu/gpt-6-luna\x0f\x03\
+sol\x0e\x06.1-sol\x09\x02o1\x0b\x0b-2024-12-17\x0c\x04mini\x10\x0b-2024-09-12\x0c\x07preview\x0a\
+\x013\x0b\x0b-2025-04-16\x0c\x0ddeep-research\x0c\x04mini\x10\x0b-2025-01-31\x0a\x064-mini\x10\x0b\
+-2025-04-16\x09\x16text-embedding-3-large\x1a\x05small\x18\x07ada-002\x06!global-standard/gpt-4o\
+-2024-08-06\"\x0511-20\x1d\x04mini\x0c\x12/gpt-4o-2024-08-06\x19\x0511-20\x11\x035.1\x14\x06-cod\
+ex\x1a\x05-mini\x07\x0cpt-3.5-turbo\x0b\x075-turbo\x12\x04-16k\x16\x05-0613\x0a\x014\x0b\x0d-012\
+5-preview\x10azure/gpt-4-0613\x0c\x0c1106-preview\x0c\x0332k\x0f\x05-0613\x0c\x05turbo\x11\x0b-2\
+024-04-09\x12\x0evision-preview\x0b\x02.1\x0d\x0b-2025-04-14\x0e\x04mini\x12\x0b-2025-04-14\x0e\x04\
+nano\x12\x0b-2025-04-14\x0c\x095-preview\x0b\x01o\x0c\x0b-2024-05-13\x13\x048-06\x12\x0511-20\x0d\
 \x18audio-preview-2024-12-17\x0d\x04mini\x11\x0b-2024-07-18\x12\x18audio-preview-2024-12-17\x0a\x01\
 5\x0b\x0b-2025-08-07\x0c\x04chat\x0d\x04odex\x0c\x04mini\x10\x0b-2025-08-07\x0c\x04nano\x10\x0b-\
 2025-08-07\x0c\x03pro\x0b\x02.1\x18azure/gpt-5.1-2025-11-13\x0e\x04chat\x0f\x04odex\x13\x0b-2025\
 -11-13\x14\x03max\x15\x03ini\x18\x0b-2025-11-13\x0c\x012\x0d\x0b-2025-12-11\x0e\x04chat\x0f\x04o\
-dex\x0e\x03pro\x11\x0b-2025-12-11\x0c\x063-chat\x0f\x04odex\x0c\x014\x18azure/gpt-5.4-2026-03-05\
-\x0e\x04mini\x12\x0b-2026-03-17\x0e\x04nano\x12\x0b-2026-03-17\x0e\x03pro\x11\x0b-2026-03-05\x0c\
-\x015\x0d\x0b-2026-04-23\x17\x014\x0e\x03pro\x11\x0b-2026-04-23\x0c\x016\x0d\x05-luna\x12\x0b-20\
-26-07-09\x0e\x03sol\x1cazure/gpt-5.6-sol-2026-07-09\x0e\x05terra\x13\x0b-2026-07-09\x0a\x076-ast\
-ra\x11\x0b-2026-09-03\x0c\x04luna\x10\x0b-2026-09-22\x0c\x03sol\x0f\x0b-2026-09-22\x0b\x06.1-sol\
-\x11\x0b-2026-09-29\x0a\x05audio\x0f\x04-1.5\x13\x0b-2026-02-23\x10\x0a2025-08-28\x10\x04mini\x1f\
-azure/gpt-audio-mini-2025-10-06\x0a\x0bchat-latest\x06\x12mistral-large-2402\x14\x06latest\x06\x02\
-o1\x08\x0b-2024-12-17\x09\x04mini\x0d\x0b-2024-09-12\x07\x013\x08\x0b-2025-04-16\x09\x0ddeep-res\
-earch\x09\x04mini\x0d\x0b-2025-01-31\x09\x03pro\x0c\x0b-2025-06-10\x07\x064-mini\x18azure/o4-min\
-i-2025-04-16\x06\x16text-embedding-3-large\x17\x05small\x15\x07ada-002\x06\x0eus-gov/gpt-5.1\x0d\
-\x07o3-mini\x0d\x16text-embedding-3-large\x1e\x05small\x08\x08/gpt-4.1\x10\x0b-2025-04-14\x11\x04\
-mini\x15\x0b-2025-04-14\x11\x04nano\x15\x0b-2025-04-14\x0e\x01o\x0f\x0b-2024-05-13\x1aazure/us/g\
-pt-4o-2024-08-06\x15\x0511-20\x10\x04mini\x14\x0b-2024-07-18\x0d\x015\x0e\x0b-2025-08-07\x0f\x05\
-codex\x0f\x04mini\x13\x0b-2025-08-07\x0f\x04nano\x13\x0b-2025-08-07\x0f\x03pro\x0e\x02.1\x10\x05\
--chat\x12\x04odex\x16\x04-max\x1bazure/us/gpt-5.1-codex-mini\x0f\x012\x10\x05-chat\x12\x04odex\x11\
-\x03pro\x0f\x063-chat\x12\x04odex\x0f\x014\x10\x0b-2026-03-05\x11\x04mini\x11\x04nano\x11\x03pro\
-\x0f\x015\x10\x0b-2026-04-23\x1a\x014\x0f\x016\x15azure/us/gpt-5.6-luna\x11\x03sol\x11\x05terra\x0d\
-\x076-astra\x0f\x04luna\x0f\x03sol\x0e\x06.1-sol\x0d\x0bchat-latest\x09\x02o1\x0b\x0b-2024-12-17\
-\x0c\x04mini\x10\x0b-2024-09-12\x0c\x07preview\x0a\x013\x0b\x0b-2025-04-16\x0c\x0ddeep-research\x10\
-azure/us/o3-mini\x10\x0b-2025-01-31\x0a\x064-mini\x10\x0b-2025-04-16\x09\x16text-embedding-3-lar\
-ge\x1a\x05small\x18\x07ada-002\x05\x12_ai/claude-fable-5\x17\x02-1\x10\x09haiku-4-5\x16\x035-5\x10\
-\x08opus-4-5\x17\x016\x17\x017\x17\x018\x15\x015\x18azure_ai/claude-opus-5-5\x18\x05-fast\x10\x0a\
-sonnet-4-5\x19\x016\x17\x015\x18\x02-5\x0a\x0dodestral-2501\x09\x0ffw-gpt-oss-120b\x09\x07gpt-5.\
-4\x10\x0b-2026-03-05\x11\x04mini\x15\x0b-2026-03-17\x11\x04nano\x15\x0b-2026-03-17\x11\x03pro\x14\
-\x0b-2026-03-05\x10azure_ai/gpt-5.5\x10\x0b-2026-04-23\x1a\x014\x0d\x076-astra\x0f\x04luna\x0f\x03\
-sol\x0e\x06.1-sol\x0d\x0bchat-latest\x0d\x08oss-120b\x09\x16llama-3.3-70b-instruct\x0f\x204-mave\
-rick-17b-128e-instruct-fp8\x11\x16scout-17b-16e-instruct\x09\x19meta-llama-3-70b-instruct\x15\x0f\
-.1-70b-instruct\x0a\x0binistral-3b\x0b\x0bstral-large\x1bazure_ai/mistral-large-2407\x17\x013\x17\
-\x06latest\x11\x0bmedium-2505\x18\x033-5\x11\x04nemo\x11\x05small\x16\x05-2503\x00\x0bbabbage-00\
-2\x011edrock/ap-northeast-1/anthropic.claude-instant-v1(\x02v1)\x032:1\x0b%south-1/meta.llama3-7\
-0b-instruct-v1:0\x1f\x108b-instruct-v1:0\x08*ca-central-1/meta.llama3-70b-instruct-v1:0!\x108b-i\
-nstruct-v1:00bedrock/eu-central-1/anthropic.claude-instant-v1&\x02v1'\x032:1\x0b$west-1/meta.lla\
-ma3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x10\x1f2/meta.llama3-70b-instruct-v1:0\x1e\x108b-i\
-nstruct-v1:0\x10\"3/mistral.mistral-7b-instruct-v0:2\"\x0flarge-2402-v1:0\x1c\x18xtral-8x7b-inst\
-ruct-v0:1\x080invoke/anthropic.claude-3-5-sonnet-20240620-v1:0\x08'sa-east-1/meta.llama3-70b-ins\
-truct-v1:0\x1e\x108b-instruct-v1:0\x08%us-east-1/anthropic.claude-instant-v1#\x02v1$\x032:1/bedr\
-ock/us-east-1/meta.llama3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x13\x1fistral.mistral-7b-ins\
-truct-v0:2\"\x0flarge-2402-v1:0\x1c\x18xtral-8x7b-instruct-v0:1\x0b%gov-east-1/anthropic.claude-\
-fable-5-1'\x17haiku-4-5-20251001-v1:0-\x035-5'\x08opus-4-8,\x015-\x02-5'\x18sonnet-4-5-20250929-\
-v1:0.\x015/\x02-5\x16\x1fclaude-sonnet-4-5-20250929-v1:0\x16\x1dmeta.llama3-70b-instruct-v1:02be\
-drock/us-gov-east-1/meta.llama3-8b-instruct-v1:0\x16\x17openai.gpt-oss-120b-1:0%\x0720b-1:0\x0f!\
-west-1/anthropic.claude-fable-5-1'\x17haiku-4-5-20251001-v1:0-\x035-5'\x08opus-4-8,\x015-\x02-5'\
-\x18sonnet-4-5-20250929-v1:0.\x015/\x02-5\x16\x1fclaude-sonnet-4-5-20250929-v1:0\x16\x1dmeta.lla\
-ma3-70b-instruct-v1:0\"\x108b-instruct-v1:0\x16\x17openai.gpt-oss-120b-1:0,bedrock/us-gov-west-1\
-/openai.gpt-oss-20b-1:0\x0b$west-1/meta.llama3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x10\x1d\
-2/anthropic.claude-instant-v1#\x02v1$\x032:1\x12\x20mistral.mistral-7b-instruct-v0:2\"\x0flarge-\
-2402-v1:0\x1c\x18xtral-8x7b-instruct-v0:1\x0a).anthropic.claude-3-5-haiku-20241022-v1:0\x00\x0ec\
-laude-fable-5\x0e\x02-1\x07\x09haiku-4-5\x10\x09-20251001\x0d\x035-5\x07\x08mythos-5\x11claude-m\
-ythos-5-1\x0e\x07preview\x07\x08opus-4-5\x0f\x09-20251101\x0e\x016\x0f\x09-20260205\x0e\x017\x0f\
-\x09-20260416\x0e\x018\x0c\x015\x0d\x02-5\x07\x0asonnet-4-5\x11\x09-20250929\x1a\x05-v1:0\x10\x01\
-6\x0e\x015\x11claude-sonnet-5-5\x01\x17odestral/codestral-2405\x14\x06latest\x00\x0bdavinci-002\x00\
-+eu.anthropic.claude-3-5-haiku-20241022-v1:0\x18\x14sonnet-20240620-v1:0#\x091022-v2:0\x16\x167-\
-sonnet-20250219-v1:0\x16\x12opus-20240229-v1:0\x14\x07fable-5\x1b\x02-1\x14\x17haiku-4-5-2025100\
-1-v1:0\x1a\x035-5\x14\x16opus-4-1-20250805-v1:0\x1b\x0d20250514-v1:0\x1b\x0f5-20251101-v1:0\x1fe\
-u.anthropic.claude-opus-4-6-v1\x1b\x017\x1b\x018\x19\x015\x1a\x02-5\x14\x16sonnet-4-20250514-v1:\
-0\x1d\x0f5-20250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x03\x1emeta.llama3-2-1b-instruct-v1:0\x11\x10\
-3b-instruct-v1:0\x04\x1eistral.pixtral-large-2502-v1:0\x00\x0eft:babbage-002\x03\x0bdavinci-002\x03\
-\x0dgpt-3.5-turbo\x15ft:gpt-3.5-turbo-0125\x12\x03613\x11\x041106\x07\x064-0613\x08\x0d.1-2025-0\
-4-14\x0b\x0fmini-2025-04-14\x0b\x0fnano-2025-04-14\x08\x0co-2024-08-06\x0f\x0511-20\x0a\x0fmini-\
-2024-07-18\x03\x12o4-mini-2025-04-16\x00'gemini-2.5-computer-use-preview-10-2025\x0b\x05flash\x10\
-\x05-lite\x15\x10-preview-09-2025\x11\x0fpreview-09-2025\x0egemini-2.5-pro\x0e\x0c-preview-tts\x07\
-\x0f3-flash-preview\x08\x0d.1-flash-lite\x15\x08-preview\x0b\x0bpro-preview\x16\x0c-customtools\x09\
-\x075-flash\x10\x05-lite\x09\x076-flash\x09\x077-flash\x09\x078-flash\x10\x06-cyber\x07\x08exp-1\
-206\x07\x12flash-experimental\x0d\x06latest\x18gemini-flash-lite-latest\x07\x12omni-flash-previe\
-w\x07\x0apro-latest\x07\x17robotics-er-1.5-preview\x13\x092-preview\x06\"/deep-research-max-prev\
-iew-04-2026\x15\x0fpreview-04-2026\x17\x11o-preview-12-2025\x07'gemini-2.5-computer-use-preview-\
-10-2025\x12\x05flash\x17\x05-lite\x12\x03pro\x15\x0c-preview-tts\x0e\x0f3-flash-preview\x0f\x0d.\
-1-flash-lite\x1c\x08-preview\x1dgemini/gemini-3.1-pro-preview\x1d\x0c-customtools\x10\x075-flash\
-\x17\x05-lite\x10\x076-flash\x10\x077-flash\x10\x078-flash\x0e\x074-argon\x0e\x0dembedding-001\x18\
-\x012\x19\x08-preview\x0f\x07xp-1114\x13\x03206\x0e\x0cflash-latest\x15\x0aite-latest\x0e\x0egem\
-ma-2-27b-it\x1bgemini/gemini-gemma-2-9b-it\x0e\x0eomni-1.1-flash\x13\x0dflash-preview\x0e\x0apro\
--latest\x0e\x15robotics-er-2-preview\x1c\x11streaming-preview\x0a\x0bma-3-27b-it\x0d\x0c4-26b-a4\
-b-it\x0f\x0631b-it\x07\x1clearnlm-1.5-pro-experimental\x08\x13yria-3-clip-preview\x0f\x0bpro-pre\
-view\x0e\x02.5\x10\x0d-clip-preview\x11\x0bpro-preview\x0d\x0crealtime-exp\x1fglobal.anthropic.c\
-laude-fable-5\x1f\x02-1\x18\x17haiku-4-5-20251001-v1:0\x1e\x035-5\x18\x0amythos-5-1\x18\x16opus-\
-4-5-20251101-v1:0\x1f\x046-v1\x1f\x017\x1f\x018\x1d\x015\x1e\x02-5\x18\x16sonnet-4-20250514-v1:0\
-!\x0f5-20250929-v1:0!\x016\x1f\x015\x20\x02-5\x15global.openai.gpt-5.4\x14\x015\x14\x066-luna\x16\
+dex\x0e\x03pro\x11\x0b-2025-12-11\x0c\x063-chat\x0f\x04odex\x0c\x014\x0d\x0b-2026-03-05\x0e\x04m\
+ini\x12\x0b-2026-03-17\x0e\x04nano\x12\x0b-2026-03-17\x0e\x03pro\x11\x0b-2026-03-05\x0c\x015\x0d\
+\x0b-2026-04-23\x17\x014\x0e\x03pro\x11\x0b-2026-04-23\x0c\x016\x0d\x05-luna\x12\x0b-2026-07-09\x0e\
+\x03sol\x1cazure/gpt-5.6-sol-2026-07-09\x0e\x05terra\x13\x0b-2026-07-09\x0a\x076-astra\x11\x0b-2\
+026-09-03\x0c\x04luna\x10\x0b-2026-09-22\x0c\x03sol\x0f\x0b-2026-09-22\x0b\x06.1-sol\x11\x0b-202\
+6-09-29\x0a\x05audio\x0f\x04-1.5\x13\x0b-2026-02-23\x10\x0a2025-08-28\x10\x04mini\x14\x0b-2025-1\
+0-06\x0a\x0bchat-latest\x06\x12mistral-large-2402\x14\x06latest\x06\x02o1\x08\x0b-2024-12-17\x09\
+\x04mini\x0d\x0b-2024-09-12\x07\x013\x08\x0b-2025-04-16\x09\x0ddeep-research\x09\x04mini\x0d\x0b\
+-2025-01-31\x09\x03pro\x0c\x0b-2025-06-10\x07\x064-mini\x18azure/o4-mini-2025-04-16\x06\x16text-\
+embedding-3-large\x17\x05small\x15\x07ada-002\x06\x0eus-gov/gpt-5.1\x0d\x07o3-mini\x0d\x16text-e\
+mbedding-3-large\x1e\x05small\x08\x08/gpt-4.1\x10\x0b-2025-04-14\x11\x04mini\x15\x0b-2025-04-14\x11\
+\x04nano\x15\x0b-2025-04-14\x0e\x01o\x0f\x0b-2024-05-13\x16\x048-06\x15\x0511-20\x10\x04mini\x14\
+\x0b-2024-07-18\x0d\x015\x0e\x0b-2025-08-07\x0f\x05codex\x0f\x04mini\x13\x0b-2025-08-07\x0f\x04n\
+ano\x13\x0b-2025-08-07\x0f\x03pro\x0e\x02.1\x10\x05-chat\x12\x04odex\x16\x04-max\x1bazure/us/gpt\
+-5.1-codex-mini\x0f\x012\x10\x05-chat\x12\x04odex\x11\x03pro\x0f\x063-chat\x12\x04odex\x0f\x014\x10\
+\x0b-2026-03-05\x11\x04mini\x11\x04nano\x11\x03pro\x0f\x015\x10\x0b-2026-04-23\x1a\x014\x0f\x016\
+\x10\x05-luna\x11\x03sol\x11\x05terra\x0d\x076-astra\x0f\x04luna\x0f\x03sol\x0e\x06.1-sol\x0d\x0b\
+chat-latest\x09\x02o1\x0b\x0b-2024-12-17\x0c\x04mini\x10\x0b-2024-09-12\x0c\x07preview\x0a\x013\x0b\
+\x0b-2025-04-16\x0c\x0ddeep-research\x10azure/us/o3-mini\x10\x0b-2025-01-31\x0a\x064-mini\x10\x0b\
+-2025-04-16\x09\x16text-embedding-3-large\x1a\x05small\x18\x07ada-002\x05\x12_ai/claude-fable-5\x17\
+\x02-1\x10\x09haiku-4-5\x16\x035-5\x10\x08opus-4-5\x17\x016\x17\x017\x17\x018\x15\x015\x16\x02-5\
+\x18\x05-fast\x10\x0asonnet-4-5\x19\x016\x17\x015\x18\x02-5\x0a\x0dodestral-2501\x09\x0ffw-gpt-o\
+ss-120b\x09\x07gpt-5.4\x10\x0b-2026-03-05\x11\x04mini\x15\x0b-2026-03-17\x11\x04nano\x15\x0b-202\
+6-03-17\x11\x03pro\x14\x0b-2026-03-05\x10azure_ai/gpt-5.5\x10\x0b-2026-04-23\x1a\x014\x0d\x076-a\
+stra\x0f\x04luna\x0f\x03sol\x0e\x06.1-sol\x0d\x0bchat-latest\x0d\x08oss-120b\x09\x16llama-3.3-70\
+b-instruct\x0f\x204-maverick-17b-128e-instruct-fp8\x11\x16scout-17b-16e-instruct\x09\x19meta-lla\
+ma-3-70b-instruct\x15\x0f.1-70b-instruct\x0a\x0binistral-3b\x0b\x0bstral-large\x16\x05-2407\x17\x01\
+3\x17\x06latest\x11\x0bmedium-2505\x18\x033-5\x11\x04nemo\x11\x05small\x16\x05-2503\x00\x0bbabba\
+ge-002\x011edrock/ap-northeast-1/anthropic.claude-instant-v1(\x02v1)\x032:1\x0b%south-1/meta.lla\
+ma3-70b-instruct-v1:0\x1f\x108b-instruct-v1:0\x08*ca-central-1/meta.llama3-70b-instruct-v1:0!\x10\
+8b-instruct-v1:00bedrock/eu-central-1/anthropic.claude-instant-v1&\x02v1'\x032:1\x0b$west-1/meta\
+.llama3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x10\x1f2/meta.llama3-70b-instruct-v1:0\x1e\x10\
+8b-instruct-v1:0\x10\"3/mistral.mistral-7b-instruct-v0:2\"\x0flarge-2402-v1:0\x1c\x18xtral-8x7b-\
+instruct-v0:1\x080invoke/anthropic.claude-3-5-sonnet-20240620-v1:0\x08'sa-east-1/meta.llama3-70b\
+-instruct-v1:0\x1e\x108b-instruct-v1:0\x08%us-east-1/anthropic.claude-instant-v1#\x02v1$\x032:1\x12\
+\x1dmeta.llama3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x13\x1fistral.mistral-7b-instruct-v0:2\
+\"\x0flarge-2402-v1:0\x1c\x18xtral-8x7b-instruct-v0:1\x0b%gov-east-1/anthropic.claude-fable-5-1'\
+\x17haiku-4-5-20251001-v1:0-\x035-5'\x08opus-4-8,\x015-\x02-5'\x18sonnet-4-5-20250929-v1:0.\x015\
+/\x02-5\x16\x1fclaude-sonnet-4-5-20250929-v1:0\x16\x1dmeta.llama3-70b-instruct-v1:02bedrock/us-g\
+ov-east-1/meta.llama3-8b-instruct-v1:0\x16\x17openai.gpt-oss-120b-1:0%\x0720b-1:0\x0f!west-1/ant\
+hropic.claude-fable-5-1'\x17haiku-4-5-20251001-v1:0-\x035-5'\x08opus-4-8,\x015-\x02-5'\x18sonnet\
+-4-5-20250929-v1:0.\x015/\x02-5\x16\x1fclaude-sonnet-4-5-20250929-v1:0\x16\x1dmeta.llama3-70b-in\
+struct-v1:0\"\x108b-instruct-v1:0\x16\x17openai.gpt-oss-120b-1:0%\x0720b-1:0\x0b$west-1/meta.lla\
+ma3-70b-instruct-v1:0\x1e\x108b-instruct-v1:0\x10\x1d2/anthropic.claude-instant-v1#\x02v1$\x032:\
+1\x12\x20mistral.mistral-7b-instruct-v0:2\"\x0flarge-2402-v1:0\x1c\x18xtral-8x7b-instruct-v0:1\x0a\
+).anthropic.claude-3-5-haiku-20241022-v1:0\x00\x0eclaude-fable-5\x0e\x02-1\x07\x09haiku-4-5\x10\x09\
+-20251001\x0d\x035-5\x07\x08mythos-5\x11claude-mythos-5-1\x0e\x07preview\x07\x08opus-4-5\x0f\x09\
+-20251101\x0e\x016\x0f\x09-20260205\x0e\x017\x0f\x09-20260416\x0e\x018\x0c\x015\x0d\x02-5\x07\x0a\
+sonnet-4-5\x11\x09-20250929\x1a\x05-v1:0\x10\x016\x0e\x015\x0f\x02-5\x01\x17odestral/codestral-2\
+405\x14\x06latest\x00\x0bdavinci-002\x00+eu.anthropic.claude-3-5-haiku-20241022-v1:0\x18\x14sonn\
+et-20240620-v1:0#\x091022-v2:0\x16\x167-sonnet-20250219-v1:0\x16\x12opus-20240229-v1:0\x14\x07fa\
+ble-5\x1b\x02-1\x14\x17haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x16opus-4-1-20250805-v1:0\x1b\x0d2\
+0250514-v1:0\x1b\x0f5-20251101-v1:0\x1feu.anthropic.claude-opus-4-6-v1\x1b\x017\x1b\x018\x19\x01\
+5\x1a\x02-5\x14\x16sonnet-4-20250514-v1:0\x1d\x0f5-20250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x03\
+\x1emeta.llama3-2-1b-instruct-v1:0\x11\x103b-instruct-v1:0\x04\x1eistral.pixtral-large-2502-v1:0\
+\x00\x0eft:babbage-002\x03\x0bdavinci-002\x03\x0dgpt-3.5-turbo\x10\x05-0125\x12\x03613\x11\x0411\
+06\x07\x064-0613\x08\x0d.1-2025-04-14\x0b\x0fmini-2025-04-14\x0b\x0fnano-2025-04-14\x08\x0co-202\
+4-08-06\x0f\x0511-20\x0a\x0fmini-2024-07-18\x03\x12o4-mini-2025-04-16\x00'gemini-2.5-computer-us\
+e-preview-10-2025\x0b\x05flash\x10\x05-lite\x15\x10-preview-09-2025\x11\x0fpreview-09-2025\x0ege\
+mini-2.5-pro\x0e\x0c-preview-tts\x07\x0f3-flash-preview\x08\x0d.1-flash-lite\x15\x08-preview\x0b\
+\x0bpro-preview\x16\x0c-customtools\x09\x075-flash\x10\x05-lite\x09\x076-flash\x09\x077-flash\x09\
+\x078-flash\x10\x06-cyber\x07\x08exp-1206\x07\x12flash-experimental\x0d\x06latest\x0e\x0aite-lat\
+est\x07\x12omni-flash-preview\x07\x0apro-latest\x07\x17robotics-er-1.5-preview\x13\x092-preview\x06\
+\"/deep-research-max-preview-04-2026\x15\x0fpreview-04-2026\x17\x11o-preview-12-2025\x07'gemini-\
+2.5-computer-use-preview-10-2025\x12\x05flash\x17\x05-lite\x12\x03pro\x15\x0c-preview-tts\x0e\x0f\
+3-flash-preview\x0f\x0d.1-flash-lite\x1c\x08-preview\x1dgemini/gemini-3.1-pro-preview\x1d\x0c-cu\
+stomtools\x10\x075-flash\x17\x05-lite\x10\x076-flash\x10\x077-flash\x10\x078-flash\x0e\x074-argo\
+n\x0e\x0dembedding-001\x18\x012\x19\x08-preview\x0f\x07xp-1114\x13\x03206\x0e\x0cflash-latest\x15\
+\x0aite-latest\x0e\x0egemma-2-27b-it\x16\x059b-it\x0e\x0eomni-1.1-flash\x13\x0dflash-preview\x0e\
+\x0apro-latest\x0e\x15robotics-er-2-preview\x1c\x11streaming-preview\x0a\x0bma-3-27b-it\x0d\x0c4\
+-26b-a4b-it\x0f\x0631b-it\x07\x1clearnlm-1.5-pro-experimental\x08\x13yria-3-clip-preview\x0f\x0b\
+pro-preview\x0e\x02.5\x10\x0d-clip-preview\x11\x0bpro-preview\x0d\x0crealtime-exp\x1fglobal.anth\
+ropic.claude-fable-5\x1f\x02-1\x18\x17haiku-4-5-20251001-v1:0\x1e\x035-5\x18\x0amythos-5-1\x18\x16\
+opus-4-5-20251101-v1:0\x1f\x046-v1\x1f\x017\x1f\x018\x1d\x015\x1e\x02-5\x18\x16sonnet-4-20250514\
+-v1:0!\x0f5-20250929-v1:0!\x016\x1f\x015\x20\x02-5\x07\x0eopenai.gpt-5.4\x14\x015\x14\x066-luna\x16\
 \x03sol\x16\x05terra\x12\x076-astra\x14\x04luna\x14\x03sol\x13\x06.1-sol\x01\x14oogle.gemma-3-12\
 b-it\x0f\x0627b-it\x0f\x054b-it\x01\x0cpt-3.5-turbo\x0d\x05-0125\x0e\x041106\x0f\x026k\x16gpt-3.\
 5-turbo-instruct\x16\x05-0914\x04\x014\x05\x05-0613\x06\x0c1106-preview\x06\x05turbo\x0b\x0b-202\
 4-04-09\x05\x02.1\x07\x0b-2025-04-14\x08\x04mini\x0c\x0b-2025-04-14\x08\x04nano\x0c\x0b-2025-04-\
-14\x05\x01o\x06\x0b-2024-05-13\x0d\x048-06\x11gpt-4o-2024-11-20\x07\x18audio-preview-2024-12-17\x18\
-\x075-06-03\x07\x04mini\x0b\x0b-2024-07-18\x0c\x18audio-preview-2024-12-17\x0c\x0esearch-preview\
-\x1a\x0b-2025-03-11\x07\x0esearch-preview\x15\x0b-2025-03-11\x04\x015\x05\x0b-2025-08-07\x06\x04\
-chat\x0a\x07-latest\x07\x04odex\x06\x04mini\x15gpt-5-mini-2025-08-07\x06\x04nano\x0a\x0b-2025-08\
--07\x06\x03pro\x09\x0b-2025-10-06\x06\x0asearch-api\x10\x0b-2025-10-14\x05\x02.1\x07\x0b-2025-11\
--13\x08\x0bchat-latest\x09\x04odex\x0d\x04-max\x0f\x03ini\x06\x012\x07\x0b-2025-12-11\x08\x0bcha\
-t-latest\x0dgpt-5.2-codex\x08\x03pro\x0b\x0b-2025-12-11\x06\x0d3-chat-latest\x09\x04odex\x06\x01\
-4\x07\x0b-2026-03-05\x08\x04mini\x0c\x0b-2026-03-17\x08\x04nano\x0c\x0b-2026-03-17\x08\x03pro\x0b\
-\x0b-2026-03-05\x06\x015\x07\x0b-2026-04-23\x08\x05cyber\x15gpt-5.5-cyber-preview\x08\x03pro\x0b\
-\x0b-2026-04-23\x06\x016\x07\x06-cyber\x08\x04luna\x08\x03sol\x08\x05terra\x04\x076-astra\x06\x04\
-luna\x06\x03sol\x05\x06.1-sol\x04\x05audio\x09\x04-1.5\x0a\x0a2025-08-28\x0a\x04mini\x19gpt-audi\
-o-mini-2025-10-06\x15\x042-15\x04\x14daybreak-blue-latest\x0d\x0ared-latest\x04\x12rosalind-disc\
-overy\x0d\x08research\x01\x14roq/llama-guard-3-8b\x05#meta-llama/llama-prompt-guard-2-22m%\x0386\
-m\x05\x13openai/gpt-oss-120b\x14\x0320b\x14\x0dsafeguard-20b\x00+jp.anthropic.claude-haiku-4-5-2\
-0251001-v1:0\x1a\x035-5\x14\x08opus-4-7\x1b\x018\x1ajp.anthropic.claude-opus-5\x1a\x02-5\x14\x18\
-sonnet-4-5-20250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x00\x17meta.llama2-13b-chat-v1\x0c\x0b70b-c\
-hat-v1\x0a\x163-1-405b-instruct-v1:0\x0e\x1170b-instruct-v1:0\x0e\x108b-instruct-v1:0\x0c\x132-1\
-1b-instruct-v1:0\x0f\x0fb-instruct-v1:0\x0e\x103b-instruct-v1:0\x0e\x1190b-instruct-v1:0\x0c\x13\
-3-70b-instruct-v1:0\x1dmeta.llama3-70b-instruct-v1:0\x0c\x108b-instruct-v1:0\x0a\x1c4-maverick-1\
-7b-instruct-v1:0\x0c\x17scout-17b-instruct-v1:0\x01\x16istral.devstral-2-123b\x08\x14magistral-s\
-mall-2509\x09\x17inistral-3-14b-instruct\x14\x0b3b-instruct\x14\x0b8b-instruct\x0a\x16stral-7b-i\
-nstruct-v0:2\x10\x0flarge-2402-v1:0\x19\x067-v1:0\x16\x0f3-675b-instruct\x10\x0fsmall-2402-v1:0\x0a\
-\x18xtral-8x7b-instruct-v0:1\x08\x17pixtral-large-2502-v1:0\x1cmistral.voxtral-mini-3b-2507\x10\x0e\
-small-24b-2507\x07\x0f/codestral-2508\x12\x05embed\x17\x05-2505\x12\x06latest\x12\x0cmamba-lates\
-t\x08\x0fdevstral-latest\x11\x0dmedium-latest\x11\x0csmall-latest\x08\x07glm-5-2\x08\x12labs-lea\
-nstral-1-5\x1a\x02-1\x08\x17magistral-medium-latest\x12\x0csmall-latest\x09\x11inistral-14b-2512\
-\x1cmistral/ministral-14b-latest\x12\x0a3-14b-2512\x14\x073b-2512\x14\x078b-2512\x13\x06b-2512\x15\
-\x06latest\x12\x078b-2512\x15\x06latest\x0a\x17stral-code-agent-latest\x15\x0afim-latest\x15\x06\
-latest\x10\x05embed\x15\x05-2312\x10\x0alarge-2512\x16\x013\x16\x014\x19mistral/mistral-large-4-\
-0\x16\x06latest\x10\x06medium\x16\x05-2604\x17\x013\x18\x02-5\x18\x02.5\x17\x06latest\x10\x05sma\
-ll\x15\x05-2603\x16\x06latest\x10\x04tiny\x10\x0dvibe-cli-fast\x19\x06latest\x19\x0awith-tools\x08\
-\x11open-mistral-nemo\x1cmistral/pixtral-large-latest\x08\x12voxtral-small-2507\x16\x06latest\x08\
-\x09zai-glm-5\x11\x02-2\x12\x013\x10\x06latest\x00\x02o1\x02\x0b-2024-12-17\x03\x03pro\x06\x0b-2\
-025-03-19\x01\x013\x02\x0b-2025-04-16\x03\x0ddeep-research\x10\x0b-2025-06-26\x03\x04mini\x12o3-\
-mini-2025-01-31\x03\x03pro\x06\x0b-2025-06-10\x01\x064-mini\x07\x0b-2025-04-16\x08\x0ddeep-resea\
-rch\x15\x0b-2025-06-26\x01\x10penai.gpt-6-luna\x0d\x03sol\x0b\x0coss-120b-1:0\x0f\x0720b-1:0\x0f\
-\x0esafeguard-120b\x19\x0320b\x00(text-completion-codestral/codestral-2405$\x06latest\x05\x11emb\
-edding-3-large\x16text-embedding-3-small\x0f\x07ada-002\x16\x03-v2\x014ogether_ai/deepseek-ai/de\
-epseek-r1-distill-llama-70b\x0c\x15google/gemma-2-27b-it\x19\x084-31b-it\x0c\x1dmeta-llama/llama\
--3-8b-chat-hf\x1e\x10.1-405b-instruct\x1f\x0d2-1b-instruct!\x0b3b-instruct\x1f\x143-70b-instruct\
--turbo\x1d\x184-scout-17b-16e-instruct\x17\x1fmeta-llama-3-70b-instruct-turbo$\x0b8b-instruct#\x15\
-.1-70b-instruct-turbo&\x028b7together_ai/meta-llama/meta-llama-3.1-8b-instruct-turbo\x11\x17mode\
-ls/muse-glimmer-30b\x1d\x14spark-open-816b-a42b\x0d&istralai/ministral-3-14b-instruct-2512\x18\x16\
-stral-7b-instruct-v0.1-\x013\x1e\x17small-24b-instruct-2501\x18\x18xtral-8x7b-instruct-v0.1\x0c+\
-nousresearch/nous-hermes-2-mixtral-8x7b-dpo\x0d(vidia/llama-3.1-nemotron-70b-instruct-hf\x0c\x13\
-openai/gpt-oss-120b\x1b\x0320b\x00!us-gov.anthropic.claude-fable-5-1\x18\x09haiku-5-5\x18\x08opu\
-s-4-8\x1d\x015\x20us-gov.anthropic.claude-opus-5-5\x18\x18sonnet-4-5-20250929-v1:0\x1f\x015\x20\x02\
--5\x07\x17openai.gpt-oss-120b-1:0\x16\x0720b-1:0\x02).anthropic.claude-3-5-haiku-20241022-v1:0\x18\
-\x14sonnet-20240620-v1:0#\x091022-v2:0\x16\x167-sonnet-20250219-v1:0\x16\x12opus-20240229-v1:0\x14\
-\x07fable-5\x1b\x02-1\x14\x17haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x08mythos-5\x1eus.anthropic.\
-claude-mythos-5-1\x1b\x07preview\x14\x16opus-4-1-20250805-v1:0\x1b\x0d20250514-v1:0\x1b\x0f5-202\
-51101-v1:0\x1b\x046-v1\x1b\x017\x1b\x018\x19\x015\x1a\x02-5\x14\x16sonnet-4-20250514-v1:0\x1d\x0f\
-5-20250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x03\x20meta.llama3-1-405b-instruct-v1:0\"us.meta.lla\
-ma3-1-70b-instruct-v1:0\x11\x108b-instruct-v1:0\x0f\x132-11b-instruct-v1:0\x12\x0fb-instruct-v1:\
-0\x11\x103b-instruct-v1:0\x11\x1190b-instruct-v1:0\x0f\x133-70b-instruct-v1:0\x0d\x1c4-maverick-\
-17b-instruct-v1:0\x0f\x17scout-17b-instruct-v1:0\x04\x1eistral.pixtral-large-2502-v1:0\x03\x0eop\
-enai.gpt-5.4\x10\x015\x10\x066-luna\x12\x03sol\x12\x05terra\x0e\x076-astra\x14us.openai.gpt-6-lu\
-na\x10\x03sol\x0f\x06.1-sol\x00\x1avertex_ai/claude-3-5-haiku\x1a\x09@20241022\x15\x06sonnet\x1b\
-\x09@20240620\x13\x05haiku\x18\x09@20240307\x13\x04opus\x17\x09@20240229\x13\x06sonnet\x19\x09@2\
-0240229\x11\x07fable-5\x18\x02-1\x1a\x08@default\x20vertex_ai/claude-fable-5@default\x11\x09haik\
-u-4-5\x1a\x09@20251001\x17\x035-5\x1a\x08@default\x11\x08opus-4-5\x19\x09@20251101\x18\x016\x19\x08\
-@default\x18\x017\x19\x08@default\x18\x018\x19\x08@default\x16\x015\x17\x02-5\x19\x08@default\x1f\
-vertex_ai/claude-opus-5@default\x11\x0asonnet-4-5\x1b\x09@20250929\x1a\x016\x1b\x08@default\x18\x01\
-5\x19\x02-5\x1b\x08@default\x19\x08@default\x0b\x0aodestral-2\x15\x03501\x15\x04@001\x13\x05@240\
-5\x14\x06latest\x0a\x10gemini-2.0-flash\x1a\x05-lite\x20vertex_ai/gemini-3-flash-preview\x13\x0b\
-pro-preview\x12\x0d.1-flash-lite\x1f\x08-preview\x15\x0bpro-preview\x20\x0c-customtools\x13\x075\
--flash\x1a\x05-lite\x13\x076-flash\x13\x077-flash\x13\x078-flash\x1a\x06-cyber\x11\x074-argon\x18\
-\x11-cyber-permissive\x11\x0bembedding-2\x1c\x08-preview\x1fvertex_ai/gemini-omni-1.1-flash\x1f\x08\
--preview\x11\x15robotics-er-2-preview\x0d\x0fma-4-26b-a4b-it\x0a!meta/llama-3.1-405b-instruct-ma\
-as\x19\x1170b-instruct-maas\x19\x108b-instruct-maas\x17\x1a2-90b-vision-instruct-maas\x17\x133-7\
-0b-instruct-maas\x15!4-maverick-17b-128e-instruct-maas%\x106e-instruct-maas\x17\x1cscout-17b-128\
-e-instruct-maas\"\x106e-instruct-maas\x14\x143-405b-instruct-maas\x16\x1170b-instruct-maas\x16\x10\
-8b-instruct-maas\x1cvertex_ai/mistral-large-2411\x17\x05@2407\x1a\x0611-001\x18\x06latest\x12\x08\
-medium-3\x1a\x04@001\x12\x09nemo@2407\x17\x06latest\x12\x0asmall-2503\x1c\x04@001\x11\x0eai/code\
-stral-2\x1f\x04@001\x14\x10mistral-medium-3$\x04@001";
+14\x05\x01o\x06\x0b-2024-05-13\x0d\x048-06\x0c\x0511-20\x07\x18audio-preview-2024-12-17\x18\x075\
+-06-03\x07\x04mini\x0b\x0b-2024-07-18\x0c\x18audio-preview-2024-12-17\x0c\x0esearch-preview\x1a\x0b\
+-2025-03-11\x07\x0esearch-preview\x15\x0b-2025-03-11\x04\x015\x05\x0b-2025-08-07\x06\x04chat\x0a\
+\x07-latest\x07\x04odex\x06\x04mini\x15gpt-5-mini-2025-08-07\x06\x04nano\x0a\x0b-2025-08-07\x06\x03\
+pro\x09\x0b-2025-10-06\x06\x0asearch-api\x10\x0b-2025-10-14\x05\x02.1\x07\x0b-2025-11-13\x08\x0b\
+chat-latest\x09\x04odex\x0d\x04-max\x0f\x03ini\x06\x012\x07\x0b-2025-12-11\x08\x0bchat-latest\x09\
+\x04odex\x08\x03pro\x0b\x0b-2025-12-11\x06\x0d3-chat-latest\x09\x04odex\x06\x014\x07\x0b-2026-03\
+-05\x08\x04mini\x0c\x0b-2026-03-17\x08\x04nano\x0c\x0b-2026-03-17\x08\x03pro\x0b\x0b-2026-03-05\x06\
+\x015\x07\x0b-2026-04-23\x08\x05cyber\x15gpt-5.5-cyber-preview\x08\x03pro\x0b\x0b-2026-04-23\x06\
+\x016\x07\x06-cyber\x08\x04luna\x08\x03sol\x08\x05terra\x04\x076-astra\x06\x04luna\x06\x03sol\x05\
+\x06.1-sol\x04\x05audio\x09\x04-1.5\x0a\x0a2025-08-28\x0a\x04mini\x0e\x0b-2025-10-06\x15\x042-15\
+\x04\x14daybreak-blue-latest\x0d\x0ared-latest\x04\x12rosalind-discovery\x0d\x08research\x01\x14\
+roq/llama-guard-3-8b\x05#meta-llama/llama-prompt-guard-2-22m%\x0386m\x05\x13openai/gpt-oss-120b\x14\
+\x0320b\x14\x0dsafeguard-20b\x00+jp.anthropic.claude-haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x08o\
+pus-4-7\x1b\x018\x1ajp.anthropic.claude-opus-5\x1a\x02-5\x14\x18sonnet-4-5-20250929-v1:0\x1d\x01\
+6\x1b\x015\x1c\x02-5\x00\x17meta.llama2-13b-chat-v1\x0c\x0b70b-chat-v1\x0a\x163-1-405b-instruct-\
+v1:0\x0e\x1170b-instruct-v1:0\x0e\x108b-instruct-v1:0\x0c\x132-11b-instruct-v1:0\x0f\x0fb-instru\
+ct-v1:0\x0e\x103b-instruct-v1:0\x0e\x1190b-instruct-v1:0\x0c\x133-70b-instruct-v1:0\x0c\x1170b-i\
+nstruct-v1:0\x0c\x108b-instruct-v1:0\x0a\x1c4-maverick-17b-instruct-v1:0\x0c\x17scout-17b-instru\
+ct-v1:0\x01\x16istral.devstral-2-123b\x08\x14magistral-small-2509\x09\x17inistral-3-14b-instruct\
+\x14\x0b3b-instruct\x14\x0b8b-instruct\x0a\x16stral-7b-instruct-v0:2\x10\x0flarge-2402-v1:0\x19\x06\
+7-v1:0\x16\x0f3-675b-instruct\x10\x0fsmall-2402-v1:0\x0a\x18xtral-8x7b-instruct-v0:1\x08\x17pixt\
+ral-large-2502-v1:0\x1cmistral.voxtral-mini-3b-2507\x10\x0esmall-24b-2507\x07\x0f/codestral-2508\
+\x12\x05embed\x17\x05-2505\x12\x06latest\x12\x0cmamba-latest\x08\x0fdevstral-latest\x11\x0dmediu\
+m-latest\x11\x0csmall-latest\x08\x07glm-5-2\x08\x12labs-leanstral-1-5\x1a\x02-1\x08\x17magistral\
+-medium-latest\x12\x0csmall-latest\x09\x11inistral-14b-2512\x16\x06latest\x12\x0a3-14b-2512\x14\x07\
+3b-2512\x14\x078b-2512\x13\x06b-2512\x15\x06latest\x12\x078b-2512\x15\x06latest\x0a\x17stral-cod\
+e-agent-latest\x15\x0afim-latest\x15\x06latest\x10\x05embed\x15\x05-2312\x10\x0alarge-2512\x16\x01\
+3\x16\x014\x19mistral/mistral-large-4-0\x16\x06latest\x10\x06medium\x16\x05-2604\x17\x013\x18\x02\
+-5\x18\x02.5\x17\x06latest\x10\x05small\x15\x05-2603\x16\x06latest\x10\x04tiny\x10\x0dvibe-cli-f\
+ast\x19\x06latest\x19\x0awith-tools\x08\x11open-mistral-nemo\x08\x14pixtral-large-latest\x08\x12\
+voxtral-small-2507\x16\x06latest\x08\x09zai-glm-5\x11\x02-2\x12\x013\x10\x06latest\x00\x02o1\x02\
+\x0b-2024-12-17\x03\x03pro\x06\x0b-2025-03-19\x01\x013\x02\x0b-2025-04-16\x03\x0ddeep-research\x10\
+\x0b-2025-06-26\x03\x04mini\x12o3-mini-2025-01-31\x03\x03pro\x06\x0b-2025-06-10\x01\x064-mini\x07\
+\x0b-2025-04-16\x08\x0ddeep-research\x15\x0b-2025-06-26\x01\x10penai.gpt-6-luna\x0d\x03sol\x0b\x0c\
+oss-120b-1:0\x0f\x0720b-1:0\x0f\x0esafeguard-120b\x19\x0320b\x00(text-completion-codestral/codes\
+tral-2405$\x06latest\x05\x11embedding-3-large\x11\x05small\x0f\x07ada-002\x16\x03-v2\x014ogether\
+_ai/deepseek-ai/deepseek-r1-distill-llama-70b\x0c\x15google/gemma-2-27b-it\x19\x084-31b-it\x0c\x1d\
+meta-llama/llama-3-8b-chat-hf\x1e\x10.1-405b-instruct\x1f\x0d2-1b-instruct!\x0b3b-instruct\x1f\x14\
+3-70b-instruct-turbo\x1d\x184-scout-17b-16e-instruct\x17\x1fmeta-llama-3-70b-instruct-turbo$\x0b\
+8b-instruct#\x15.1-70b-instruct-turbo&\x028b7together_ai/meta-llama/meta-llama-3.1-8b-instruct-t\
+urbo\x11\x17models/muse-glimmer-30b\x1d\x14spark-open-816b-a42b\x0d&istralai/ministral-3-14b-ins\
+truct-2512\x18\x16stral-7b-instruct-v0.1-\x013\x1e\x17small-24b-instruct-2501\x18\x18xtral-8x7b-\
+instruct-v0.1\x0c+nousresearch/nous-hermes-2-mixtral-8x7b-dpo\x0d(vidia/llama-3.1-nemotron-70b-i\
+nstruct-hf\x0c\x13openai/gpt-oss-120b\x1b\x0320b\x00!us-gov.anthropic.claude-fable-5-1\x18\x09ha\
+iku-5-5\x18\x08opus-4-8\x1d\x015\x1e\x02-5\x18\x18sonnet-4-5-20250929-v1:0\x1f\x015\x20\x02-5\x07\
+\x17openai.gpt-oss-120b-1:0\x16\x0720b-1:0\x02).anthropic.claude-3-5-haiku-20241022-v1:0\x18\x14\
+sonnet-20240620-v1:0#\x091022-v2:0\x16\x167-sonnet-20250219-v1:0\x16\x12opus-20240229-v1:0\x14\x07\
+fable-5\x1b\x02-1\x14\x17haiku-4-5-20251001-v1:0\x1a\x035-5\x14\x08mythos-5\x1eus.anthropic.clau\
+de-mythos-5-1\x1b\x07preview\x14\x16opus-4-1-20250805-v1:0\x1b\x0d20250514-v1:0\x1b\x0f5-2025110\
+1-v1:0\x1b\x046-v1\x1b\x017\x1b\x018\x19\x015\x1a\x02-5\x14\x16sonnet-4-20250514-v1:0\x1d\x0f5-2\
+0250929-v1:0\x1d\x016\x1b\x015\x1c\x02-5\x03\x20meta.llama3-1-405b-instruct-v1:0\x11\x1170b-inst\
+ruct-v1:0\x11\x108b-instruct-v1:0\x0f\x132-11b-instruct-v1:0\x12\x0fb-instruct-v1:0\x11\x103b-in\
+struct-v1:0\x11\x1190b-instruct-v1:0\x0f\x133-70b-instruct-v1:0\x0d\x1c4-maverick-17b-instruct-v\
+1:0\x0f\x17scout-17b-instruct-v1:0\x04\x1eistral.pixtral-large-2502-v1:0\x03\x0eopenai.gpt-5.4\x10\
+\x015\x10\x066-luna\x12\x03sol\x12\x05terra\x0e\x076-astra\x14us.openai.gpt-6-luna\x10\x03sol\x0f\
+\x06.1-sol\x00\x1avertex_ai/claude-3-5-haiku\x1a\x09@20241022\x15\x06sonnet\x1b\x09@20240620\x13\
+\x05haiku\x18\x09@20240307\x13\x04opus\x17\x09@20240229\x13\x06sonnet\x19\x09@20240229\x11\x07fa\
+ble-5\x18\x02-1\x1a\x08@default\x18\x08@default\x11\x09haiku-4-5\x1a\x09@20251001\x17\x035-5\x1a\
+\x08@default\x11\x08opus-4-5\x19\x09@20251101\x18\x016\x19\x08@default\x18\x017\x19\x08@default\x18\
+\x018\x19\x08@default\x16\x015\x17\x02-5\x19\x08@default\x1fvertex_ai/claude-opus-5@default\x11\x0a\
+sonnet-4-5\x1b\x09@20250929\x1a\x016\x1b\x08@default\x18\x015\x19\x02-5\x1b\x08@default\x19\x08@\
+default\x0b\x0aodestral-2\x15\x03501\x15\x04@001\x13\x05@2405\x14\x06latest\x0a\x10gemini-2.0-fl\
+ash\x1a\x05-lite\x11\x0f3-flash-preview\x13\x0bpro-preview\x12\x0d.1-flash-lite\x1f\x08-preview\x15\
+\x0bpro-preview\x20\x0c-customtools\x13\x075-flash\x1a\x05-lite\x13\x076-flash\x13\x077-flash\x13\
+\x078-flash\x1a\x06-cyber\x11\x074-argon\x18\x11-cyber-permissive\x11\x0bembedding-2\x1c\x08-pre\
+view\x1fvertex_ai/gemini-omni-1.1-flash\x1f\x08-preview\x11\x15robotics-er-2-preview\x0d\x0fma-4\
+-26b-a4b-it\x0a!meta/llama-3.1-405b-instruct-maas\x19\x1170b-instruct-maas\x19\x108b-instruct-ma\
+as\x17\x1a2-90b-vision-instruct-maas\x17\x133-70b-instruct-maas\x15!4-maverick-17b-128e-instruct\
+-maas%\x106e-instruct-maas\x17\x1cscout-17b-128e-instruct-maas\"\x106e-instruct-maas\x14\x143-40\
+5b-instruct-maas\x16\x1170b-instruct-maas\x16\x108b-instruct-maas\x0b\x11istral-large-2411\x17\x05\
+@2407\x1a\x0611-001\x18\x06latest\x12\x08medium-3\x1a\x04@001\x12\x09nemo@2407\x17\x06latest\x12\
+\x0asmall-2503\x1c\x04@001\x11\x0eai/codestral-2\x1f\x04@001\x14\x10mistral-medium-3$\x04@001";
 
 /// Where each block of `NAMES` starts.
 pub(super) static BLOCK_STARTS: &[u16] = &[
-    0, 256, 435, 619, 782, 904, 1022, 1195, 1385, 1546, 1723, 1859, 2005, 2178, 2363, 2561, 2703,
-    2821, 2972, 3125, 3289, 3525, 3794, 4195, 4520, 4827, 5145, 5267, 5552, 5774, 6012, 6199, 6480,
-    6660, 6918, 7090, 7231, 7382, 7581, 7741, 7889, 8017, 8281, 8543, 8877, 9112, 9281, 9431, 9599,
-    9821, 10143, 10536, 10809, 11009, 11293, 11462, 11609, 11767, 11967, 12330,
+    0, 412, 735, 959, 1297, 1617, 1887, 2226, 2545, 2799, 3095, 3579, 4288, 4877, 5270, 5715, 6170,
+    6587, 6894, 7233, 7533, 7912, 8497, 8880, 9191, 9719, 10356, 10824, 11117, 11459,
 ];
 
 /// Names per block.
-pub(super) const BLOCK: usize = 16;
+pub(super) const BLOCK: usize = 32;
 
-/// Provider of the n-th name (index into `PROVIDERS`).
-pub(super) static ENTRY_PROVIDER: &[u8] = &[
-    3, 3, 3, 3, 4, 3, 4, 4, 4, 4, 4, 3, 4, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 12, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 5, 5, 12, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 4, 12, 12, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    10, 10, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 6, 16, 6, 6,
-    16, 6, 16, 16, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 10, 10, 10, 10, 12, 12, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    10, 10, 10, 7, 7, 7, 7, 7, 7, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 3, 3,
-    4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 4, 3, 3, 4, 4, 4, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
-    9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
-    9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 4, 4, 4, 4, 4,
-    4, 11, 11, 10, 10, 10, 10, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 4, 3, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 18, 18, 18, 18, 18, 14, 14, 14,
-    14, 16, 16, 14, 14, 14, 16, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 17, 17, 17, 17, 17,
-    17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18,
+/// The n-th name's rate set (`>> 5`) and provider (low 5 bits, index into `PROVIDERS`).
+pub(super) static ENTRIES: &[u16] = &[
+    4707, 8099, 8099, 8355, 8100, 10019, 9604, 9572, 4900, 4900, 804, 4643, 9572, 10243, 10020,
+    10020, 9092, 9092, 9092, 9092, 9092, 8644, 7908, 7908, 8100, 6852, 6820, 9379, 9379, 9764,
+    5188, 1284, 10244, 9284, 9284, 9284, 8740, 7908, 8228, 7172, 7140, 9764, 5188, 1284, 10244,
+    9284, 9284, 9284, 9284, 8740, 8196, 8228, 7172, 7140, 7233, 7073, 4001, 1345, 7841, 9249, 7809,
+    7841, 2113, 2113, 5537, 5537, 5601, 3169, 3169, 417, 417, 10113, 5537, 5569, 5569, 5569, 3201,
+    6113, 6145, 6145, 10209, 6145, 6113, 7745, 7745, 4737, 2785, 10465, 9185, 9185, 9185, 8673,
+    2689, 8673, 6945, 9793, 1377, 7265, 7233, 10081, 10081, 5281, 5281, 10081, 7105, 7105, 9697,
+    5281, 5281, 5249, 5249, 1505, 97, 1217, 7585, 7585, 1825, 7585, 7585, 5441, 5505, 3137, 4225,
+    4225, 7969, 7969, 10433, 9505, 10433, 9505, 10497, 10497, 9665, 9665, 9665, 6657, 6657, 3873,
+    3873, 1185, 1185, 10529, 7585, 8993, 7585, 7585, 7649, 1889, 1889, 1953, 5441, 5441, 5505,
+    5505, 2945, 2945, 385, 385, 10049, 5441, 5441, 5505, 5505, 5441, 5505, 3137, 2945, 6049, 6049,
+    6081, 6081, 10177, 10177, 6081, 6049, 7425, 7425, 4513, 4513, 2401, 2401, 10273, 10273, 8833,
+    8833, 8833, 10401, 10401, 8481, 2305, 2305, 8449, 8449, 6273, 6273, 9473, 9473, 769, 769, 6401,
+    6401, 6433, 6433, 7649, 7617, 7617, 7649, 4353, 4353, 9121, 9377, 9377, 9953, 9953, 5153, 5153,
+    6785, 6785, 9537, 5153, 5153, 10145, 10145, 5121, 5121, 1537, 129, 1313, 5985, 5921, 2049, 161,
+    7073, 7073, 4001, 4001, 1345, 1345, 7841, 9249, 7809, 7841, 2113, 2113, 5537, 5537, 5601, 3169,
+    3169, 417, 417, 10113, 5537, 5569, 5569, 5569, 3201, 6113, 6145, 6145, 10209, 6145, 6113, 7745,
+    7745, 4737, 2785, 10465, 9185, 9185, 9185, 8673, 2689, 8673, 6945, 9633, 1249, 6913, 6977,
+    9313, 10081, 10081, 5281, 5281, 10081, 7105, 7105, 9697, 5281, 5281, 5249, 5249, 1505, 97,
+    1217, 9602, 9570, 4898, 802, 9090, 9090, 9090, 9090, 9090, 8642, 9410, 8098, 8098, 6850, 6850,
+    3394, 2082, 7490, 7490, 4546, 4546, 2434, 2434, 10370, 10370, 8898, 8898, 8898, 9474, 770,
+    6466, 6434, 9122, 1826, 4418, 3042, 2626, 5090, 7714, 290, 8578, 6722, 4226, 6722, 3938, 5794,
+    1730, 4834, 1058, 3916, 7203, 9379, 9379, 8163, 3747, 8131, 3619, 7395, 9379, 9379, 7875, 3587,
+    8259, 3779, 2563, 9155, 4291, 8099, 8771, 4195, 4643, 9379, 9379, 7683, 3363, 1795, 8579, 4035,
+    9859, 5219, 1411, 9347, 9347, 8803, 8355, 7363, 7331, 8355, 7683, 3555, 2243, 643, 9859, 5219,
+    1411, 9347, 9347, 8803, 8355, 7363, 7331, 8355, 7683, 3363, 2243, 643, 7683, 3363, 4643, 9379,
+    9379, 1795, 8579, 4035, 4707, 9600, 9568, 4896, 4896, 800, 9600, 9568, 9600, 9088, 9088, 9088,
+    9088, 9088, 9088, 9088, 9088, 8640, 8096, 8096, 7907, 8096, 6848, 6816, 37, 37, 6700, 4707,
+    8099, 8099, 8099, 10019, 9764, 9732, 5188, 1284, 10020, 10020, 9284, 9284, 9284, 9284, 9284,
+    8740, 7908, 8196, 8228, 7172, 7140, 1475, 2275, 6724, 5964, 9836, 8010, 8010, 8010, 8010,
+    10442, 8042, 4682, 2666, 8394, 8426, 3466, 8618, 5392, 3312, 912, 1168, 3536, 5328, 5008, 4144,
+    2896, 3120, 6352, 6544, 5712, 3248, 4496, 4496, 4496, 5680, 3526, 48, 4486, 3270, 5904, 6310,
+    3504, 4944, 6886, 6886, 6886, 5382, 3302, 902, 5350, 4998, 4102, 2886, 2886, 6310, 6310, 5734,
+    3270, 4486, 4486, 4486, 6598, 1702, 2470, 2470, 6, 6, 4486, 3270, 3654, 3654, 5894, 5894, 6310,
+    4934, 4966, 6, 38, 38, 6, 38, 38, 38, 38, 38, 38, 9604, 9572, 4900, 804, 9572, 9092, 9092,
+    9092, 9092, 9092, 8644, 7908, 7908, 8100, 6852, 6820, 7524, 8932, 2340, 8516, 6500, 9476, 772,
+    6468, 6436, 676, 2820, 260, 4234, 4234, 4810, 7978, 5772, 5772, 10442, 10442, 9514, 9514, 9514,
+    6666, 6666, 3882, 3882, 938, 938, 7562, 8970, 7562, 7562, 7658, 7658, 1674, 1674, 1962, 1898,
+    1898, 7594, 7594, 5418, 5418, 5514, 5514, 5514, 2922, 2922, 330, 330, 10058, 10058, 5514, 5514,
+    5418, 5418, 5514, 5514, 5514, 3146, 6026, 6026, 6090, 6090, 10186, 10186, 6090, 6058, 7466,
+    7466, 4522, 4522, 2410, 2410, 10314, 10314, 8874, 8874, 9930, 9930, 10346, 10346, 8458, 9898,
+    2314, 8458, 6282, 9450, 746, 6250, 6218, 7626, 7626, 7626, 4362, 4362, 4362, 8522, 9898, 9066,
+    9066, 2503, 199, 295, 1895, 583, 551, 5188, 1284, 9284, 9284, 9284, 8740, 8196, 8228, 7172,
+    7140, 4579, 6179, 7299, 4451, 2755, 2019, 995, 1731, 4451, 4452, 7683, 3363, 2852, 2148, 3844,
+    4068, 2372, 836, 1572, 1795, 8579, 6723, 4068, 4835, 4035, 6724, 228, 868, 3433, 1993, 1993,
+    3433, 2985, 3977, 3977, 1097, 5641, 41, 41, 5833, 1865, 2537, 2537, 2537, 1033, 1769, 1033,
+    1033, 1769, 1769, 3977, 3433, 3433, 713, 713, 4265, 4265, 4393, 4393, 4265, 5833, 5833, 5833,
+    5833, 5833, 5833, 1097, 1865, 1865, 2985, 1865, 5833, 5833, 3337, 6761, 1129, 1129, 5641, 5641,
+    5641, 5641, 9962, 9962, 10570, 10570, 6570, 6570, 9546, 9546, 5162, 5162, 10154, 10154, 5066,
+    5066, 6794, 6794, 772, 6468, 1636, 516, 1604, 484, 43, 43, 1450, 74, 970, 970, 6701, 4621,
+    3821, 2509, 8301, 461, 461, 5037, 2221, 4781, 2509, 4781, 2509, 2189, 3725, 5485, 2509, 2509,
+    2509, 1069, 4333, 4333, 4781, 1837, 365, 9860, 1412, 9348, 9348, 8804, 8324, 7364, 7332, 2244,
+    644, 4707, 8099, 8099, 8100, 10019, 9764, 9732, 5188, 1284, 9764, 9732, 10244, 10020, 10020,
+    9284, 9284, 9284, 9284, 9284, 8740, 7908, 8196, 8228, 7172, 7140, 7299, 4451, 2755, 2019, 995,
+    1731, 4451, 4452, 2852, 2148, 6724, 7780, 9220, 2724, 8708, 7044, 9636, 1252, 7012, 6980, 4879,
+    4879, 8079, 8079, 3087, 3087, 9999, 9999, 8079, 8079, 9615, 9583, 9583, 9615, 4911, 4911, 815,
+    815, 9103, 9103, 9103, 9103, 9103, 9103, 9103, 9103, 9103, 8655, 8655, 9103, 7919, 7919, 8111,
+    8111, 6863, 6831, 6831, 6863, 3410, 2610, 3410, 2610, 2610, 1934, 622, 4174, 6382, 2896, 3120,
+    6350, 6382, 5710, 3248, 4494, 4494, 4494, 5678, 6638, 8558, 2478, 2478, 5870, 5870, 4942, 1870,
+    9041, 49, 49, 49, 4465, 3697, 3697, 3025, 3025, 49, 49, 49, 6738, 6738, 6738, 6738, 3954, 3954,
+    7954, 1746, 1074, 1074, 3410, 3410, 3954, 3954,
 ];
 
-/// Rate set of the n-th name.
-pub(super) static ENTRY_SET: &[u16] = &[
-    147, 253, 253, 261, 253, 313, 300, 299, 153, 153, 25, 145, 299, 320, 313, 313, 284, 284, 284,
-    284, 284, 270, 247, 247, 253, 214, 213, 293, 293, 305, 162, 40, 320, 290, 290, 290, 273, 247,
-    257, 224, 223, 305, 162, 40, 320, 290, 290, 290, 290, 273, 256, 257, 224, 223, 226, 221, 125,
-    42, 245, 289, 244, 245, 66, 66, 173, 173, 175, 99, 99, 13, 13, 316, 173, 174, 174, 174, 100,
-    191, 192, 192, 319, 192, 191, 242, 242, 148, 87, 327, 287, 287, 287, 271, 84, 271, 217, 306,
-    43, 227, 226, 315, 315, 165, 165, 315, 222, 222, 303, 165, 165, 164, 164, 47, 3, 38, 237, 237,
-    57, 237, 237, 170, 172, 98, 132, 132, 249, 249, 326, 297, 326, 297, 328, 328, 302, 302, 302,
-    208, 208, 121, 121, 37, 37, 329, 237, 281, 237, 237, 239, 59, 59, 61, 170, 170, 172, 172, 92,
-    92, 12, 12, 314, 170, 170, 172, 172, 170, 172, 98, 92, 189, 189, 190, 190, 318, 318, 190, 189,
-    232, 232, 141, 141, 75, 75, 321, 321, 276, 276, 276, 325, 325, 265, 72, 72, 264, 264, 196, 196,
-    296, 296, 24, 24, 200, 200, 201, 201, 239, 238, 238, 239, 136, 136, 285, 293, 293, 311, 311,
-    161, 161, 212, 212, 298, 161, 161, 317, 317, 160, 160, 48, 4, 41, 187, 185, 64, 5, 221, 221,
-    125, 125, 42, 42, 245, 289, 244, 245, 66, 66, 173, 173, 175, 99, 99, 13, 13, 316, 173, 174,
-    174, 174, 100, 191, 192, 192, 319, 192, 191, 242, 242, 148, 87, 327, 287, 287, 287, 271, 84,
-    271, 217, 301, 39, 216, 218, 291, 315, 315, 165, 165, 315, 222, 222, 303, 165, 165, 164, 164,
-    47, 3, 38, 300, 299, 153, 25, 284, 284, 284, 284, 284, 270, 294, 253, 253, 214, 214, 106, 65,
-    234, 234, 142, 142, 76, 76, 324, 324, 278, 278, 278, 296, 24, 202, 201, 285, 57, 138, 95, 82,
-    159, 241, 9, 268, 210, 132, 210, 123, 181, 54, 151, 33, 122, 225, 293, 293, 255, 117, 254, 113,
-    231, 293, 293, 246, 112, 258, 118, 80, 286, 134, 253, 274, 131, 145, 293, 293, 240, 105, 56,
-    268, 126, 308, 163, 44, 292, 292, 275, 261, 230, 229, 261, 240, 111, 70, 20, 308, 163, 44, 292,
-    292, 275, 261, 230, 229, 261, 240, 105, 70, 20, 240, 105, 145, 293, 293, 56, 268, 126, 147,
-    300, 299, 153, 153, 25, 300, 299, 300, 284, 284, 284, 284, 284, 284, 284, 284, 270, 253, 253,
-    247, 253, 214, 213, 1, 1, 209, 147, 253, 253, 253, 313, 305, 304, 162, 40, 313, 313, 290, 290,
-    290, 290, 290, 273, 247, 256, 257, 224, 223, 46, 71, 210, 186, 307, 250, 250, 250, 250, 326,
-    251, 146, 83, 262, 263, 108, 269, 168, 103, 28, 36, 110, 166, 156, 129, 90, 97, 198, 204, 178,
-    101, 140, 140, 140, 177, 110, 1, 140, 102, 184, 197, 109, 154, 215, 215, 215, 168, 103, 28,
-    167, 156, 128, 90, 90, 197, 197, 179, 102, 140, 140, 140, 206, 53, 77, 77, 0, 0, 140, 102, 114,
-    114, 184, 184, 197, 154, 155, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 300, 299, 153, 25, 299, 284, 284,
-    284, 284, 284, 270, 247, 247, 253, 214, 213, 235, 279, 73, 266, 203, 296, 24, 202, 201, 21, 88,
-    8, 132, 132, 150, 249, 180, 180, 326, 326, 297, 297, 297, 208, 208, 121, 121, 29, 29, 236, 280,
-    236, 236, 239, 239, 52, 52, 61, 59, 59, 237, 237, 169, 169, 172, 172, 172, 91, 91, 10, 10, 314,
-    314, 172, 172, 169, 169, 172, 172, 172, 98, 188, 188, 190, 190, 318, 318, 190, 189, 233, 233,
-    141, 141, 75, 75, 322, 322, 277, 277, 310, 310, 323, 323, 264, 309, 72, 264, 196, 295, 23, 195,
-    194, 238, 238, 238, 136, 136, 136, 266, 309, 283, 283, 78, 6, 9, 59, 18, 17, 162, 40, 290, 290,
-    290, 273, 256, 257, 224, 223, 143, 193, 228, 139, 86, 63, 31, 54, 139, 139, 240, 105, 89, 67,
-    120, 127, 74, 26, 49, 56, 268, 210, 127, 151, 126, 210, 7, 27, 107, 62, 62, 107, 93, 124, 124,
-    34, 176, 1, 1, 182, 58, 79, 79, 79, 32, 55, 32, 32, 55, 55, 124, 107, 107, 22, 22, 133, 133,
-    137, 137, 133, 182, 182, 182, 182, 182, 182, 34, 58, 58, 93, 58, 182, 182, 104, 211, 35, 35,
-    176, 176, 176, 176, 311, 311, 330, 330, 205, 205, 298, 298, 161, 161, 317, 317, 158, 158, 212,
-    212, 24, 202, 51, 16, 50, 15, 1, 1, 45, 2, 30, 30, 209, 144, 119, 78, 259, 14, 14, 157, 69,
-    149, 78, 149, 78, 68, 116, 171, 78, 78, 78, 33, 135, 135, 149, 57, 11, 308, 44, 292, 292, 275,
-    260, 230, 229, 70, 20, 147, 253, 253, 253, 313, 305, 304, 162, 40, 305, 304, 320, 313, 313,
-    290, 290, 290, 290, 290, 273, 247, 256, 257, 224, 223, 228, 139, 86, 63, 31, 54, 139, 139, 89,
-    67, 210, 243, 288, 85, 272, 220, 301, 39, 219, 218, 152, 152, 252, 252, 96, 96, 312, 312, 252,
-    252, 300, 299, 299, 300, 153, 153, 25, 25, 284, 284, 284, 284, 284, 284, 284, 284, 284, 270,
-    270, 284, 247, 247, 253, 253, 214, 213, 213, 214, 106, 81, 106, 81, 81, 60, 19, 130, 199, 90,
-    97, 198, 199, 178, 101, 140, 140, 140, 177, 207, 267, 77, 77, 183, 183, 154, 58, 282, 1, 1, 1,
-    139, 115, 115, 94, 94, 1, 1, 1, 210, 210, 210, 210, 123, 123, 248, 54, 33, 33, 106, 106, 123,
-    123,
-];
+/// Bits of an `ENTRIES` item holding the provider.
+pub(super) const PROVIDER_BITS: u32 = 5;
 
-/// Rate set `i` is `RATE_KEY[SET_START[i]..SET_START[i + 1]]` with the same range of `RATE_VALUE`.
+/// Rate set `i` is `RATES[SET_START[i]..SET_START[i + 1]]`.
 pub(super) static SET_START: &[u16] = &[
     0, 5, 7, 9, 10, 12, 14, 16, 22, 28, 30, 37, 39, 42, 45, 47, 53, 59, 62, 65, 68, 70, 76, 77,
     102, 111, 120, 126, 132, 143, 149, 151, 153, 156, 158, 161, 164, 169, 172, 173, 182, 191, 193,
@@ -367,164 +338,137 @@ pub(super) static SET_START: &[u16] = &[
     1736, 1749, 1756, 1758, 1763, 1765, 1768, 1770,
 ];
 
-/// `RateKey::code()` of each rate, or 255 for the long-context threshold (tokens).
-pub(super) static RATE_KEY: &[u8] = &[
-    0, 1, 6, 7, 255, 0, 6, 0, 6, 0, 0, 6, 0, 6, 0, 6, 0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 0, 6,
-    0, 2, 4, 6, 8, 12, 14, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 0,
-    6, 12, 0, 6, 12, 0, 6, 30, 0, 6, 0, 2, 4, 6, 8, 10, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-    12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6,
-    7, 12, 13, 18, 19, 255, 0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 12, 14, 16,
-    24, 30, 0, 4, 6, 10, 12, 16, 0, 6, 0, 6, 0, 6, 12, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 12, 24, 30,
-    0, 6, 12, 0, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 0, 6, 12,
-    0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 0, 6, 0, 0, 6, 0, 2, 4,
-    6, 8, 10, 0, 2, 4, 6, 8, 10, 0, 2, 4, 6, 8, 10, 0, 4, 6, 10, 12, 16, 0, 6, 0, 6, 0, 6, 12, 0,
-    6, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 30, 0, 6, 30, 36, 0, 12, 0, 6, 0, 6, 0, 6, 12, 0, 6, 12, 0,
-    6, 0, 6, 0, 6, 0, 6, 0, 6, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-    19, 20, 21, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 2, 4, 6, 8, 10, 0, 2, 6, 8, 12,
-    14, 0, 4, 6, 10, 12, 16, 0, 6, 30, 0, 6, 0, 6, 12, 0, 6, 0, 6, 0, 6, 0, 6, 12, 0, 1, 4, 5, 6,
-    7, 10, 11, 12, 13, 16, 17, 18, 19, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 0, 6,
-    12, 0, 2, 4, 6, 8, 10, 0, 6, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 2, 4, 6, 8, 10, 12, 14,
-    16, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 6, 0, 6, 0, 6, 0, 6, 12, 24, 30, 0, 6, 12, 0, 4, 6, 10,
-    12, 16, 0, 6, 12, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 0, 2,
-    4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 6, 12, 0, 6, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 12, 24, 30, 0,
-    6, 12, 24, 30, 0, 6, 0, 6, 0, 6, 0, 6, 0, 6, 0, 6, 12, 0, 6, 0, 6, 0, 6, 0, 2, 4, 6, 8, 10, 0,
-    4, 6, 10, 12, 16, 0, 6, 0, 6, 0, 6, 12, 0, 4, 6, 10, 12, 16, 0, 6, 0, 2, 4, 6, 8, 10, 0, 2, 4,
-    6, 8, 10, 12, 14, 16, 24, 30, 0, 2, 4, 6, 8, 10, 12, 16, 24, 30, 0, 2, 4, 6, 8, 10, 12, 16, 30,
-    0, 6, 0, 6, 0, 6, 12, 0, 6, 0, 6, 0, 6, 30, 36, 0, 6, 12, 0, 6, 0, 6, 0, 2, 4, 6, 8, 10, 12,
-    14, 16, 24, 0, 2, 4, 6, 8, 10, 12, 14, 16, 0, 4, 6, 10, 12, 16, 0, 6, 0, 6, 0, 6, 0, 6, 12, 0,
-    6, 12, 18, 0, 4, 6, 10, 12, 16, 0, 6, 0, 6, 0, 6, 0, 6, 0, 6, 12, 18, 0, 6, 12, 24, 30, 0, 6,
-    30, 0, 6, 12, 30, 36, 0, 6, 0, 2, 4, 6, 8, 10, 12, 14, 16, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 12,
-    18, 0, 6, 12, 18, 0, 6, 12, 0, 6, 12, 0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 19,
-    255, 0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 255, 0, 1, 6, 7, 255, 0, 2, 4, 6, 8,
-    10, 12, 14, 16, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 6, 12, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 6,
-    12, 0, 6, 12, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 2,
-    4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 6, 0, 6, 0, 6, 12, 0, 6, 24, 0, 6, 24, 30, 0, 6, 12, 0, 6,
-    0, 6, 12, 0, 2, 4, 6, 8, 10, 12, 14, 16, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 4, 6, 10, 12, 16, 0,
-    6, 12, 0, 6, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-    23, 255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-    255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 255,
-    0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 255, 0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12,
-    13, 16, 17, 19, 255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 19, 255, 0, 1, 4, 5, 6, 7, 10,
-    11, 12, 13, 16, 17, 18, 19, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13,
-    18, 19, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13, 19, 255, 0, 2, 4, 6, 8, 10,
-    12, 14, 16, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 4, 6,
-    10, 12, 16, 0, 6, 0, 6, 0, 6, 12, 0, 6, 12, 0, 6, 12, 18, 0, 6, 12, 18, 0, 6, 0, 1, 4, 5, 6, 7,
-    10, 11, 12, 13, 16, 17, 18, 19, 22, 23, 255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 18, 19,
-    22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 1, 6, 7, 12,
-    13, 18, 19, 255, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 6, 12, 18, 0, 6, 12, 18, 0, 6, 0, 1, 6, 7,
-    12, 13, 18, 19, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 0, 6, 12, 18, 0, 6, 12, 18, 0, 6,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 255, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10,
-    12, 13, 14, 15, 16, 255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 255, 0, 1, 6, 7, 12, 13,
-    255, 0, 4, 6, 10, 12, 16, 0, 6, 12, 0, 6, 30, 36, 0, 6, 30, 36, 0, 6, 0, 6, 0, 1, 4, 6, 7, 10,
-    12, 13, 16, 255, 0, 1, 6, 7, 12, 13, 255, 0, 6, 12, 0, 6, 12, 18, 0, 6, 0, 1, 6, 7, 12, 13, 18,
-    19, 255, 0, 6, 0, 6, 0, 6, 0, 6, 12, 0, 6, 0, 6, 12, 18, 0, 6, 0, 6, 0, 1, 6, 7, 12, 13, 18,
-    19, 255, 0, 6, 12, 18, 0, 6, 0, 6, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 12, 18, 0, 6, 12, 0,
-    6, 18, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-    255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 18, 19, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19,
-    255, 0, 2, 4, 6, 8, 10, 12, 14, 16, 24, 30, 0, 6, 0, 6, 12, 0, 6, 12, 18, 0, 1, 4, 5, 6, 7, 10,
-    11, 12, 13, 16, 17, 18, 19, 22, 23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 12, 18, 0, 6,
-    0, 6, 12, 18, 0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 255, 0, 1, 2, 3, 4, 6, 7, 8,
-    9, 10, 12, 13, 14, 15, 16, 255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 255, 0, 1, 6, 7, 12,
-    13, 255, 0, 4, 6, 10, 0, 6, 0, 6, 0, 6, 12, 0, 6, 12, 18, 0, 6, 12, 0, 6, 0, 1, 4, 6, 7, 10,
-    12, 13, 16, 255, 0, 1, 6, 7, 12, 13, 255, 0, 6, 0, 6, 12, 18, 0, 6, 12, 0, 6, 12, 18, 0, 6, 0,
-    6, 12, 18, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-    23, 255, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 0, 6, 12, 0, 6, 12, 18, 0, 6, 12, 18, 0, 1, 6,
-    7, 12, 13, 18, 19, 255, 0, 6, 0, 6, 12, 0, 6, 12, 18, 0, 6, 12, 18, 0, 1, 6, 7, 12, 13, 18, 19,
-    255, 0, 6, 0, 6, 12, 18, 0, 1, 6, 7, 12, 13, 18, 19, 255, 0, 6, 12, 0, 6, 12, 0, 6, 0, 6, 12,
-    18, 0, 6, 0, 6, 12, 0, 6, 0, 6, 0, 6, 0, 6, 0, 6, 12, 18, 0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 255,
-    0, 1, 2, 3, 6, 7, 8, 9, 255, 0, 1, 2, 6, 7, 8, 255, 0, 1, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17,
-    255, 0, 1, 6, 7, 12, 13, 255, 0, 6, 0, 1, 6, 7, 255, 0, 6, 0, 6, 12, 0, 6,
+/// One rate: an index into `VALUES` (`>> 6`) and, in the low 6 bits, its
+/// `RateKey::code()`, or 42 for the long-context threshold (tokens).
+pub(super) static RATES: &[u16] = &[
+    0, 1, 6, 7, 2922, 0, 6, 640, 6, 704, 704, 6, 832, 6, 1024, 1030, 1280, 642, 1924, 1286, 648,
+    1930, 1280, 642, 1924, 2054, 1288, 3210, 1280, 1286, 1536, 834, 9988, 5510, 4040, 140, 78,
+    1536, 4038, 1536, 5510, 140, 1664, 5574, 204, 1728, 1734, 1920, 1026, 2692, 4038, 2568, 5066,
+    1920, 1090, 2756, 4806, 3336, 6026, 1984, 4806, 1164, 1984, 4806, 1228, 1984, 4806, 2014, 2304,
+    5126, 2496, 1538, 3396, 4742, 3336, 5898, 2560, 2560, 4033, 1538, 2563, 4036, 5509, 5830, 7047,
+    4360, 5257, 7818, 8715, 268, 653, 142, 271, 656, 1297, 2834, 4371, 1812, 2837, 4374, 5847,
+    4650, 2560, 4033, 5830, 7047, 268, 653, 2834, 4371, 4650, 2560, 5825, 5830, 9991, 268, 1549,
+    2834, 6419, 2602, 2560, 1538, 3588, 2566, 1544, 3594, 2560, 1538, 3588, 4806, 3336, 5962, 2560,
+    1538, 3780, 5510, 4040, 6986, 268, 270, 592, 5528, 4830, 2560, 4036, 5510, 7306, 844, 1552,
+    2560, 6, 2560, 2566, 2560, 2566, 268, 2560, 4806, 2560, 4806, 268, 2560, 5510, 268, 2560, 5510,
+    268, 5528, 4830, 2560, 5510, 844, 2624, 2624, 4097, 6150, 7367, 332, 717, 3090, 4691, 4650,
+    2624, 6145, 6150, 10439, 332, 1677, 3090, 6739, 2602, 2624, 6, 2624, 5574, 972, 2688, 4289,
+    6278, 7559, 396, 781, 3346, 4819, 4650, 2688, 6273, 6278, 10631, 396, 1741, 3346, 7059, 2602,
+    2944, 6, 2944, 2950, 3264, 3264, 6, 3328, 1922, 4420, 3334, 1928, 4426, 3328, 1922, 4420, 6278,
+    4808, 8010, 3328, 1986, 4484, 6278, 4808, 8010, 3328, 4356, 6278, 7818, 1996, 2832, 3328, 6,
+    3328, 3334, 3328, 3334, 524, 3328, 4038, 3328, 6278, 3328, 6278, 524, 3328, 6278, 1996, 3328,
+    6278, 7838, 3328, 6278, 13790, 15140, 3328, 524, 3392, 3398, 3456, 6, 3520, 6534, 2124, 3520,
+    6534, 2252, 3584, 6534, 3776, 3782, 3776, 6214, 3776, 6982, 3840, 3846, 4032, 5505, 2562, 4035,
+    5508, 7301, 8198, 9159, 6280, 7561, 9866, 11211, 652, 1293, 270, 655, 1296, 2065, 4370, 5843,
+    2836, 4373, 5846, 7831, 4650, 4032, 5505, 8198, 9159, 652, 1293, 4370, 5843, 4650, 4032, 2562,
+    5060, 4038, 2568, 5066, 4032, 2562, 8326, 6408, 652, 270, 4032, 5508, 8326, 9994, 652, 1296,
+    4032, 6, 12830, 4032, 4038, 4032, 4038, 652, 4032, 4422, 4032, 6278, 4032, 7238, 4032, 7302,
+    1548, 4096, 5569, 5572, 7493, 8390, 9415, 10186, 11467, 716, 1357, 1360, 2449, 4690, 6163,
+    6166, 8087, 4650, 4096, 5569, 8390, 9415, 716, 1357, 4690, 6163, 4650, 4096, 4102, 4096, 8518,
+    716, 4224, 2690, 5508, 5318, 3848, 6602, 4288, 7750, 4352, 2818, 5636, 8710, 7048, 10378, 844,
+    462, 1424, 8728, 5854, 4352, 2818, 5636, 9478, 7816, 11210, 844, 462, 1424, 4352, 5636, 9478,
+    11210, 844, 1424, 4352, 4358, 844, 4352, 6854, 4352, 7814, 4352, 8326, 4352, 8710, 844, 8728,
+    5854, 4352, 9478, 844, 4672, 5764, 9670, 11466, 908, 1488, 4672, 9670, 908, 4800, 3330, 6084,
+    9990, 8328, 11978, 1036, 526, 1616, 10008, 4800, 3330, 6084, 9990, 8328, 11978, 1036, 654,
+    1552, 10008, 4800, 3330, 6084, 9990, 8328, 11978, 1036, 1038, 1616, 10008, 7838, 4800, 4806,
+    1036, 4800, 6278, 4800, 7558, 4800, 7558, 1036, 4800, 8198, 3340, 4800, 9990, 12, 10008, 7838,
+    4800, 9990, 1036, 10008, 7838, 4800, 10246, 4928, 6470, 5056, 6790, 5056, 8006, 5056, 8134,
+    5056, 8710, 1292, 5120, 6982, 5440, 7238, 5440, 7750, 5504, 4034, 6852, 9478, 7816, 11082,
+    5504, 6852, 8838, 10506, 2572, 3728, 5504, 5510, 5504, 9478, 5504, 9478, 1292, 5568, 7172,
+    9094, 10762, 2636, 3984, 5632, 6854, 5824, 4354, 7492, 8710, 7048, 10122, 5824, 4354, 7556,
+    10630, 8712, 12426, 1548, 1550, 2512, 10648, 7838, 5824, 4354, 7556, 10630, 8712, 12426, 1548,
+    2512, 10648, 7838, 5824, 4354, 7556, 10630, 8712, 12426, 1548, 2512, 7838, 5824, 7878, 5824,
+    8710, 5824, 8710, 1548, 6208, 7622, 6272, 6278, 6272, 9862, 13790, 15140, 6656, 9542, 1868,
+    6912, 6918, 6976, 6982, 7040, 5250, 8452, 11270, 9224, 12938, 1996, 1230, 3024, 11288, 7040,
+    5250, 8708, 11974, 9800, 13642, 1996, 1230, 3344, 7040, 8708, 11974, 13642, 1996, 3344, 7040,
+    7814, 7296, 7302, 7296, 9862, 7296, 10886, 4044, 7296, 11526, 2060, 7826, 7360, 8900, 12230,
+    13706, 2188, 3536, 7488, 7494, 7808, 9478, 7808, 10630, 7808, 12294, 7808, 12294, 2572, 8338,
+    7808, 12294, 2572, 12312, 7838, 7808, 12294, 7838, 7808, 15110, 2828, 6878, 15140, 7936, 7942,
+    8064, 6146, 9476, 11846, 9672, 13322, 4684, 3150, 5840, 8064, 5190, 8064, 11846, 4684, 8064,
+    11846, 6156, 8064, 12486, 2636, 8530, 8192, 12614, 2700, 8722, 8256, 12166, 4876, 8256, 12166,
+    6348, 8320, 9985, 6402, 9796, 11973, 13766, 14343, 12296, 14922, 15819, 2828, 4365, 2830, 4176,
+    5649, 4371, 4074, 8320, 9985, 6402, 9796, 11973, 13766, 14343, 12296, 14922, 15819, 2828, 4365,
+    2830, 4176, 5649, 4074, 8320, 9985, 13766, 14343, 4074, 8320, 6402, 9988, 13766, 12296, 15114,
+    2828, 1806, 4368, 8320, 9988, 13766, 15114, 2828, 4368, 8320, 11782, 3340, 8320, 13766, 2828,
+    8512, 10436, 13830, 15306, 3084, 4688, 8512, 13830, 3084, 8512, 13830, 3148, 8640, 11846, 3212,
+    8704, 7042, 10372, 13190, 11272, 14154, 3340, 1998, 4560, 13208, 8704, 7042, 10372, 13638,
+    11976, 14666, 3340, 1998, 4560, 13656, 8734, 8704, 7042, 10372, 13638, 11976, 14666, 3340,
+    2062, 4560, 13656, 8734, 8704, 9478, 8704, 13190, 8704, 13190, 3340, 8704, 13638, 13656, 8704,
+    13638, 13656, 8734, 8768, 12678, 7116, 8832, 8838, 8960, 14214, 3660, 9024, 7426, 11076, 14278,
+    13064, 15946, 3724, 2382, 5072, 9024, 11076, 14278, 15946, 3724, 5072, 9024, 14278, 3724, 9280,
+    11396, 14406, 16074, 3916, 5392, 9280, 14406, 3916, 9344, 10054, 9472, 11521, 7810, 9475,
+    11524, 13317, 13766, 14343, 12296, 13193, 15114, 16011, 2572, 4045, 1550, 2575, 4048, 5521,
+    10002, 12307, 8340, 10005, 12310, 13783, 4650, 9472, 11521, 7810, 9475, 11524, 13317, 13766,
+    14343, 12296, 13193, 15114, 16011, 4044, 5517, 2574, 4047, 5520, 7313, 10002, 12307, 8340,
+    10005, 12310, 13783, 4650, 9472, 11521, 7810, 9475, 11524, 13317, 13958, 14919, 12616, 13641,
+    15498, 16459, 4044, 5517, 2574, 4047, 5520, 7313, 10002, 12307, 8340, 10005, 12310, 13783,
+    4650, 9472, 11521, 7810, 11204, 13125, 13958, 14919, 12616, 15242, 16267, 4044, 5517, 4046,
+    5136, 6993, 4074, 9472, 11521, 7810, 11204, 13125, 13958, 14919, 12616, 15242, 16267, 4044,
+    5517, 5136, 6993, 4371, 4074, 9472, 11521, 11204, 13125, 13958, 14919, 15242, 16267, 4044,
+    5517, 5136, 6993, 4371, 4074, 9472, 11521, 11524, 13317, 13766, 14343, 15114, 16011, 4044,
+    5517, 5520, 7313, 10002, 12307, 12310, 13783, 4650, 9472, 11521, 13766, 14343, 2572, 4045,
+    10002, 12307, 4650, 9472, 11521, 13766, 14343, 4044, 5517, 10002, 12307, 4650, 9472, 11521,
+    13958, 14919, 4044, 5517, 10002, 12307, 4650, 9472, 11521, 13958, 14919, 4044, 5517, 4371,
+    4074, 9472, 7810, 11076, 13318, 11528, 14282, 5836, 4366, 7440, 9472, 7810, 11204, 13766,
+    12296, 14922, 2572, 1550, 3792, 13784, 9472, 7810, 11204, 13766, 12296, 14922, 2572, 1550,
+    3792, 13784, 9502, 9472, 11076, 13318, 14282, 5836, 7440, 9472, 9478, 9472, 12614, 9472, 12614,
+    4044, 9472, 13318, 5836, 9472, 13766, 2572, 10002, 9472, 13766, 4044, 10002, 9472, 13958, 9664,
+    11841, 11844, 13573, 13830, 14727, 15306, 16331, 4108, 5581, 5584, 7505, 10450, 12499, 12502,
+    13847, 4650, 9664, 11841, 11844, 13573, 14086, 15047, 15754, 16587, 4108, 5581, 5584, 7505,
+    10450, 12499, 12502, 13847, 4650, 9664, 11841, 13830, 14727, 2636, 4109, 10450, 12499, 4650,
+    9664, 11841, 13830, 14727, 4108, 5581, 10450, 12499, 4650, 9664, 11841, 14086, 15047, 4108,
+    5581, 10450, 12499, 4650, 9664, 11396, 13574, 14410, 6156, 7696, 9664, 13574, 6156, 9664,
+    13830, 2636, 10450, 9664, 13830, 4108, 10450, 9728, 13254, 9856, 12097, 13958, 14919, 2700,
+    4301, 10642, 12627, 4650, 9856, 12097, 13958, 14919, 4300, 5709, 10642, 12627, 4650, 9856,
+    9862, 9856, 13958, 2700, 10642, 9856, 13958, 4300, 10642, 9920, 13446, 9984, 12289, 8322, 9987,
+    12292, 13765, 14342, 15367, 13192, 13897, 16010, 16779, 4364, 5837, 4367, 5840, 7825, 4650,
+    9984, 12289, 8322, 9987, 12292, 14342, 15367, 13192, 13897, 16010, 4364, 5837, 2958, 4367,
+    5840, 4650, 9984, 12289, 12292, 13765, 14342, 15367, 16010, 16779, 4364, 5837, 5840, 7825,
+    4650, 9984, 12289, 14342, 15367, 4364, 5837, 4650, 9984, 11780, 13766, 14794, 8332, 9616, 9984,
+    13766, 8332, 9984, 13766, 16222, 17124, 9984, 13766, 16670, 17316, 10240, 11078, 10304, 11142,
+    10432, 12481, 12484, 14726, 15559, 16330, 4684, 6157, 6160, 4650, 10432, 12481, 14726, 15559,
+    4684, 6157, 4650, 10432, 13830, 8524, 10432, 13830, 8524, 8594, 10560, 11334, 10624, 12609,
+    14342, 15367, 4812, 6285, 11282, 13203, 4074, 10624, 10630, 10624, 11526, 10624, 12614, 10624,
+    13958, 7052, 10624, 14342, 10624, 14342, 4812, 11282, 10688, 11590, 10816, 11718, 10944, 12865,
+    14726, 15559, 5004, 6541, 11666, 13395, 4074, 10944, 14726, 5004, 11666, 11008, 12038, 11072,
+    11078, 11200, 13121, 14918, 15815, 5132, 6989, 11986, 13651, 4074, 11200, 14918, 5132, 11986,
+    11264, 14342, 9228, 11264, 14342, 9234, 11520, 13313, 9474, 11523, 13316, 14597, 15110, 16007,
+    13768, 14345, 16650, 17035, 5516, 7309, 4046, 5519, 7312, 8849, 12306, 13779, 10004, 12309,
+    13782, 15127, 4650, 11520, 13313, 13316, 14597, 15110, 16007, 16650, 17035, 5516, 7309, 7312,
+    8849, 12306, 13779, 13782, 15127, 4650, 11520, 13313, 15110, 16007, 5516, 7309, 12306, 13779,
+    4650, 11520, 9474, 13124, 15110, 13768, 16458, 4044, 2574, 5136, 15128, 11550, 11520, 13958,
+    11520, 14598, 7820, 11520, 15110, 4044, 12306, 11840, 13569, 13572, 14853, 15302, 16327, 16714,
+    17163, 5580, 7501, 7504, 9105, 12498, 13843, 13846, 15319, 4650, 11840, 13569, 15302, 16327,
+    5580, 7501, 12498, 13843, 4650, 11840, 15302, 4108, 12498, 11904, 12550, 12096, 15494, 4300,
+    12626, 12288, 13761, 9986, 12291, 14020, 15109, 16006, 16775, 17226, 17419, 5836, 7821, 4366,
+    8336, 9489, 4650, 12288, 13761, 9986, 12291, 14020, 16006, 16775, 14344, 15369, 17226, 5836,
+    7821, 4366, 5839, 8336, 4650, 12288, 13761, 13764, 15109, 16006, 16775, 17034, 17419, 5836,
+    7821, 7824, 9489, 4650, 12288, 13761, 16006, 16775, 5836, 7821, 4650, 12288, 13508, 14342,
+    15690, 12288, 14342, 12288, 14598, 12288, 15622, 5836, 12288, 15622, 5836, 12754, 12288, 16006,
+    5836, 12352, 14470, 12480, 13825, 14212, 16326, 16839, 17354, 6156, 8077, 8528, 4650, 12480,
+    13825, 16326, 16839, 6156, 8077, 4650, 12480, 14726, 12480, 15878, 6156, 13010, 12480, 16326,
+    6156, 12608, 16006, 6284, 13202, 13312, 15494, 13312, 16646, 5516, 13778, 13760, 15105, 12290,
+    13763, 15108, 16645, 16902, 17223, 15624, 16521, 17482, 17867, 7820, 9485, 5838, 7823, 9488,
+    11537, 14034, 15635, 12756, 14037, 15638, 16919, 4650, 13760, 15105, 16902, 17223, 7820, 9485,
+    14034, 15635, 4650, 13760, 16006, 13760, 16646, 9996, 13760, 16902, 4364, 14034, 13760, 16902,
+    7820, 14034, 13824, 15297, 16966, 17351, 8076, 9677, 14226, 15891, 4650, 13824, 16326, 13824,
+    16710, 10444, 13824, 16966, 4684, 14226, 13824, 16966, 8076, 14226, 13952, 15489, 17030, 17415,
+    8204, 9869, 14354, 16019, 4650, 13952, 13958, 13952, 17030, 4812, 14354, 14016, 15617, 17222,
+    17543, 8332, 9997, 14546, 16147, 4650, 14016, 17222, 8332, 14336, 17030, 13196, 14336, 17222,
+    14336, 17222, 8716, 14994, 14336, 17606, 14720, 17158, 13388, 14720, 17670, 15104, 17286,
+    15168, 17926, 15424, 18054, 15872, 17798, 10444, 16402, 16000, 17025, 14338, 16003, 17990,
+    18183, 17416, 17737, 10636, 12621, 4650, 16000, 17025, 14338, 16003, 17990, 18183, 17416,
+    17737, 4650, 16000, 17025, 14338, 17990, 18183, 17416, 4650, 16000, 17025, 17028, 17605, 17990,
+    18183, 18314, 18379, 10636, 12621, 12624, 13969, 4650, 16000, 17025, 17990, 18183, 10636,
+    12621, 4650, 16000, 17030, 16320, 17153, 18118, 18247, 4650, 17024, 17606, 17216, 17862, 16524,
+    17856, 18438,
 ];
 
-/// Index into `VALUES` of each rate.
-pub(super) static RATE_VALUE: &[u16] = &[
-    0, 0, 0, 0, 45, 0, 0, 10, 0, 11, 11, 0, 13, 0, 16, 16, 20, 10, 30, 20, 10, 30, 20, 10, 30, 32,
-    20, 50, 20, 20, 24, 13, 156, 86, 63, 2, 1, 24, 63, 24, 86, 2, 26, 87, 3, 27, 27, 30, 16, 42,
-    63, 40, 79, 30, 17, 43, 75, 52, 94, 31, 75, 18, 31, 75, 19, 31, 75, 31, 36, 80, 39, 24, 53, 74,
-    52, 92, 40, 40, 63, 24, 40, 63, 86, 91, 110, 68, 82, 122, 136, 4, 10, 2, 4, 10, 20, 44, 68, 28,
-    44, 68, 91, 72, 40, 63, 91, 110, 4, 10, 44, 68, 72, 40, 91, 91, 156, 4, 24, 44, 100, 40, 40,
-    24, 56, 40, 24, 56, 40, 24, 56, 75, 52, 93, 40, 24, 59, 86, 63, 109, 4, 4, 9, 86, 75, 40, 63,
-    86, 114, 13, 24, 40, 0, 40, 40, 40, 40, 4, 40, 75, 40, 75, 4, 40, 86, 4, 40, 86, 4, 86, 75, 40,
-    86, 13, 41, 41, 64, 96, 115, 5, 11, 48, 73, 72, 41, 96, 96, 163, 5, 26, 48, 105, 40, 41, 0, 41,
-    87, 15, 42, 67, 98, 118, 6, 12, 52, 75, 72, 42, 98, 98, 166, 6, 27, 52, 110, 40, 46, 0, 46, 46,
-    51, 51, 0, 52, 30, 69, 52, 30, 69, 52, 30, 69, 98, 75, 125, 52, 31, 70, 98, 75, 125, 52, 68,
-    98, 122, 31, 44, 52, 0, 52, 52, 52, 52, 8, 52, 63, 52, 98, 52, 98, 8, 52, 98, 31, 52, 98, 122,
-    52, 98, 215, 236, 52, 8, 53, 53, 54, 0, 55, 102, 33, 55, 102, 35, 56, 102, 59, 59, 59, 97, 59,
-    109, 60, 60, 63, 86, 40, 63, 86, 114, 128, 143, 98, 118, 154, 175, 10, 20, 4, 10, 20, 32, 68,
-    91, 44, 68, 91, 122, 72, 63, 86, 128, 143, 10, 20, 68, 91, 72, 63, 40, 79, 63, 40, 79, 63, 40,
-    130, 100, 10, 4, 63, 86, 130, 156, 10, 20, 63, 0, 200, 63, 63, 63, 63, 10, 63, 69, 63, 98, 63,
-    113, 63, 114, 24, 64, 87, 87, 117, 131, 147, 159, 179, 11, 21, 21, 38, 73, 96, 96, 126, 72, 64,
-    87, 131, 147, 11, 21, 73, 96, 72, 64, 64, 64, 133, 11, 66, 42, 86, 83, 60, 103, 67, 121, 68,
-    44, 88, 136, 110, 162, 13, 7, 22, 136, 91, 68, 44, 88, 148, 122, 175, 13, 7, 22, 68, 88, 148,
-    175, 13, 22, 68, 68, 13, 68, 107, 68, 122, 68, 130, 68, 136, 13, 136, 91, 68, 148, 13, 73, 90,
-    151, 179, 14, 23, 73, 151, 14, 75, 52, 95, 156, 130, 187, 16, 8, 25, 156, 75, 52, 95, 156, 130,
-    187, 16, 10, 24, 156, 75, 52, 95, 156, 130, 187, 16, 16, 25, 156, 122, 75, 75, 16, 75, 98, 75,
-    118, 75, 118, 16, 75, 128, 52, 75, 156, 0, 156, 122, 75, 156, 16, 156, 122, 75, 160, 77, 101,
-    79, 106, 79, 125, 79, 127, 79, 136, 20, 80, 109, 85, 113, 85, 121, 86, 63, 107, 148, 122, 173,
-    86, 107, 138, 164, 40, 58, 86, 86, 86, 148, 86, 148, 20, 87, 112, 142, 168, 41, 62, 88, 107,
-    91, 68, 117, 136, 110, 158, 91, 68, 118, 166, 136, 194, 24, 24, 39, 166, 122, 91, 68, 118, 166,
-    136, 194, 24, 39, 166, 122, 91, 68, 118, 166, 136, 194, 24, 39, 122, 91, 123, 91, 136, 91, 136,
-    24, 97, 119, 98, 98, 98, 154, 215, 236, 104, 149, 29, 108, 108, 109, 109, 110, 82, 132, 176,
-    144, 202, 31, 19, 47, 176, 110, 82, 136, 187, 153, 213, 31, 19, 52, 110, 136, 187, 213, 31, 52,
-    110, 122, 114, 114, 114, 154, 114, 170, 63, 114, 180, 32, 122, 115, 139, 191, 214, 34, 55, 117,
-    117, 122, 148, 122, 166, 122, 192, 122, 192, 40, 130, 122, 192, 40, 192, 122, 122, 192, 122,
-    122, 236, 44, 107, 236, 124, 124, 126, 96, 148, 185, 151, 208, 73, 49, 91, 126, 81, 126, 185,
-    73, 126, 185, 96, 126, 195, 41, 133, 128, 197, 42, 136, 129, 190, 76, 129, 190, 99, 130, 156,
-    100, 153, 187, 215, 224, 192, 233, 247, 44, 68, 44, 65, 88, 68, 63, 130, 156, 100, 153, 187,
-    215, 224, 192, 233, 247, 44, 68, 44, 65, 88, 63, 130, 156, 215, 224, 63, 130, 100, 156, 215,
-    192, 236, 44, 28, 68, 130, 156, 215, 236, 44, 68, 130, 184, 52, 130, 215, 44, 133, 163, 216,
-    239, 48, 73, 133, 216, 48, 133, 216, 49, 135, 185, 50, 136, 110, 162, 206, 176, 221, 52, 31,
-    71, 206, 136, 110, 162, 213, 187, 229, 52, 31, 71, 213, 136, 136, 110, 162, 213, 187, 229, 52,
-    32, 71, 213, 136, 136, 148, 136, 206, 136, 206, 52, 136, 213, 213, 136, 213, 213, 136, 137,
-    198, 111, 138, 138, 140, 222, 57, 141, 116, 173, 223, 204, 249, 58, 37, 79, 141, 173, 223, 249,
-    58, 79, 141, 223, 58, 145, 178, 225, 251, 61, 84, 145, 225, 61, 146, 157, 148, 180, 122, 148,
-    180, 208, 215, 224, 192, 206, 236, 250, 40, 63, 24, 40, 63, 86, 156, 192, 130, 156, 192, 215,
-    72, 148, 180, 122, 148, 180, 208, 215, 224, 192, 206, 236, 250, 63, 86, 40, 63, 86, 114, 156,
-    192, 130, 156, 192, 215, 72, 148, 180, 122, 148, 180, 208, 218, 233, 197, 213, 242, 257, 63,
-    86, 40, 63, 86, 114, 156, 192, 130, 156, 192, 215, 72, 148, 180, 122, 175, 205, 218, 233, 197,
-    238, 254, 63, 86, 63, 80, 109, 63, 148, 180, 122, 175, 205, 218, 233, 197, 238, 254, 63, 86,
-    80, 109, 68, 63, 148, 180, 175, 205, 218, 233, 238, 254, 63, 86, 80, 109, 68, 63, 148, 180,
-    180, 208, 215, 224, 236, 250, 63, 86, 86, 114, 156, 192, 192, 215, 72, 148, 180, 215, 224, 40,
-    63, 156, 192, 72, 148, 180, 215, 224, 63, 86, 156, 192, 72, 148, 180, 218, 233, 63, 86, 156,
-    192, 72, 148, 180, 218, 233, 63, 86, 68, 63, 148, 122, 173, 208, 180, 223, 91, 68, 116, 148,
-    122, 175, 215, 192, 233, 40, 24, 59, 215, 148, 122, 175, 215, 192, 233, 40, 24, 59, 215, 148,
-    148, 173, 208, 223, 91, 116, 148, 148, 148, 197, 148, 197, 63, 148, 208, 91, 148, 215, 40, 156,
-    148, 215, 63, 156, 148, 218, 151, 185, 185, 212, 216, 230, 239, 255, 64, 87, 87, 117, 163, 195,
-    195, 216, 72, 151, 185, 185, 212, 220, 235, 246, 259, 64, 87, 87, 117, 163, 195, 195, 216, 72,
-    151, 185, 216, 230, 41, 64, 163, 195, 72, 151, 185, 216, 230, 64, 87, 163, 195, 72, 151, 185,
-    220, 235, 64, 87, 163, 195, 72, 151, 178, 212, 225, 96, 120, 151, 212, 96, 151, 216, 41, 163,
-    151, 216, 64, 163, 152, 207, 154, 189, 218, 233, 42, 67, 166, 197, 72, 154, 189, 218, 233, 67,
-    89, 166, 197, 72, 154, 154, 154, 218, 42, 166, 154, 218, 67, 166, 155, 210, 156, 192, 130, 156,
-    192, 215, 224, 240, 206, 217, 250, 262, 68, 91, 68, 91, 122, 72, 156, 192, 130, 156, 192, 224,
-    240, 206, 217, 250, 68, 91, 46, 68, 91, 72, 156, 192, 192, 215, 224, 240, 250, 262, 68, 91, 91,
-    122, 72, 156, 192, 224, 240, 68, 91, 72, 156, 184, 215, 231, 130, 150, 156, 215, 130, 156, 215,
-    253, 267, 156, 215, 260, 270, 160, 173, 161, 174, 163, 195, 195, 230, 243, 255, 73, 96, 96, 72,
-    163, 195, 230, 243, 73, 96, 72, 163, 216, 133, 163, 216, 133, 134, 165, 177, 166, 197, 224,
-    240, 75, 98, 176, 206, 63, 166, 166, 166, 180, 166, 197, 166, 218, 110, 166, 224, 166, 224, 75,
-    176, 167, 181, 169, 183, 171, 201, 230, 243, 78, 102, 182, 209, 63, 171, 230, 78, 182, 172,
-    188, 173, 173, 175, 205, 233, 247, 80, 109, 187, 213, 63, 175, 233, 80, 187, 176, 224, 144,
-    176, 224, 144, 180, 208, 148, 180, 208, 228, 236, 250, 215, 224, 260, 266, 86, 114, 63, 86,
-    114, 138, 192, 215, 156, 192, 215, 236, 72, 180, 208, 208, 228, 236, 250, 260, 266, 86, 114,
-    114, 138, 192, 215, 215, 236, 72, 180, 208, 236, 250, 86, 114, 192, 215, 72, 180, 148, 205,
-    236, 215, 257, 63, 40, 80, 236, 180, 180, 218, 180, 228, 122, 180, 236, 63, 192, 185, 212, 212,
-    232, 239, 255, 261, 268, 87, 117, 117, 142, 195, 216, 216, 239, 72, 185, 212, 239, 255, 87,
-    117, 195, 216, 72, 185, 239, 64, 195, 186, 196, 189, 242, 67, 197, 192, 215, 156, 192, 219,
-    236, 250, 262, 269, 272, 91, 122, 68, 130, 148, 72, 192, 215, 156, 192, 219, 250, 262, 224,
-    240, 269, 91, 122, 68, 91, 130, 72, 192, 215, 215, 236, 250, 262, 266, 272, 91, 122, 122, 148,
-    72, 192, 215, 250, 262, 91, 122, 72, 192, 211, 224, 245, 192, 224, 192, 228, 192, 244, 91, 192,
-    244, 91, 199, 192, 250, 91, 193, 226, 195, 216, 222, 255, 263, 271, 96, 126, 133, 72, 195, 216,
-    255, 263, 96, 126, 72, 195, 230, 195, 248, 96, 203, 195, 255, 96, 197, 250, 98, 206, 208, 242,
-    208, 260, 86, 215, 215, 236, 192, 215, 236, 260, 264, 269, 244, 258, 273, 279, 122, 148, 91,
-    122, 148, 180, 219, 244, 199, 219, 244, 264, 72, 215, 236, 264, 269, 122, 148, 219, 244, 72,
-    215, 250, 215, 260, 156, 215, 264, 68, 219, 215, 264, 122, 219, 216, 239, 265, 271, 126, 151,
-    222, 248, 72, 216, 255, 216, 261, 163, 216, 265, 73, 222, 216, 265, 126, 222, 218, 242, 266,
-    272, 128, 154, 224, 250, 72, 218, 218, 218, 266, 75, 224, 219, 244, 269, 274, 130, 156, 227,
-    252, 72, 219, 269, 130, 224, 266, 206, 224, 269, 224, 269, 136, 234, 224, 275, 230, 268, 209,
-    230, 276, 236, 270, 237, 280, 241, 282, 248, 278, 163, 256, 250, 266, 224, 250, 281, 284, 272,
-    277, 166, 197, 72, 250, 266, 224, 250, 281, 284, 272, 277, 72, 250, 266, 224, 281, 284, 272,
-    72, 250, 266, 266, 275, 281, 284, 286, 287, 166, 197, 197, 218, 72, 250, 266, 281, 284, 166,
-    197, 72, 250, 266, 255, 268, 283, 285, 72, 266, 275, 269, 279, 258, 279, 288,
-];
+/// Bits of a `RATES` item holding the key.
+pub(super) const KEY_BITS: u32 = 6;
+
+/// The key code of a long-context threshold in `RATES`.
+pub(super) const THRESHOLD_CODE: u8 = 42;
 
 /// Distinct values: pico-dollars (1e-12 USD) per token, or a threshold in tokens.
 pub(super) static VALUES: &[u64] = &[

@@ -116,9 +116,6 @@ pub struct RateKey {
 /// Number of distinct [`RateKey`]s.
 pub const RATE_KEYS: usize = Base::ALL.len() * 6;
 
-/// The generated table marks a set's long-context threshold (in tokens) with this key.
-const THRESHOLD_CODE: u8 = 255;
-
 impl RateKey {
     /// The standard, short-context rate of `base`.
     pub const fn standard(base: Base) -> RateKey {
@@ -331,7 +328,7 @@ pub const TABLE_LITELLM_VERSION: &str = table::LITELLM_VERSION;
 
 /// Number of models in the built-in table.
 pub fn table_len() -> usize {
-    table::ENTRY_SET.len()
+    table::ENTRIES.len()
 }
 
 /// Finds `model` in the built-in table for `provider` (the deployment's `custom_llm_provider`
@@ -355,10 +352,9 @@ pub fn lookup(model: &str, provider: Option<&str>) -> Option<TableMatch> {
         });
     for candidate in candidates(model, provider) {
         if let Some(i) = find(candidate.as_bytes()) {
-            let entry_provider = table::ENTRY_PROVIDER
-                .get(i)
-                .and_then(|&p| table::PROVIDERS.get(usize::from(p)))
-                .copied()?;
+            let packed = *table::ENTRIES.get(i)?;
+            let entry_provider =
+                *table::PROVIDERS.get(usize::from(packed & ((1 << table::PROVIDER_BITS) - 1)))?;
             if provider_matches(entry_provider, provider) {
                 return Some(TableMatch {
                     key: candidate.to_ascii_lowercase(),
@@ -618,7 +614,7 @@ fn find(name: &[u8]) -> Option<usize> {
     let mut len = 0usize;
     for i in 0..table::BLOCK {
         let index = block * table::BLOCK + i;
-        if index >= table::ENTRY_SET.len() {
+        if index >= table::ENTRIES.len() {
             return None;
         }
         let (shared, suffix_len) = if i == 0 {
@@ -654,14 +650,14 @@ fn block_head(b: usize) -> Option<&'static [u8]> {
 
 /// The rates of table entry `i`.
 fn entry_rates(i: usize) -> Option<Rates> {
-    let set = usize::from(*table::ENTRY_SET.get(i)?);
+    let set = usize::from(*table::ENTRIES.get(i)? >> table::PROVIDER_BITS);
     let start = usize::from(*table::SET_START.get(set)?);
     let end = usize::from(*table::SET_START.get(set + 1)?);
     let mut rates = Rates::default();
-    for j in start..end {
-        let code = *table::RATE_KEY.get(j)?;
-        let value = *table::VALUES.get(usize::from(*table::RATE_VALUE.get(j)?))?;
-        if code == THRESHOLD_CODE {
+    for &packed in table::RATES.get(start..end)? {
+        let code = u8::try_from(packed & ((1 << table::KEY_BITS) - 1)).ok()?;
+        let value = *table::VALUES.get(usize::from(packed >> table::KEY_BITS))?;
+        if code == table::THRESHOLD_CODE {
             rates.threshold = Some(value);
         } else {
             rates.set(RateKey::from_code(code)?, value);

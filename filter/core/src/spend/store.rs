@@ -15,6 +15,11 @@
 //! and the loop re-reads instead of overwriting (the one miss: the other entry's token being
 //! exactly `u32::MAX`, once per 4 billion writes). Shared data has no delete: the number of
 //! entries is bounded by a shared counter ([`HOLDERS_KEY`]) reserved before an entry is created.
+//!
+//! A write that keeps losing ([`MAX_CAS_ATTEMPTS`] in a row, or a host error) does not drop the
+//! cost: [`PendingSpend`] keeps it in the VM and adds it with the holder's next update or the
+//! next tick, so the shared total stays exact; only a VM that stops with costs pending loses
+//! them (counted by the caller).
 
 use super::period::BudgetDuration;
 
@@ -367,6 +372,93 @@ fn read_count<S: SharedStore + ?Sized>(store: &S) -> Result<(usize, u32), Ledger
     })
 }
 
+/// Costs a VM could not add yet (see the module notes), per holder, bounded.
+#[derive(Debug, Default)]
+pub struct PendingSpend {
+    entries: hashbrown::HashMap<String, (u64, ResetPolicy)>,
+}
+
+/// Holders whose costs one VM keeps pending at most; more is reported as lost.
+pub const MAX_PENDING_HOLDERS: usize = 256;
+
+/// What [`PendingSpend::add`] did with a cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// Written, with anything pending for the holder.
+    Written(SpendUpdate),
+    /// Kept in the VM for the next try.
+    Pending(LedgerError),
+    /// Neither written nor kept (`Full` holders, or too many pending): this cost is lost.
+    Lost(LedgerError),
+}
+
+impl PendingSpend {
+    /// Adds `cost` (plus what is pending for `key`) to the holder's shared spend.
+    pub fn add<S: SharedStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        key: &str,
+        cost: u64,
+        policy: &ResetPolicy,
+        now_ms: i64,
+        max_holders: usize,
+    ) -> Added {
+        let pending = self.entries.remove(key).map_or(0, |(v, _)| v);
+        let total = cost.saturating_add(pending);
+        match add_spend(store, key, total, policy, now_ms, max_holders) {
+            Ok(update) => Added::Written(update),
+            Err(LedgerError::Full) => Added::Lost(LedgerError::Full),
+            Err(e) => self.keep(key, total, policy, e),
+        }
+    }
+
+    fn keep(&mut self, key: &str, total: u64, policy: &ResetPolicy, e: LedgerError) -> Added {
+        if self.entries.len() >= MAX_PENDING_HOLDERS {
+            return Added::Lost(e);
+        }
+        self.entries.insert(key.to_owned(), (total, policy.clone()));
+        Added::Pending(e)
+    }
+
+    /// Tries every pending cost again (call from the tick). Returns what was written, for the
+    /// budget decisions; costs that fail again stay pending.
+    pub fn flush<S: SharedStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        now_ms: i64,
+        max_holders: usize,
+    ) -> Vec<(String, SpendUpdate)> {
+        let mut written = Vec::new();
+        for (key, (total, policy)) in core::mem::take(&mut self.entries) {
+            match add_spend(store, &key, total, &policy, now_ms, max_holders) {
+                Ok(update) => written.push((key, update)),
+                Err(LedgerError::Full) => {}
+                Err(e) => {
+                    let _ = self.keep(&key, total, &policy, e);
+                }
+            }
+        }
+        written
+    }
+
+    /// Pico-dollars pending in this VM.
+    pub fn total(&self) -> u64 {
+        self.entries
+            .values()
+            .fold(0, |a, (v, _)| a.saturating_add(*v))
+    }
+
+    /// Holders with a pending cost.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Nothing pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fake {
     //! An in-memory [`SharedStore`] with Envoy's CAS semantics and injectable conflicts.
@@ -543,6 +635,83 @@ mod tests {
         assert_eq!(s.mismatches, 3);
         assert_eq!((u.before, u.after.spend), (121, 1_121));
         assert_eq!(read_spend(&s, &k, &daily(), now).unwrap().spend, 1_121);
+    }
+
+    #[test]
+    fn lost_writes_stay_pending_until_they_go_through() {
+        let mut s = FakeStore::default();
+        let k = holder_key("key", "busy");
+        let mut p = PendingSpend::default();
+        assert!(matches!(
+            p.add(&mut s, &k, 1, &ResetPolicy::Never, 0, NO_LIMIT),
+            Added::Written(_)
+        ));
+        s.interference = Some(Box::new(|store: &mut FakeStore, key: &str| {
+            let v = store.entries.get(key).unwrap().0.clone();
+            store.put(key, &v);
+        }));
+        assert_eq!(
+            p.add(&mut s, &k, 5, &ResetPolicy::Never, 0, NO_LIMIT),
+            Added::Pending(LedgerError::Contended)
+        );
+        assert_eq!(
+            p.add(&mut s, &k, 7, &ResetPolicy::Never, 0, NO_LIMIT),
+            Added::Pending(LedgerError::Contended)
+        );
+        assert_eq!((p.len(), p.total()), (1, 12));
+        assert!(p.flush(&mut s, 0, NO_LIMIT).is_empty(), "still contended");
+        s.interference = None;
+        // The next update carries the pending 12 along.
+        match p.add(&mut s, &k, 100, &ResetPolicy::Never, 0, NO_LIMIT) {
+            Added::Written(u) => assert_eq!((u.before, u.after.spend), (1, 113)),
+            other => panic!("{other:?}"),
+        }
+        assert!(p.is_empty());
+        // A host failure is kept too, and the tick's flush writes it.
+        s.broken = Some(1);
+        assert_eq!(
+            p.add(&mut s, &k, 4, &ResetPolicy::Never, 0, NO_LIMIT),
+            Added::Pending(LedgerError::Host(StoreError { status: 1 }))
+        );
+        s.broken = None;
+        let written = p.flush(&mut s, 0, NO_LIMIT);
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            (written[0].0.as_str(), written[0].1.after.spend),
+            (k.as_str(), 117)
+        );
+        // Too many holders pending: the cost is reported lost, not kept without bound.
+        s.broken = Some(1);
+        for i in 0..MAX_PENDING_HOLDERS {
+            assert!(matches!(
+                p.add(
+                    &mut s,
+                    &holder_key("key", &i.to_string()),
+                    1,
+                    &ResetPolicy::Never,
+                    0,
+                    NO_LIMIT
+                ),
+                Added::Pending(_)
+            ));
+        }
+        assert!(matches!(
+            p.add(&mut s, &k, 1, &ResetPolicy::Never, 0, NO_LIMIT),
+            Added::Lost(_)
+        ));
+        // Holders full: lost at once (nothing can ever be written for it).
+        s.broken = None;
+        assert_eq!(
+            p.add(
+                &mut s,
+                &holder_key("key", "new"),
+                1,
+                &ResetPolicy::Never,
+                0,
+                1
+            ),
+            Added::Lost(LedgerError::Full)
+        );
     }
 
     #[test]
@@ -766,7 +935,9 @@ mod tests {
 
     #[test]
     fn four_threads_add_exactly() {
-        // Real interleaving: each get and set locks on its own, as in Envoy.
+        // Real interleaving: each get and set locks on its own, as in Envoy, with four threads
+        // doing nothing else (far more contention than workers serving requests): a write may
+        // lose MAX_CAS_ATTEMPTS times in a row, and then stays pending until it goes through.
         let store = std::sync::Mutex::new(FakeStore::default());
         let key = holder_key("key", "shared");
         let policy = daily();
@@ -776,8 +947,14 @@ mod tests {
                 let (store, key, policy) = (&store, &key, &policy);
                 scope.spawn(move || {
                     let mut handle = SharedFake(store);
+                    let mut pending = PendingSpend::default();
                     for i in 0..2_000u64 {
-                        add_spend(&mut handle, key, t * 10_000 + i, policy, now, NO_LIMIT).unwrap();
+                        let added =
+                            pending.add(&mut handle, key, t * 10_000 + i, policy, now, NO_LIMIT);
+                        assert!(!matches!(added, Added::Lost(_)), "{added:?}");
+                    }
+                    while !pending.is_empty() {
+                        pending.flush(&mut handle, now, NO_LIMIT);
                     }
                 });
             }
