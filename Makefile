@@ -79,6 +79,7 @@ validate: deps build ## envoy --mode validate on every shipped bootstrap and a r
 	  echo OK; \
 	done
 	@if [ -f envoy/prometheus-rules.yaml ]; then promtool check rules envoy/prometheus-rules.yaml; fi
+	@promtool check rules envoy/prometheus/spend-rules.yaml && promtool test rules envoy/prometheus/spend-rules.test.yaml
 
 e2e: ## End-to-end tests: real Envoy + the filter + fake OpenAI upstream (needs deps and build)
 	ENVOY_BIN="$(ENVOY_BIN)" $(PY) -m pytest -q tests/e2e

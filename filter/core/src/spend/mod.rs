@@ -10,11 +10,14 @@
 //! - [`period`]: `budget_duration`, reset times, calendar arithmetic.
 //! - [`store`]: spend per holder in Envoy shared data, updated with compare-and-swap.
 //! - [`budget`]: refusals, budget alerts, projections, gauge values.
+//! - [`families`]: the metric families they add and the recording rules that rebuild LiteLLM's
+//!   USD series from them (`envoy/prometheus/spend-rules.yaml`).
 
 pub mod budget;
 pub mod cost;
 #[cfg(test)]
 mod crosscheck;
+pub mod families;
 pub mod money;
 pub mod period;
 mod price_table;
