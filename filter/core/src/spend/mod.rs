@@ -10,6 +10,8 @@
 //! - [`period`]: `budget_duration`, reset times, calendar arithmetic.
 //! - [`store`]: spend per holder in Envoy shared data, updated with compare-and-swap.
 //! - [`budget`]: refusals, budget alerts, projections, gauge values.
+//! - [`request`]: the two calls a request makes: [`request::refusal`] before it goes upstream,
+//!   [`request::record`] once it has finished.
 //! - [`settings`]: the configuration keys (LiteLLM's), parsed once into typed settings.
 //! - [`report`]: `spend_reports`, spend per team and per tag, in LiteLLM's text.
 //! - [`families`]: the metric families they add and the recording rules that rebuild LiteLLM's
@@ -25,5 +27,6 @@ pub mod period;
 mod price_table;
 pub mod prices;
 pub mod report;
+pub mod request;
 pub mod settings;
 pub mod store;
