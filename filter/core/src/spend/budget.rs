@@ -220,12 +220,11 @@ fn owned(v: Option<&str>) -> Option<String> {
     v.map(str::to_owned)
 }
 
-/// The `CallInfo` LiteLLM builds for one alert type, at `spend` pico-dollars.
-fn call_info(alert: BudgetAlertKind, budget: &Budget, who: &Identity, spend: u64) -> CallInfo {
-    let usd = |v: Option<u64>| v.map(pico_to_usd);
-    let mut info = CallInfo {
+/// A payload with only `spend`, `max_budget` and `event_group` set.
+fn bare_call_info(spend: u64, max_budget: Option<u64>, event_group: EventGroup) -> CallInfo {
+    CallInfo {
         spend: pico_to_usd(spend),
-        max_budget: usd(budget.max_budget),
+        max_budget: max_budget.map(pico_to_usd),
         soft_budget: None,
         token: None,
         customer_id: None,
@@ -237,10 +236,16 @@ fn call_info(alert: BudgetAlertKind, budget: &Budget, who: &Identity, spend: u64
         key_alias: None,
         projected_exceeded_date: None,
         projected_spend: None,
-        event_group: EventGroup::Key,
+        event_group,
         alert_emails: None,
         max_budget_alert_emails: None,
-    };
+    }
+}
+
+/// The `CallInfo` LiteLLM builds for one alert type, at `spend` pico-dollars.
+fn call_info(alert: BudgetAlertKind, budget: &Budget, who: &Identity, spend: u64) -> CallInfo {
+    let usd = |v: Option<u64>| v.map(pico_to_usd);
+    let mut info = bare_call_info(spend, budget.max_budget, EventGroup::Key);
     match alert {
         // `virtual_key_max_budget_check` (no team alias) and `virtual_key_soft_budget_check`.
         BudgetAlertKind::TokenBudget | BudgetAlertKind::SoftBudget => {
@@ -359,22 +364,12 @@ pub fn alerts_after_spend(
 /// `_update_key_cache`'s payload: the soft budget stands in `max_budget`.
 fn projected_call_info(who: &Identity, spend: u64, soft: u64, p: &Projection) -> CallInfo {
     CallInfo {
-        spend: pico_to_usd(spend),
-        max_budget: Some(pico_to_usd(soft)),
-        soft_budget: None,
         token: Some(who.hashed_api_key.unwrap_or("").to_owned()),
-        customer_id: None,
         user_id: owned(who.user_id),
-        team_id: None,
-        team_alias: None,
-        organization_id: None,
-        user_email: None,
         key_alias: owned(who.key_alias),
         projected_exceeded_date: Some(p.exceeded_date.clone()),
         projected_spend: Some(p.spend),
-        event_group: EventGroup::Key,
-        alert_emails: None,
-        max_budget_alert_emails: None,
+        ..bare_call_info(spend, Some(soft), EventGroup::Key)
     }
 }
 

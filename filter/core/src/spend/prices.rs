@@ -348,7 +348,7 @@ pub fn lookup(model: &str, provider: Option<&str>) -> Option<TableMatch> {
         .or_else(|| {
             // LiteLLM's `get_llm_provider` reads a known provider from the prefix.
             let (prefix, _) = model.split_once('/')?;
-            ROUTING_PROVIDERS.contains(&prefix).then_some(prefix)
+            is_routing_provider(prefix).then_some(prefix)
         });
     for candidate in candidates(model, provider) {
         if let Some(i) = find(candidate.as_bytes()) {
@@ -382,33 +382,23 @@ fn azure_alias(model: &str) -> Option<&'static str> {
     })
 }
 
-/// Prefixes LiteLLM's `get_llm_provider` reads as a provider when none is given (those a
-/// deployment of the kept models can name; the rest lead to no price anyway).
-const ROUTING_PROVIDERS: &[&str] = &[
-    "anthropic",
-    "azure",
-    "azure_ai",
-    "bedrock",
-    "bedrock_converse",
-    "codestral",
+/// Prefixes LiteLLM's `get_llm_provider` reads as a provider when none is given, beyond the
+/// table's own providers (those a deployment of the kept models can name; any other leads to no
+/// price anyway).
+const MORE_ROUTING_PROVIDERS: &[&str] = &[
     "databricks",
     "deepinfra",
     "fireworks_ai",
-    "gemini",
     "github",
-    "groq",
     "hosted_vllm",
     "litellm_proxy",
-    "meta_llama",
-    "mistral",
-    "openai",
     "openrouter",
-    "text-completion-codestral",
-    "text-completion-openai",
-    "together_ai",
-    "vertex_ai",
     "vertex_ai_beta",
 ];
+
+fn is_routing_provider(prefix: &str) -> bool {
+    table::PROVIDERS.contains(&prefix) || MORE_ROUTING_PROVIDERS.contains(&prefix)
+}
 
 /// LiteLLM's `_check_provider_match`.
 fn provider_matches(entry: &str, requested: Option<&str>) -> bool {

@@ -145,6 +145,26 @@ mod tests {
         }
     }
 
+    /// `record` of one chat-fixture request at gpt-4o-mini for `who()`.
+    fn one_request(
+        s: &SpendSettings,
+        store: &mut FakeStore,
+        pending: &mut PendingSpend,
+        now: i64,
+    ) -> SpendOutcome {
+        let rates = lookup("gpt-4o-mini", Some("openai")).unwrap().rates;
+        record(
+            s,
+            store,
+            pending,
+            Some(&rates),
+            &usage(),
+            Tier::Standard,
+            &who(),
+            now,
+        )
+    }
+
     /// gpt-4o-mini, 19 prompt tokens (3 cached) and 10 completion tokens: 8,625,000 pico-dollars.
     fn usage() -> Usage {
         Usage {
@@ -160,23 +180,13 @@ mod tests {
     #[test]
     fn a_key_walked_past_its_budget_is_refused_once_enforced() {
         let s = settings(true);
-        let rates = lookup("gpt-4o-mini", Some("openai")).unwrap().rates;
         let mut store = FakeStore::default();
         let mut pending = PendingSpend::default();
         let now = 1_796_216_891_000;
         let mut events = Vec::new();
         let mut requests = 0;
         while refusal(&s, &store, &who(), now).is_none() {
-            let out = record(
-                &s,
-                &mut store,
-                &mut pending,
-                Some(&rates),
-                &usage(),
-                Tier::Standard,
-                &who(),
-                now,
-            );
+            let out = one_request(&s, &mut store, &mut pending, now);
             assert_eq!(out.cost.unwrap().total(), 8_625_000);
             assert_eq!(out.holders.len(), 2, "the key and its team");
             events.extend(
@@ -231,21 +241,11 @@ mod tests {
             now as u64,
         );
         let s = settings(true);
-        let rates = lookup("gpt-4o-mini", Some("openai")).unwrap().rates;
         let (mut store, mut pending) = (FakeStore::default(), PendingSpend::default());
         let mut bodies = Vec::new();
         for i in 0..12 {
             let t = now + i * 1_000;
-            let out = record(
-                &s,
-                &mut store,
-                &mut pending,
-                Some(&rates),
-                &usage(),
-                Tier::Standard,
-                &who(),
-                t,
-            );
+            let out = one_request(&s, &mut store, &mut pending, t);
             for (kind, info) in &out.alerts {
                 engine.budget_event(*kind, info, t as u64);
             }
@@ -334,30 +334,11 @@ mod tests {
     #[test]
     fn gauges_follow_the_shared_spend() {
         let s = settings(false);
-        let rates = lookup("gpt-4o-mini", Some("openai")).unwrap().rates;
         let mut store = FakeStore::default();
         let (mut p1, mut p2) = (PendingSpend::default(), PendingSpend::default());
         // Two workers, each with its own pending book, one shared store.
-        record(
-            &s,
-            &mut store,
-            &mut p1,
-            Some(&rates),
-            &usage(),
-            Tier::Standard,
-            &who(),
-            0,
-        );
-        let out = record(
-            &s,
-            &mut store,
-            &mut p2,
-            Some(&rates),
-            &usage(),
-            Tier::Standard,
-            &who(),
-            0,
-        );
+        one_request(&s, &mut store, &mut p1, 0);
+        let out = one_request(&s, &mut store, &mut p2, 0);
         let key = &out.holders[0];
         assert_eq!(key.kind, HolderKind::Key);
         assert_eq!(
