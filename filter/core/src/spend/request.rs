@@ -102,6 +102,21 @@ pub fn record<S: SharedStore + ?Sized>(
     out
 }
 
+/// A holder's gauge values as every worker sees them now. Envoy gauges are one stat for all
+/// workers, so a value set from a request's write ([`HolderSpend::gauges`]) can be overtaken by
+/// another worker setting its older value a moment later; setting them from this on the tick
+/// makes every worker converge on the shared spend. `None` when the entry cannot be read.
+pub fn gauges_now<S: SharedStore + ?Sized>(
+    store: &S,
+    budget: &super::budget::Budget,
+    key: &str,
+    now_ms: i64,
+) -> Option<BudgetGauges> {
+    read_spend(store, key, &budget.reset, now_ms)
+        .ok()
+        .map(|state| gauges(budget, &state))
+}
+
 /// The `error_message` of a `failed_tracking_spend` alert for a model with no price: LiteLLM's
 /// cost callback text (`Failed Tracking Cost for ` is the alert engine's prefix), without the
 /// Python traceback LiteLLM appends.
@@ -341,6 +356,15 @@ mod tests {
         let out = one_request(&s, &mut store, &mut p2, 0);
         let key = &out.holders[0];
         assert_eq!(key.kind, HolderKind::Key);
+        // The first worker's view on its next tick: the shared total, not its own write.
+        let budget = &s.keys[KEY];
+        assert_eq!(
+            gauges_now(&store, budget, &key.key, 0).unwrap().spend_pico,
+            17_250_000
+        );
+        store.broken = Some(1);
+        assert_eq!(gauges_now(&store, budget, &key.key, 0), None);
+        store.broken = None;
         assert_eq!(
             key.gauges,
             Some(BudgetGauges {
