@@ -92,7 +92,7 @@ PROM_DIR := envoy/prometheus
 
 rules: $(STAMP_REQ) $(STAMP_APT) ## Prometheus/Alertmanager files of envoy/prometheus/: promtool check and unit tests, amtool check-config
 	@mkdir -p .run
-	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml
+	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml $(PROM_DIR)/spend-rules.yaml
 	promtool test rules tests/prometheus/*.test.yaml
 	@$(PY) -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], sys.stdout)' \
 	  $(PROM_DIR)/prometheus-rule.yaml >.run/prometheus-rule-spec.yaml
