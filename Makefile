@@ -18,13 +18,20 @@ WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-
 ENVOY_BIN   ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# make fuzz: seconds per target, the targets (all by default), cargo-fuzz options. Targets run one
+# after another, each a single libFuzzer process (the machine is shared).
+FUZZ_SECONDS   ?= 60
+FUZZ_TARGETS   ?= sse json_scan spot decode config exchange
+FUZZ_FLAGS     ?= --sanitizer none
+FUZZ_ARGS      ?= -timeout=10 -rss_limit_mb=2048
+
 LISTEN_PORT    ?= 10000
 ADMIN_PORT     ?= 9901
 UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
 
-.PHONY: help deps build lint unit validate e2e test bench configs envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate e2e test bench fuzz configs envoy-up envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -88,6 +95,19 @@ test: deps build lint unit validate e2e ## Everything: deps, build, lint, unit, 
 bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 	@if [ -x tests/bench/run.sh ] || [ -f tests/bench/run.sh ]; then bash tests/bench/run.sh; \
 	else echo "no benchmark yet (tests/bench/run.sh)"; fi
+
+fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from its committed seeds, one at a time; prints execs per target
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@mkdir -p .run
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  cargo +nightly fuzz run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS) >.run/fuzz-$$t.log 2>&1 \
+	    || { tail -n 40 .run/fuzz-$$t.log; echo "fuzz $$t FAILED: input in fuzz/artifacts/$$t/, log .run/fuzz-$$t.log"; exit 1; }; \
+	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE)' .run/fuzz-$$t.log | tr '\n' ' '; echo; \
+	done
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
