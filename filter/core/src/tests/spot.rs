@@ -164,19 +164,22 @@ fn rarest_letter_is_the_pivot() {
     assert_eq!(rarest(b"model"), 0);
 }
 
+/// The value of `KEYS[key]` hunted alone (the state for every event after the first).
+fn hunt_one(key: usize, pieces: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut s = KeySpotter::new(KEYS, 1024);
+    s.reset_wanting(|k| k == key);
+    for p in pieces {
+        s.feed(p);
+    }
+    s.value(key).map(<[u8]>::to_vec)
+}
+
 /// Found by fuzzing: hunting took the `"usage"` ending a key such as `"k\"usage"` for the key
 /// `usage` (its first quote is escaped), wherever the fragments were cut.
 #[test]
 fn hunting_skips_a_name_after_an_escaped_quote() {
     let text: &[u8] = br#"{"k\"usage":{"prompt_tokens":9},"usage":{"total_tokens":2}}"#;
-    let hunt = |pieces: &[&[u8]]| {
-        let mut s = KeySpotter::new(KEYS, 1024);
-        s.reset_wanting(|k| k == 0);
-        for p in pieces {
-            s.feed(p);
-        }
-        s.value(0).map(<[u8]>::to_vec)
-    };
+    let hunt = |pieces: &[&[u8]]| hunt_one(0, pieces);
     let want = some(r#"{"total_tokens":2}"#);
     assert_eq!(spot_every_split(text)[0], want, "scanning every key");
     for cut in 0..=text.len() {
@@ -196,14 +199,7 @@ fn hunting_skips_a_name_after_an_escaped_quote() {
 #[test]
 fn hunting_never_joins_a_stale_tail() {
     let text: &[u8] = b"\xff]{\"\"error\"error\":2}]dii";
-    let hunt = |pieces: &[&[u8]]| {
-        let mut s = KeySpotter::new(KEYS, 1024);
-        s.reset_wanting(|k| k == 2);
-        for p in pieces {
-            s.feed(p);
-        }
-        s.value(2).map(<[u8]>::to_vec)
-    };
+    let hunt = |pieces: &[&[u8]]| hunt_one(2, pieces);
     assert_eq!(hunt(&[text]), None);
     assert_eq!(hunt(&[&text[..4], &text[4..15], &text[15..]]), None);
     assert_eq!(hunt(&text.chunks(1).collect::<Vec<_>>()), None);
