@@ -101,12 +101,15 @@ fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from it
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@mkdir -p .run
 	@for t in $(FUZZ_TARGETS); do \
+	  case $$t in json_scan|spot) dict=json ;; *) dict=$$t ;; esac; \
+	  dict_arg=$$([ -f fuzz/dicts/$$dict.dict ] && echo -dict=fuzz/dicts/$$dict.dict || true); \
 	  mkdir -p fuzz/corpus/$$t; \
-	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log .run/fuzz-$$t.log)"; \
 	  cargo +nightly fuzz run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
-	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS) >.run/fuzz-$$t.log 2>&1 \
-	    || { tail -n 40 .run/fuzz-$$t.log; echo "fuzz $$t FAILED: input in fuzz/artifacts/$$t/, log .run/fuzz-$$t.log"; exit 1; }; \
-	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE)' .run/fuzz-$$t.log | tr '\n' ' '; echo; \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict_arg $(FUZZ_ARGS) >.run/fuzz-$$t.log 2>&1 \
+	    || { tail -n 40 .run/fuzz-$$t.log; echo "fuzz $$t FAILED: the input is in fuzz/artifacts/$$t/"; exit 1; }; \
+	  awk -v t=$$t '/^stat::number_of_executed_units/ {n=$$2} /^stat::new_units_added/ {u=$$2} \
+	    $$2 == "DONE" {c=$$4} END {printf "fuzz %-10s %10d execs, %5d new inputs, %s edges covered\n", t, n, u, c}' .run/fuzz-$$t.log; \
 	done
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
