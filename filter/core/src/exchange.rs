@@ -168,10 +168,12 @@ struct EventReader {
 impl SseSink for EventReader {
     fn data(&mut self, fragment: &[u8]) {
         if self.head_len < DONE.len() {
+            // The fragment must be what `[DONE]` still lacks, or a prefix of it: a byte beyond
+            // (`[DONE]xyz`, in this fragment or the next) makes it an ordinary event, whatever
+            // the split.
             let expected = &DONE[self.head_len..];
-            let n = expected.len().min(fragment.len());
-            self.head_len = if fragment[..n] == expected[..n] {
-                self.head_len + n
+            self.head_len = if expected.starts_with(fragment) {
+                self.head_len + fragment.len()
             } else {
                 DONE_MISMATCH
             };
