@@ -223,20 +223,23 @@ fn check_request(run: &Run, request: &[u8], api_reads_stream_usage: bool) {
             "the request is forwarded untouched"
         );
     } else {
-        let at = (0..run.forwarded.len())
-            .find(|&i| run.forwarded[i..].starts_with(MEMBER))
-            .unwrap_or(run.forwarded.len());
-        let without = [
-            &run.forwarded[..at],
-            &run.forwarded[(at + MEMBER.len()).min(run.forwarded.len())..],
-        ]
-        .concat();
-        assert!(without == request, "only the member was added");
-        assert_eq!(
-            run.forwarded.get(at + MEMBER.len()),
-            Some(&b'}'),
-            "added before a brace"
+        // The member starts with `,` and goes before a `}`: the first byte where the forwarded
+        // request differs from the request is where it went.
+        let at = run
+            .forwarded
+            .iter()
+            .zip(request)
+            .position(|(f, r)| f != r)
+            .unwrap_or(request.len());
+        assert!(
+            run.forwarded[at..].starts_with(MEMBER),
+            "the member was added"
         );
+        assert!(
+            run.forwarded[at + MEMBER.len()..] == request[at..],
+            "only the member was added"
+        );
+        assert_eq!(request.get(at), Some(&b'}'), "added before a brace");
     }
     let Some(root) = tree(request) else {
         return;
