@@ -7,7 +7,10 @@ MAKEFLAGS += --no-print-directory
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP_REQ   := $(VENV)/.stamp-requirements
-STAMP_APT   := $(VENV)/.stamp-apt
+# Debian packages the build, tests and demo use; the stamp is named after the list, so adding a
+# package installs it on a machine that already ran `make deps`.
+APT_PACKAGES := prometheus prometheus-alertmanager binaryen skopeo docker-registry
+STAMP_APT   := $(VENV)/.stamp-apt-$(shell echo '$(APT_PACKAGES)' | cksum | cut -d' ' -f1)
 WASM_TARGET := wasm32-wasip1
 CARGO_WASM  := target/$(WASM_TARGET)/release/llm_telemetry.wasm
 WASM        := build/llm_telemetry.wasm
@@ -30,8 +33,12 @@ ADMIN_PORT     ?= 9901
 UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
+PROMETHEUS_PORT   ?= 9090
+ALERTMANAGER_PORT ?= 9093
+# Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
+OCI_REF        ?=
 
-.PHONY: help deps build lint unit validate e2e test bench fuzz configs envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench fuzz configs oci envoy-up demo-traffic envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -45,8 +52,9 @@ $(STAMP_REQ): tests/requirements.txt
 	@touch $@
 
 $(STAMP_APT):
-	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null; then \
-	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus binaryen; \
+	@if ! command -v wasm-opt >/dev/null || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
+	    || ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then \
+	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
 	fi
 	@mkdir -p $(VENV) && touch $@
 
@@ -70,10 +78,10 @@ lint: ## clippy -D warnings (native and wasm32) and rustfmt --check
 unit: ## Native unit tests of the workspace
 	cargo test --workspace
 
-configs: $(STAMP_REQ) ## Regenerate the shipped demo configs envoy/envoy.yaml and envoy/envoy-decompressor.yaml
+configs: $(STAMP_REQ) ## Regenerate the generated files: envoy/envoy*.yaml, examples/istio/envoyfilter-*.yaml, envoy/prometheus/prometheus-rule.yaml
 	$(PY) envoy/render.py --write-shipped
 
-validate: deps build ## envoy --mode validate on every shipped bootstrap and a rendered test config; promtool on the alert rules
+validate: deps build ## envoy --mode validate on every shipped bootstrap and a rendered test config; then `make rules`
 	@$(PY) envoy/render.py --check-shipped
 	@mkdir -p .run
 	@$(PY) envoy/render.py --out .run/validate-rendered.yaml --upstream https://api.example.com \
@@ -85,7 +93,19 @@ validate: deps build ## envoy --mode validate on every shipped bootstrap and a r
 	    || { echo FAILED; cat .run/validate.log; exit 1; }; \
 	  echo OK; \
 	done
-	@if [ -f envoy/prometheus-rules.yaml ]; then promtool check rules envoy/prometheus-rules.yaml; fi
+	@$(MAKE) rules
+
+PROM_DIR := envoy/prometheus
+
+rules: $(STAMP_REQ) $(STAMP_APT) ## Prometheus/Alertmanager files of envoy/prometheus/: promtool check and unit tests, amtool check-config
+	@mkdir -p .run
+	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml
+	promtool test rules tests/prometheus/*.test.yaml
+	@$(PY) -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], sys.stdout)' \
+	  $(PROM_DIR)/prometheus-rule.yaml >.run/prometheus-rule-spec.yaml
+	promtool check rules .run/prometheus-rule-spec.yaml
+	promtool check config $(PROM_DIR)/prometheus.yml
+	amtool check-config $(PROM_DIR)/alertmanager.yml
 
 e2e: ## End-to-end tests: real Envoy + the filter + fake OpenAI upstream (needs deps and build)
 	ENVOY_BIN="$(ENVOY_BIN)" $(PY) -m pytest -q tests/e2e
@@ -112,10 +132,19 @@ fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from it
 	    $$2 == "DONE" {c=$$4} END {printf "fuzz %-10s %10d execs, %5d new inputs, %s edges covered\n", t, n, u, c}' .run/fuzz-$$t.log; \
 	done
 
-envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
+oci: $(STAMP_REQ) build ## OCI image of the filter for Istio's WasmPlugin (build/oci/) + manifests with its digest; OCI_REF=registry/repo:tag
+	@$(PY) envoy/oci.py $(if $(OCI_REF),--ref '$(OCI_REF)')
+
+envoy-up: deps build ## Start Envoy with the filter (+ fake upstream, Prometheus, Alertmanager) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
 	  $(if $(UPSTREAM),--upstream '$(UPSTREAM)') $(if $(LITELLM_CONFIG),--litellm-config '$(LITELLM_CONFIG)') \
-	  $(if $(PLUGIN_CONFIG),--plugin-config '$(PLUGIN_CONFIG)')
+	  $(if $(PLUGIN_CONFIG),--plugin-config '$(PLUGIN_CONFIG)') \
+	  --prometheus-port $(PROMETHEUS_PORT) --alertmanager-port $(ALERTMANAGER_PORT) \
+	  $(if $(UPSTREAM)$(LITELLM_CONFIG)$(PLUGIN_CONFIG),,--demo-overlay)
+
+demo-traffic: $(STAMP_REQ) ## Send a minute of mixed traffic through the envoy-up demo, then show its series and alerts
+	@$(PY) envoy/demo_traffic.py --listen-port $(LISTEN_PORT) --prometheus-port $(PROMETHEUS_PORT) \
+	  --alertmanager-port $(ALERTMANAGER_PORT)
 
 envoy-down: ## Stop what envoy-up started
 	@if [ -x $(PY) ]; then $(PY) envoy/demo.py down; fi

@@ -8,12 +8,21 @@
 Without --upstream it also starts the fake OpenAI upstream (127.0.0.1:18080) and the webhook
 receiver (127.0.0.1:18081). Pids, logs and the rendered config go to .run/. SLACK_WEBHOOK_URL and
 WEBHOOK_URL, when set, reach the filter as in LiteLLM.
+
+It also starts Prometheus (127.0.0.1:9090, --prometheus-port; 0 for none) scraping Envoy with
+envoy/prometheus/'s rules, and, with the webhook receiver, an Alertmanager (127.0.0.1:9093,
+--alertmanager-port) sending the fleet alerts there in Slack's format (envoy/prometheus/
+alertmanager.yml's routes). --demo-overlay adds demo settings to the plugin config (see
+DEMO_OVERLAY); `make demo-traffic` (envoy/demo_traffic.py) then sends a mix through Envoy.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+import monitoring
 import render
 
 REPO = render.REPO
@@ -87,8 +99,69 @@ def _tail(path: Path, n: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
 
 
+# What --demo-overlay adds to the plugin config, for `make envoy-up` on the default config: a second
+# key of the key table (another alias and team, as LiteLLM's database would have them), a threshold
+# short enough for slow and hanging requests to alert within seconds, and label bounds low enough
+# for `make demo-traffic` to show folding.
+DEMO_OVERLAY = {
+    "general_settings": {"alerting_threshold": 5},
+    "telemetry_settings": {
+        # The key sk-demo-ops, by its SHA-256 (what LiteLLM's database keeps).
+        "keys": [{"hashed_api_key": hashlib.sha256(b"sk-demo-ops").hexdigest(), "key_alias": "ops-key",
+                  "team_id": "team-b", "team_alias": "Team B", "user_id": "bob", "user_email": "bob@example.com"}],
+        "max_values_per_label": 30,
+    },
+}
+
+
+def apply_demo_overlay(plugin: dict) -> dict:
+    """The plugin config with DEMO_OVERLAY merged in (its keys appended to the key table)."""
+    out = json.loads(json.dumps(plugin))
+    for section, values in DEMO_OVERLAY.items():
+        target = out.setdefault(section, {})
+        for k, v in values.items():
+            target[k] = target.get(k, []) + v if k == "keys" else v
+    return out
+
+
+def monitoring_up(a) -> str:
+    """Start Prometheus (and Alertmanager when the webhook receiver runs) next to the demo Envoy;
+    returns the lines the banner prints about them."""
+    if not a.prometheus_port:
+        return ""
+    alertmanager = bool(a.alertmanager_port) and not a.upstream and monitoring.binary("alertmanager")
+    ports = [a.prometheus_port] + ([a.alertmanager_port] if alertmanager else [])
+    busy = [p for p in ports if not _port_free(p)]
+    if busy:
+        down()
+        sys.exit(f"port(s) {busy} already in use on 127.0.0.1: stop what holds them, or pick others "
+                 f"(PROMETHEUS_PORT=..., ALERTMANAGER_PORT=..., 0 for none)")
+    lines = []
+    if alertmanager:
+        data = RUN / "alertmanager-data"
+        shutil.rmtree(data, ignore_errors=True)
+        config = RUN / "alertmanager.yml"
+        config.write_text(yaml.safe_dump(monitoring.alertmanager_config(
+            f"http://127.0.0.1:{WEBHOOK_PORT}/alertmanager"), sort_keys=False))
+        pid = _spawn("alertmanager", monitoring.alertmanager_command(config, data, a.alertmanager_port), str(config))
+        _wait_port(a.alertmanager_port, pid, "alertmanager")
+        lines.append(f"Alertmanager:  http://127.0.0.1:{a.alertmanager_port}  (fleet alerts -> the webhook receiver, "
+                     "Slack's format, at /alertmanager...)")
+    data = RUN / "prometheus-data"
+    shutil.rmtree(data, ignore_errors=True)
+    config = RUN / "prometheus.yml"
+    config.write_text(yaml.safe_dump(monitoring.prometheus_config(
+        [f"127.0.0.1:{a.admin_port}"], monitoring.rule_files(), scrape_interval="5s",
+        alertmanager=f"127.0.0.1:{a.alertmanager_port}" if alertmanager else None), sort_keys=False))
+    pid = _spawn("prometheus", monitoring.prometheus_command(config, data, a.prometheus_port), str(config))
+    _wait_port(a.prometheus_port, pid, "prometheus")
+    lines.insert(0, f"Prometheus:    http://127.0.0.1:{a.prometheus_port}  (scrapes Envoy every 5 s; "
+                    "rules of envoy/prometheus/; alerts at /alerts)")
+    return "\n".join(lines) + "\n"
+
+
 def down() -> None:
-    for name in ("envoy", "fake_upstream", "webhook_receiver"):
+    for name in ("envoy", "fake_upstream", "webhook_receiver", "prometheus", "alertmanager"):
         pid = _ours(name)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
@@ -106,6 +179,8 @@ def up(a) -> None:
     down()
     RUN.mkdir(exist_ok=True)
     plugin = render.load_plugin_config(a.plugin_config, a.litellm_config)
+    if a.demo_overlay:
+        plugin = apply_demo_overlay(plugin)
     env = render.forwarded_env()
     upstream = a.upstream or f"127.0.0.1:{FAKE_UPSTREAM_PORT}"
     config = RUN / "envoy.yaml"
@@ -133,6 +208,7 @@ def up(a) -> None:
     except (RuntimeError, TimeoutError) as e:
         down()
         sys.exit(f"Envoy failed to start ({e}); .run/envoy.log:\n{_tail(RUN / 'envoy.log')}")
+    monitoring_lines = monitoring_up(a)
 
     p, ap = a.listen_port, a.admin_port
     chat = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
@@ -145,7 +221,8 @@ Logs, pids and the rendered config: .run/   Stop with: make envoy-down
   curl -s 127.0.0.1:{p}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer sk-demo' -d '{chat}'
   curl -sN 127.0.0.1:{p}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer sk-demo' -d '{stream}'
   curl -s 127.0.0.1:{ap}/stats/prometheus | grep litellm_
-""")
+""" + monitoring_lines + ("  make demo-traffic   # a minute of mixed traffic: streams, errors, slow and hanging requests\n"
+                          if not a.upstream else ""))
 
 
 def main() -> None:
@@ -161,6 +238,9 @@ def main() -> None:
     u.add_argument("--extra-label", action="append", default=[])
     u.add_argument("--concurrency", type=int, default=2)
     u.add_argument("--decompress-responses", action="store_true")
+    u.add_argument("--prometheus-port", type=int, default=9090, help="0: no Prometheus")
+    u.add_argument("--alertmanager-port", type=int, default=9093, help="0: no Alertmanager")
+    u.add_argument("--demo-overlay", action="store_true", help="merge DEMO_OVERLAY into the plugin config")
     sub.add_parser("down")
     a = ap.parse_args()
     if a.cmd == "up":

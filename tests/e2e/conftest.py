@@ -3,11 +3,15 @@ of the fake OpenAI upstream, with a webhook receiver for alerts. Helpers live in
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from fake_upstream import fake_upstream as make_fake_upstream
-from harness import EnvoyFactory, wasm_path
+from harness import EnvoyFactory, wait_until, wasm_path
 from webhook_receiver import webhook_receiver as make_webhook_receiver
+
+import monitoring  # envoy/monitoring.py (harness puts envoy/ on sys.path)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -61,3 +65,33 @@ def start_envoy(request, fake_upstream, webhook, tmp_path_factory):
     failed = any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
     if failed and factory.started:
         print(factory.logs())
+
+
+@pytest.fixture
+def prometheus_for(request, tmp_path_factory):
+    """Factory: prometheus_for(envoy, ...) starts a real Prometheus (Debian package) scraping that
+    Envoy's admin /stats/prometheus every second, with envoy/prometheus/'s rules evaluated every
+    second; it returns once Prometheus has scraped Envoy. Always stopped; its log is printed when
+    the test fails. Without the binary the test is skipped locally, but fails in CI (`make deps`
+    must have installed it)."""
+    if monitoring.binary("prometheus") is None:
+        if os.environ.get("CI"):
+            pytest.fail("prometheus is not installed but CI is set: `make deps` must install it")
+        pytest.skip("prometheus binary not found (run `make deps`, which installs the Debian package)")
+    started: list[monitoring.Prometheus] = []
+
+    def start(envoy, scrape_interval: str = "1s", rule_interval: str | None = "1s") -> monitoring.Prometheus:
+        workdir = tmp_path_factory.mktemp("prometheus")
+        prom = monitoring.Prometheus(workdir, [envoy.admin_port], scrape_interval, rule_interval)
+        started.append(prom)
+        prom.start()
+        wait_until(prom.targets_up, 30, lambda: f"Prometheus scraping Envoy:\n{prom.log()}")
+        return prom
+
+    yield start
+    for p in started:
+        p.stop()
+    failed = any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
+    if failed:
+        for p in started:
+            print(f"===== Prometheus log ({p.workdir}) =====\n{p.log()}")
