@@ -244,10 +244,10 @@ class EnvoyFactory:
     def render(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
                upstream: str | None = None, clusters_extra=(), decompress_responses: bool = False) -> str:
         """The bootstrap a test Envoy runs: ports 0, the fake upstream, the webhook receiver's cluster."""
-        webhook = (f"webhook_127.0.0.1_{self.webhook_port}", "127.0.0.1", self.webhook_port, False)
         return render.render(listen_port=0, admin_port=0, upstream=upstream or self.upstream,
                              wasm_path=str(wasm_path()), plugin_config=plugin_config or {},
-                             extra_label_keys=extra_label_keys, clusters_extra=[webhook, *clusters_extra],
+                             extra_label_keys=extra_label_keys, clusters_extra=clusters_extra,
+                             webhook_urls_extra=[f"http://127.0.0.1:{self.webhook_port}/"],
                              env_vars=env_vars or {}, decompress_responses=decompress_responses)
 
     def validate(self, plugin_config: dict | None = None, **kw) -> tuple[bool, str]:

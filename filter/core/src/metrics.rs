@@ -20,7 +20,7 @@ use crate::catalogue::{Family, FamilyId, Kind, Label, ALL_LABELS, FAMILIES, LABE
 use crate::config::{Config, Deployment, IdentityFields};
 use crate::exchange::Record;
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
-use crate::labels::{push_label, truncate_utf8, OVERFLOW, UNKNOWN};
+use crate::labels::{end_labels, push_label, truncate_utf8, OVERFLOW, UNKNOWN};
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -1077,6 +1077,7 @@ impl Metrics {
             name.clear();
             name.push_str(family.family().name);
             self.push_labels(&mut name, family, |_, i| labels.at(i));
+            end_labels(&mut name);
             let found = self.gauge_names.get(name.as_str()).copied();
             self.name = name;
             found
@@ -1129,12 +1130,14 @@ impl Metrics {
         for (k, v) in labels {
             push_label(&mut full, k, v);
         }
+        end_labels(&mut full);
         // `route` comes from the client's path: past the bound, label values fold too.
         if !self.own.contains_key(full.as_str()) && self.own.len() >= self.max_series {
             full.truncate(name.len());
             for (k, _) in labels {
                 push_label(&mut full, k, OVERFLOW);
             }
+            end_labels(&mut full);
         }
         // The name is allocated only for a counter seen for the first time.
         let slot = match self.own.get_mut(full.as_str()) {
@@ -1264,6 +1267,7 @@ impl Metrics {
                     let id = ids.get(pos).copied().unwrap_or(0);
                     self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
                 });
+                end_labels(&mut name);
                 name
             }
         }
@@ -1298,6 +1302,7 @@ impl Metrics {
             }
         };
         let Some(series) = self.series.get(si) else {
+            end_labels(&mut name);
             return name;
         };
         self.push_labels(&mut name, f.id, |_, i| {
@@ -1307,6 +1312,7 @@ impl Metrics {
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }
+        end_labels(&mut name);
         name
     }
 }

@@ -94,7 +94,7 @@ fn a_success_becomes_litellm_series_with_every_label() {
             "litellm_proxy_total_requests_metric_total;end_user=None;hashed_api_key={key};api_key_alias=None;\
 requested_model=gpt-4o;team=None;team_alias=None;user=None;status_code=200;user_email=None;\
 route=/v1/chat/completions;client_ip=10.0.0.1;user_agent=curl/8;model_id=None;api_provider=openai;\
-org_id=None;org_alias=None"
+org_id=None;org_alias=None;"
         ), 1)]
     );
     let tokens = r.starting("litellm_total_tokens_metric_total");
@@ -116,7 +116,7 @@ org_id=None;org_alias=None"
     );
     assert_eq!(
         r.starting("litellm_deployment_state"),
-        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai".into(), 0)]
+        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai;".into(), 0)]
     );
     assert!(r
         .starting("litellm_proxy_failed_requests_metric")
@@ -135,7 +135,7 @@ fn histograms_are_cumulative_buckets_in_seconds_with_an_integer_sum() {
     let le = |b: &str| {
         buckets
             .iter()
-            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .find(|(k, _)| k.ends_with(&format!(";le={b};")))
             .unwrap()
             .1
     };
@@ -157,7 +157,7 @@ fn histograms_are_cumulative_buckets_in_seconds_with_an_integer_sum() {
     let le = |b: &str| {
         per_token
             .iter()
-            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .find(|(k, _)| k.ends_with(&format!(";le={b};")))
             .unwrap()
             .1
     };
@@ -326,7 +326,7 @@ fn prometheus_metrics_config_keeps_only_listed_metrics_and_labels() {
     assert_eq!(
         litellm,
         vec![(
-            &"litellm_proxy_total_requests_metric_total;requested_model=gpt-4o;status_code=200"
+            &"litellm_proxy_total_requests_metric_total;requested_model=gpt-4o;status_code=200;"
                 .to_owned(),
             &1
         )]
@@ -348,7 +348,7 @@ fn custom_metadata_and_tag_labels() {
     assert!(
         total[0]
             .0
-            .ends_with(";metadata_app=billing%3Bv2;tag_prod=true;tag_team_a=false"),
+            .ends_with(";metadata_app=billing%3Bv2;tag_prod=true;tag_team_a=false;"),
         "{}",
         total[0].0
     );
@@ -401,7 +401,7 @@ fn the_filters_own_counters_are_bounded_too() {
     let injected = r.starting("llm_telemetry_stream_usage_injected_total");
     assert_eq!(injected.len(), 3, "{injected:?}");
     assert!(injected.contains(&(
-        "llm_telemetry_stream_usage_injected_total;route=__overflow__".into(),
+        "llm_telemetry_stream_usage_injected_total;route=__overflow__;".into(),
         3
     )));
 }

@@ -177,7 +177,7 @@ impl Alerting {
             if evicted > self.reported_evictions {
                 let n = evicted - self.reported_evictions;
                 self.reported_evictions = evicted;
-                self.count(&format!("{EVENTS_DROPPED};reason=hanging_tracker_full"), n);
+                self.count(&format!("{EVENTS_DROPPED};reason=hanging_tracker_full;"), n);
             }
         }
         self.elect(now);
@@ -217,7 +217,7 @@ impl Alerting {
             None => false,
         };
         if !pushed {
-            self.count(&format!("{EVENTS_DROPPED};reason=enqueue_failed"), 1);
+            self.count(&format!("{EVENTS_DROPPED};reason=enqueue_failed;"), 1);
         }
     }
 
@@ -277,10 +277,10 @@ impl Alerting {
             }
         }
         if dropped > 0 {
-            self.count(&format!("{EVENTS_DROPPED};reason=queue_full"), dropped);
+            self.count(&format!("{EVENTS_DROPPED};reason=queue_full;"), dropped);
         }
         if unreadable > 0 {
-            self.count(&format!("{EVENTS_DROPPED};reason=unreadable"), unreadable);
+            self.count(&format!("{EVENTS_DROPPED};reason=unreadable;"), unreadable);
         }
     }
 
@@ -325,8 +325,10 @@ impl Alerting {
         for (t, counters) in engine.take_stats_delta() {
             for (outcome, n) in counters.outcomes() {
                 if n > 0 {
-                    let name =
-                        format!("{ALERTS_TOTAL};alert_type={};outcome={outcome}", t.as_str());
+                    let name = format!(
+                        "{ALERTS_TOTAL};alert_type={};outcome={outcome};",
+                        t.as_str()
+                    );
                     self.count(&name, n);
                 }
             }

@@ -49,7 +49,7 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Headers for `dispatch_http_call`.
-    pub fn headers(&self) -> [(&str, &str); 5] {
+    pub fn headers(&self) -> [(&str, &str); 7] {
         self.destination.headers()
     }
 }

@@ -87,7 +87,7 @@ fn llm_exception_text_and_body_are_exact() {
         (out[0].id, out[0].attempt, out[0].alert_type),
         (1, 1, AlertType::LlmExceptions)
     );
-    assert_eq!(out[0].destination.cluster, "webhook_127.0.0.1_18081");
+    assert_eq!(out[0].destination.cluster, "webhook_127_0_0_1_18081");
     assert_eq!(out[0].destination.path, "/slack/SECRETPATH");
     assert!(!format!("{:?}", out[0]).contains("SECRETPATH"));
 }
@@ -447,17 +447,17 @@ fn routing_to_two_urls_and_default() {
         vec![
             (
                 "llm_exceptions#1".into(),
-                "webhook_127.0.0.1_9001".into(),
+                "webhook_127_0_0_1_9001".into(),
                 AlertType::LlmExceptions
             ),
             (
                 "llm_exceptions#2".into(),
-                "webhook_hooks.slack.com_443".into(),
+                "webhook_hooks_slack_com_443".into(),
                 AlertType::LlmExceptions
             ),
             (
                 "slack".into(),
-                "webhook_127.0.0.1_18081".into(),
+                "webhook_127_0_0_1_18081".into(),
                 AlertType::LlmTooSlow
             ),
         ]
