@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::budget::{self, BudgetAlertKind, BudgetEvent, CallInfo};
 use super::config::AlertingConfig;
+use super::escape::mrkdwn as md;
 use super::event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
@@ -599,19 +600,19 @@ impl AlertEngine {
     /// (unless redacted), model_group; key and team first when the key has an alias.
     fn exception_message(&self, f: &RequestFacts) -> String {
         let error = match &f.error_message {
-            Some(e) if !e.is_empty() => e.clone(),
+            Some(e) if !e.is_empty() => md(e).into_owned(),
             _ if f.status == 0 => "Connection error: no response from upstream".to_string(),
             _ => format!("HTTP {} from upstream", f.status),
         };
-        let mut extra = format!("\nModel: {}", f.litellm_model);
+        let mut extra = format!("\nModel: {}", md(&f.litellm_model));
         if !f.api_base.is_empty() {
-            extra.push_str(&format!("\nAPI Base: `{}`", f.api_base));
+            extra.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
         }
         if let Some(m) = self.shown_messages(f) {
-            extra.push_str(&format!("\nMessages: `{m}`"));
+            extra.push_str(&format!("\nMessages: `{}`", md(m)));
         }
         if !f.model_group.is_empty() {
-            extra.push_str(&format!("\nmodel_group: `{}`\n", f.model_group));
+            extra.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
         }
         format!(
             "LLM API call failed: `{error}`{}{extra}",
@@ -624,11 +625,11 @@ impl AlertEngine {
         let mut info = format!(
             "{}\nRequest Model: `{}`\nAPI Base: `{}`",
             key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()),
-            f.model,
-            or_none(&f.api_base)
+            md(&f.model),
+            md(or_none(&f.api_base))
         );
         if let Some(m) = self.shown_messages(f) {
-            info.push_str(&format!("\nMessages: `{m}`"));
+            info.push_str(&format!("\nMessages: `{}`", md(m)));
         }
         format!(
             "`Responses are slow - {secs}s response time > Alerting threshold: {}s`{info}",
@@ -647,10 +648,10 @@ impl AlertEngine {
         let text = format!(
             "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `{}`\nKey Alias: `{}`\nTeam Alias: `{}`",
             self.cfg.alerting_threshold_text,
-            h.requested_model,
-            h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None"),
-            h.key_alias.as_deref().unwrap_or(""),
-            h.team_alias.as_deref().unwrap_or(""),
+            md(&h.requested_model),
+            md(h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None")),
+            md(h.key_alias.as_deref().unwrap_or("")),
+            md(h.team_alias.as_deref().unwrap_or("")),
         );
         self.emit(
             AlertType::LlmRequestsHanging,
@@ -669,7 +670,7 @@ impl AlertEngine {
             self.stats.at(AlertType::FailedTrackingSpend).deduplicated += 1;
             return;
         }
-        let text = format!("Failed Tracking Cost for {error_message}");
+        let text = format!("Failed Tracking Cost for {}", md(error_message));
         self.emit(
             AlertType::FailedTrackingSpend,
             Level::High,
@@ -770,9 +771,9 @@ impl AlertEngine {
                     "`Deployment cooled down - {total} errors within {}s (major_outage_alert_threshold: {})`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`",
                     a.outage_alert_ttl,
                     a.major_outage_alert_threshold,
-                    d.litellm_model,
-                    or_none(&d.api_base),
-                    d.model_group,
+                    md(&d.litellm_model),
+                    md(or_none(&d.api_base)),
+                    md(&d.model_group),
                     f.status
                 ),
             ));
@@ -950,9 +951,11 @@ impl AlertEngine {
             )
         };
         for (k, v) in metadata {
+            let (k, v) = (md(k), md(v));
             s.push_str(&format!("\n\n*Alerting Metadata*: \n{k}: `{v}`\n\n"));
         }
         if let Some(u) = &self.cfg.proxy_base_url {
+            let u = md(u);
             s.push_str(&format!("\n\nProxy URL: `{u}`"));
         }
         s
@@ -1169,8 +1172,9 @@ fn change(d: &Deployment, cooled_down: bool) -> DeploymentChange {
 fn key_and_team(key_alias: Option<&str>, team_alias: Option<&str>) -> String {
     match key_alias {
         Some(k) => format!(
-            "\n\nKey Name: `{k}`\nTeam: `{}`",
-            team_alias.unwrap_or("None")
+            "\n\nKey Name: `{}`\nTeam: `{}`",
+            md(k),
+            md(team_alias.unwrap_or("None"))
         ),
         None => String::new(),
     }
@@ -1186,9 +1190,10 @@ fn outage_message(
     counts: &ErrorCounts,
     last_check: &str,
 ) -> String {
+    let (key_val, provider) = (md(key_val), md(provider));
     let mut headers = format!("\n*{key} Name:* `{key_val}`\n*Provider:* `{provider}`\n");
     if let Some(b) = api_base {
-        headers.push_str(&format!("*API Base:* `{b}`\n"));
+        headers.push_str(&format!("*API Base:* `{}`\n", md(b)));
     }
     format!(
         "\n\n\n*⚠️ {kind} Service Outage*\n\n{headers}\n\n*Errors:*\n{}\n\n*Last Check:* `{last_check}s ago`\n\n\n",
@@ -1228,9 +1233,9 @@ fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String>
         m.push_str(&format!(
             "\t{}. Deployment: `{}`, Failed Requests: `{}`,  API Base: `{}`\n",
             i + 1,
-            r.litellm_model,
+            md(&r.litellm_model),
             r.failures,
-            r.api_base
+            md(&r.api_base)
         ));
     }
     m.push_str("\n\n*😅 Top Slowest Deployments:*\n\n");
@@ -1241,9 +1246,9 @@ fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String>
         m.push_str(&format!(
             "\t{}. Deployment: `{}`, Average Latency: `{}s`,  API Base: `{}`\n\n",
             i + 1,
-            r.litellm_model,
+            md(&r.litellm_model),
             py_round(avg(r), 3),
-            r.api_base
+            md(&r.api_base)
         ));
     }
     m.push_str(&format!(

@@ -48,6 +48,8 @@ pub mod budget;
 pub mod config;
 /// The leader's engine.
 pub mod engine;
+/// Client-controlled values made inert for Slack mrkdwn and the generic webhook's JSON.
+pub mod escape;
 /// Events workers send to the leader.
 pub mod event;
 /// Worker side: alert facts read off an exchange's record.
