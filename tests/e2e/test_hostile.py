@@ -4,10 +4,10 @@ exact webhook bodies, as in test_metrics.py and test_alerts.py (whose helpers ar
 
 from __future__ import annotations
 
-import json
+import http.client
 
-from test_metrics import (FAST, USAGE_CHAT, Expected, chat, ctx_for, expect_success, filter_lines,
-                          wait_state)
+from test_metrics import (FAST, USAGE_CHAT, Expected, chat, ctx_for, expect_failure, expect_success,
+                          filter_lines, wait_state)
 
 
 # --- no label can be forged through an Envoy tag extractor ------------------------------------------
@@ -48,3 +48,49 @@ def test_model_named_like_a_slack_mention_raises_an_alert_without_one(start_envo
         f"API Base: `{api_base}`\nMessages: `[{{'role': 'user', 'content': 'hi &lt;https://evil|Okta&gt;'}}]`\n"
         "model_group: `x-&lt;!channel&gt;`\n"
         "\n\n*Alerting Metadata*: \nrunbook: `'\\n*Level:* 'Low' @\u2060here`\n\n")
+
+
+# --- failures look like failures ------------------------------------------------------------------
+
+BROKEN_CASES = [
+    # (what, request body, fake-upstream headers)
+    ("json reset mid-body", chat(), {"x-fake-break": "reset"}),
+    ("json content-length longer than the body", chat(), {"x-fake-break": "length-long"}),
+    ("json content-length shorter than the body", chat(), {"x-fake-break": "length-short"}),
+    ("json chunked encoding cut inside a chunk", chat(), {"x-fake-break": "chunked"}),
+    ("stream reset mid-event", chat(stream=True, stream_options={"include_usage": True}),
+     {"x-fake-break": "reset:700"}),
+    ("stream chunked encoding cut", chat(stream=True, stream_options={"include_usage": True}),
+     {"x-fake-break": "chunked:700"}),
+]
+
+
+def test_an_upstream_that_breaks_the_body_is_a_failed_request(start_envoy, fake_upstream):
+    """Reset, a content-length that disagrees with the body, chunked encoding cut short: the
+    client got a 200 and a body it cannot use. Each is one failed request with LiteLLM's class for
+    a broken upstream connection and one unreadable reason; nothing lands in the success families."""
+    envoy = start_envoy(FAST)
+    for what, body, headers in BROKEN_CASES:
+        try:
+            status, _, _ = envoy.request("POST", "/v1/chat/completions", body, headers, timeout=10)
+            assert status == 200, what
+        except (http.client.IncompleteRead, ConnectionError):
+            pass  # the client sees the break too (all but the short content-length)
+    # Every body broke after the model was named (the first event of a stream is 328 bytes).
+    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06")
+    exp = expect_failure(Expected(), ctx, 200, "Openai.APIConnectionError", n=len(BROKEN_CASES))
+    exp.own("llm_telemetry_unreadable_bodies_total", {"reason": "response_incomplete",
+                                                      "route": "/v1/chat/completions"}, len(BROKEN_CASES))
+    wait_state(envoy, exp)
+
+
+def test_garbage_inside_a_stream_is_counted_and_the_stream_still_served(start_envoy, fake_upstream):
+    envoy = start_envoy(FAST)
+    body = chat(stream=True, stream_options={"include_usage": True})
+    status, _, data = envoy.request("POST", "/v1/chat/completions", body, {"x-fake-garbage": "20000"})
+    assert status == 200 and data.endswith(b"data: [DONE]\n\n") and len(data) > 20000
+    ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06", service_tier="default")
+    exp = expect_success(Expected(), ctx, dict(USAGE_CHAT, cached=0, reasoning=0), stream=True)
+    exp.own("llm_telemetry_unreadable_bodies_total", {"reason": "response_malformed_sse",
+                                                      "route": "/v1/chat/completions"}, 1)
+    wait_state(envoy, exp)

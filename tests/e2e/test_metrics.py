@@ -592,10 +592,12 @@ def test_internal_server_error_500(shared_envoy, fake_upstream, caller):
 
 def test_malformed_response_passes_through_and_is_counted_once(start_envoy, fake_upstream):
     envoy = start_envoy(FAST)
-    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-fixture": "malformed.json"})
+    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(),
+                                    {"x-fake-fixture": "malformed_syntax.json"})
     assert status == 200
-    assert body == fixture_bytes("malformed.json")
-    # The truncated body still names its model before it breaks off; no usage, so no token lines.
+    assert body == fixture_bytes("malformed_syntax.json")
+    # The body names its model before the syntax error; nothing after it is read, so no token
+    # lines. (A body cut short is a failed request: test_hostile.py.)
     ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06")
     exp = expect_success(Expected(), ctx, usage=None)
     exp.own("llm_telemetry_unreadable_bodies_total", {"reason": "response_malformed_json",
@@ -654,7 +656,7 @@ def test_every_request_is_counted_exactly_once(start_envoy):
         ("/v1/chat/completions", chat(), {"x-fake-status": "429"}),
         ("/v1/chat/completions", chat(), {"x-fake-status": "500"}),
         ("/v1/chat/completions", chat(), {"x-fake-status": "404"}),
-        ("/v1/chat/completions", chat(), {"x-fake-fixture": "malformed.json"}),
+        ("/v1/chat/completions", chat(), {"x-fake-fixture": "malformed_syntax.json"}),
         ("/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "x"}, {}),
         ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"}, {}),
         ("/v1/responses", {"model": "gpt-4o", "input": "x"}, {}),

@@ -406,7 +406,7 @@ impl Request {
             self.tracked = false;
         }
         let latency_ms = record.total_latency_us() / 1000;
-        if !a.cfg.wants_request(record.status, latency_ms) {
+        if !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
         let facts = request_facts(record, &s.config, &a.cfg, &mut a.hasher);

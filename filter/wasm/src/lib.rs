@@ -263,9 +263,10 @@ impl HttpContext for Http {
             return;
         };
         let upstream = property_string(&["upstream", "address"]);
-        // Only a failure can be Envoy's own reply (upstream unreachable, timed out).
-        let status = exchange.record().status;
-        if status == 0 || status >= 500 {
+        // Asked for only when they can change the verdict: a failure may be Envoy's own reply
+        // (upstream unreachable, timed out), and a response that did not end was either broken
+        // by the upstream or abandoned by the client.
+        if exchange.wants_end_details() {
             if let Some(details) = property_string(&["response", "code_details"]) {
                 exchange.on_response_details(&details);
             }
