@@ -94,3 +94,42 @@ def test_garbage_inside_a_stream_is_counted_and_the_stream_still_served(start_en
     exp.own("llm_telemetry_unreadable_bodies_total", {"reason": "response_malformed_sse",
                                                       "route": "/v1/chat/completions"}, 1)
     wait_state(envoy, exp)
+
+
+# --- alert delivery: Envoy's own metrics stay intact ------------------------------------------------
+
+def test_a_webhook_on_127_0_0_1_leaves_envoys_cluster_metrics_intact(start_envoy, webhook):
+    """Envoy's cluster_name extractor ends a cluster name at the first dot: the webhook cluster
+    is named without dots, so its stats keep one `envoy_cluster_name` and the usual metric names."""
+    from test_alerts import SECRET_PATH, wait_texts
+
+    cfg = {"general_settings": {"alerting": ["slack"], "alert_types": ["llm_exceptions"],
+                                "alerting_args": {"batch_interval_seconds": 1}}}
+    envoy = start_envoy(cfg, env_vars={"SLACK_WEBHOOK_URL": webhook.url + SECRET_PATH})
+    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-status": "500"})
+    assert status == 500
+    wait_texts(webhook, 1)
+    name = f"webhook_127_0_0_1_{webhook.port}"
+    line = f'envoy_cluster_upstream_rq_total{{envoy_cluster_name="{name}"}} 1'
+    text = envoy.wait_for_line(line)
+    cluster_lines = [ln for ln in text.splitlines() if ln.startswith("envoy_cluster_")]
+    broken = [ln for ln in cluster_lines if "0_0_1" in ln.split("{")[0] or 'envoy_cluster_name="webhook_127"' in ln]
+    assert not broken, "\n".join(broken)
+    assert sum(f'envoy_cluster_name="{name}"' in ln for ln in cluster_lines) > 20
+
+
+def test_webhook_clusters_override_still_routes_alerts(start_envoy, webhook):
+    """`general_settings.webhook_clusters` names the operator's own cluster (Istio's
+    `outbound|443||host`, ...): render.py generates none for that host, alerts go to the named one."""
+    from test_alerts import SECRET_PATH, wait_texts
+
+    cfg = {"general_settings": {"alerting": ["slack"], "alert_types": ["llm_exceptions"],
+                                "alerting_args": {"batch_interval_seconds": 1},
+                                "webhook_clusters": {f"127.0.0.1:{webhook.port}": "operators.sink"}}}
+    envoy = start_envoy(cfg, env_vars={"SLACK_WEBHOOK_URL": webhook.url + SECRET_PATH},
+                        clusters_extra=[("operators.sink", "127.0.0.1", webhook.port, False)])
+    clusters = envoy.admin_get("/clusters")
+    assert f"webhook_127_0_0_1_{webhook.port}" not in clusters and "operators.sink::" in clusters
+    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-status": "500"})
+    assert status == 500
+    assert len(wait_texts(webhook, 1)) == 1

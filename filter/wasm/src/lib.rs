@@ -48,11 +48,11 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token_id: u32, _: usize, _: usize, _: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
                 if let Some(a) = s.alerting.as_mut() {
-                    a.on_http_call_response(token_id);
+                    a.on_http_call_response(token_id, body_size);
                 }
             }
         }

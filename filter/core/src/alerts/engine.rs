@@ -9,6 +9,7 @@ use hashbrown::HashMap;
 use serde::Serialize;
 
 use super::budget::{self, BudgetAlertKind, BudgetEvent, CallInfo};
+use super::callout::CalloutResult;
 use super::config::AlertingConfig;
 use super::escape::mrkdwn as md;
 use super::event::{
@@ -67,12 +68,15 @@ pub enum DeliveryOutcome {
     },
     /// Failed and given up (non-retryable status or retries exhausted).
     Dropped,
+    /// May have been delivered (timed out, connection closed under it): not resent.
+    Unconfirmed,
     /// Not an id in flight (already settled, or never handed out).
     Unknown,
 }
 
 /// Counters for one alert type. `queued` and `deduplicated` count alerts; `sent`, `failed`,
-/// `retried` count HTTP attempts of bodies; `dropped` counts alerts or bodies given up.
+/// `retried`, `unconfirmed` count HTTP attempts of bodies; `dropped` counts alerts or bodies
+/// given up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TypeCounters {
     /// Alerts accepted for a destination (one per destination).
@@ -87,11 +91,14 @@ pub struct TypeCounters {
     pub dropped: u64,
     /// Alerts folded into an identical one (batch collapse, budget/failed-tracking TTL).
     pub deduplicated: u64,
+    /// Attempts whose fate is unknown (timed out, connection closed after the request was
+    /// written): maybe delivered, never resent.
+    pub unconfirmed: u64,
 }
 
 impl TypeCounters {
     /// `(outcome label, value)` pairs, for the host's `outcome` label.
-    pub fn outcomes(&self) -> [(&'static str, u64); 6] {
+    pub fn outcomes(&self) -> [(&'static str, u64); 7] {
         [
             ("queued", self.queued),
             ("sent", self.sent),
@@ -99,6 +106,7 @@ impl TypeCounters {
             ("retried", self.retried),
             ("dropped", self.dropped),
             ("deduplicated", self.deduplicated),
+            ("unconfirmed", self.unconfirmed),
         ]
     }
 
@@ -114,6 +122,7 @@ impl TypeCounters {
             retried: self.retried.saturating_sub(o.retried),
             dropped: self.dropped.saturating_sub(o.dropped),
             deduplicated: self.deduplicated.saturating_sub(o.deduplicated),
+            unconfirmed: self.unconfirmed.saturating_sub(o.unconfirmed),
         }
     }
 }
@@ -143,6 +152,7 @@ impl AlertStats {
                 retried: a.retried + c.retried,
                 dropped: a.dropped + c.dropped,
                 deduplicated: a.deduplicated + c.deduplicated,
+                unconfirmed: a.unconfirmed + c.unconfirmed,
             })
     }
 
@@ -456,21 +466,43 @@ impl AlertEngine {
         out
     }
 
-    /// Settles callout `id`: `status` is the HTTP status, 0 when there was no response
-    /// (connection failure, timeout, no callback). 2xx is success; 5xx, 429 and 0 are retried
-    /// after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to `max_retries`
-    /// times; anything else is dropped.
+    /// Settles callout `id` the receiver answered with `status`; 0 stands for a callout that
+    /// never reached it (see [`AlertEngine::on_callout_result`]).
     pub fn on_delivery_result(&mut self, id: u64, status: u16, now_ms: u64) -> DeliveryOutcome {
+        let result = match status {
+            0 => CalloutResult::NotSent,
+            s => CalloutResult::Answered(s),
+        };
+        self.on_callout_result(id, result, now_ms)
+    }
+
+    /// Settles callout `id`. 2xx is success. A 5xx or 429 answer and a callout that never left
+    /// are retried after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to
+    /// `max_retries` times; other answers are dropped. One that may have arrived is not resent (a
+    /// webhook has no idempotency key: a second copy is a second page) and counts `unconfirmed`.
+    pub fn on_callout_result(
+        &mut self,
+        id: u64,
+        result: CalloutResult,
+        now_ms: u64,
+    ) -> DeliveryOutcome {
         let Some(f) = self.in_flight.remove(&id) else {
             return DeliveryOutcome::Unknown;
         };
         let t = f.out.alert_type;
-        if (200..300).contains(&status) {
-            self.stats.at(t).sent += 1;
-            return DeliveryOutcome::Sent;
-        }
+        let retryable = match result {
+            CalloutResult::Answered(s) if (200..300).contains(&s) => {
+                self.stats.at(t).sent += 1;
+                return DeliveryOutcome::Sent;
+            }
+            CalloutResult::Unconfirmed => {
+                self.stats.at(t).unconfirmed += 1;
+                return DeliveryOutcome::Unconfirmed;
+            }
+            CalloutResult::Answered(s) => s == 429 || s >= 500,
+            CalloutResult::NotSent => true,
+        };
         self.stats.at(t).failed += 1;
-        let retryable = status == 0 || status == 429 || status >= 500;
         if !retryable || f.out.attempt > self.cfg.args.max_retries {
             self.stats.at(t).dropped += 1;
             return DeliveryOutcome::Dropped;
@@ -1126,7 +1158,7 @@ impl AlertEngine {
             .map(|p| p.alert_type)
     }
 
-    /// A callout whose callback never came (the host lost it) counts as "no response".
+    /// A callout whose callback never came (the host lost it) may have been delivered.
     fn expire_lost_callouts(&mut self, now_ms: u64) {
         let limit = self
             .cfg
@@ -1140,7 +1172,7 @@ impl AlertEngine {
             .map(|(id, _)| *id)
             .collect();
         for id in lost {
-            self.on_delivery_result(id, 0, now_ms);
+            self.on_callout_result(id, CalloutResult::Unconfirmed, now_ms);
         }
     }
 

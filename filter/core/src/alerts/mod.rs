@@ -12,8 +12,11 @@
 //! 2. **One elected leader VM** drains the queue into an [`AlertEngine`]
 //!    ([`AlertEvent::from_json`], [`AlertEngine::on_event`]), calls [`AlertEngine::on_tick`] every
 //!    second, dispatches each returned [`Outgoing`] with `dispatch_http_call` to its
-//!    [`Destination`] cluster, and reports each callback (or its absence: status 0) through
-//!    [`AlertEngine::on_delivery_result`], which retries 5xx/429/no-response with backoff.
+//!    [`Destination`] cluster, and reports each callback through
+//!    [`AlertEngine::on_callout_result`] ([`callout::callout_result`] reads what Envoy's answer
+//!    means): 5xx/429 answers and callouts that never left are retried with backoff; one that may
+//!    have arrived (timed out, connection closed under it) is never resent, and counted
+//!    `unconfirmed`.
 //!
 //! Everything here is pure: the host passes Unix milliseconds in, and tests drive the engine with
 //! a fake clock. The host adapter owns the queue, the election and the callouts.
@@ -44,6 +47,8 @@
 
 /// Budget alert texts and generic webhook JSON.
 pub mod budget;
+/// What Envoy's answer to a callout says happened to the alert.
+pub mod callout;
 /// Configuration parsing and validation.
 pub mod config;
 /// The leader's engine.
@@ -66,6 +71,7 @@ pub mod text;
 pub mod types;
 
 pub use budget::{BudgetAlertKind, BudgetEvent, CallInfo, EventGroup};
+pub use callout::{callout_result, CalloutResult};
 pub use config::{parse_alerting, AlertConfigError, AlertingArgs, AlertingConfig};
 pub use engine::{
     region_of, AlertEngine, AlertStats, DeliveryOutcome, DeploymentChange, Outgoing, TypeCounters,
