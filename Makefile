@@ -24,7 +24,7 @@ UPSTREAM       ?=
 LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
 
-.PHONY: help deps build lint unit validate e2e test bench configs envoy-up envoy-down clean
+.PHONY: help deps build lint unit validate e2e test bench soak configs envoy-up envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ test: deps build lint unit validate e2e ## Everything: deps, build, lint, unit, 
 bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 	@if [ -x tests/bench/run.sh ] || [ -f tests/bench/run.sh ]; then bash tests/bench/run.sh; \
 	else echo "no benchmark yet (tests/bench/run.sh)"; fi
+
+soak: deps build ## Hostile flood (SOAK_REQUESTS=20000 new models and keys) in a real Envoy, canary latency vs. quiet (minutes; not in make test)
+	ENVOY_BIN="$(ENVOY_BIN)" $(PY) tests/soak/soak.py $(if $(SOAK_REQUESTS),--requests $(SOAK_REQUESTS))
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
