@@ -5,9 +5,13 @@ exact webhook bodies, as in test_metrics.py and test_alerts.py (whose helpers ar
 from __future__ import annotations
 
 import http.client
+import json
+import socket
+import threading
+import time
 
-from test_metrics import (FAST, USAGE_CHAT, Expected, chat, ctx_for, expect_failure, expect_success,
-                          filter_lines, wait_state)
+from test_metrics import (FAST, FLUSH_MS, USAGE_CHAT, Expected, chat, ctx_for, expect_failure,
+                          expect_success, filter_lines, parse_sample, wait_state)
 
 
 # --- no label can be forged through an Envoy tag extractor ------------------------------------------
@@ -133,3 +137,95 @@ def test_webhook_clusters_override_still_routes_alerts(start_envoy, webhook):
     status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-status": "500"})
     assert status == 500
     assert len(wait_texts(webhook, 1)) == 1
+
+
+# --- exact accounting under --concurrency 2 with mixed traffic and clients hanging up -------------
+
+def _hang_up_after_first_chunk(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", json.dumps(chat(stream=True, stream_options={"include_usage": True})),
+                 {"content-type": "application/json", "x-fake-chunk-delay-ms": "200"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read1(65536).startswith(b"data: ")
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+
+
+def _hang_up_before_any_response(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        body = json.dumps(chat()).encode()
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                  b"x-fake-delay-ms: 600\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        time.sleep(0.2)  # the request is with the upstream, which answers after 600 ms
+
+
+def test_every_request_counted_once_over_two_workers_with_mixed_traffic_and_hang_ups(start_envoy):
+    envoy = start_envoy(FAST, concurrency=2)
+    stream = chat(stream=True, stream_options={"include_usage": True})
+    plain = [
+        (chat(), {}), (chat(), {}), (chat(), {"x-fake-gzip": "1"}), (chat(), {}),
+        (stream, {}), (stream, {"x-fake-chunk-size": "7"}),
+        (chat(), {"x-fake-status": "429"}), (chat(), {"x-fake-status": "500"}),
+        (chat(), {"x-fake-break": "reset"}), (stream, {"x-fake-break": "reset:700"}),
+        (stream, {"x-fake-garbage": "5000"}),
+    ] + [(chat(f"client-model-{i}"), {}) for i in range(4)]
+    plain = plain * 2
+    hang_ups = [_hang_up_after_first_chunk] * 3 + [_hang_up_before_any_response] * 3
+    errors: list[BaseException] = []
+
+    def send(body, headers):
+        try:
+            envoy.request("POST", "/v1/chat/completions", body, headers, timeout=20)
+        except (http.client.IncompleteRead, ConnectionError):
+            pass  # the broken upstreams
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+
+    def hang_up(fn):
+        try:
+            fn(envoy.port)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=send, args=c) for c in plain]
+    threads += [threading.Thread(target=hang_up, args=(f,)) for f in hang_ups]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    n = len(plain) + len(hang_ups)
+    failed = 2 * 4 + 3  # 429, 500 and two broken bodies per round; three clients gone before any answer
+
+    def totals(text):
+        sums: dict[str, float] = {}
+        for ln in filter_lines(text):
+            name, labels, value = parse_sample(ln)
+            sums[name] = sums.get(name, 0) + float(value)
+            if name == "litellm_proxy_total_requests_metric_total":
+                key = f"status={labels['status_code']}"
+                sums[key] = sums.get(key, 0) + float(value)
+        return sums
+
+    envoy.wait_for(lambda t: totals(t).get("litellm_proxy_total_requests_metric_total") == n,
+                   timeout=30, what=f"{n} requests counted")
+    time.sleep(4 * FLUSH_MS / 1000)
+    t = totals(envoy.prometheus())
+    assert envoy_requests(envoy) == n
+    assert t["litellm_proxy_total_requests_metric_total"] == n
+    assert t["litellm_proxy_failed_requests_metric_total"] == failed
+    assert t["litellm_deployment_success_responses_total"] == n - failed
+    assert t["litellm_requests_metric_total"] == n - failed
+    assert t["status=499"] == 3, "a client gone before any answer"
+    assert t["status=429"] == 2 and t["status=500"] == 2
+    assert t["litellm_request_total_latency_metric_count"] == n - failed
+    # Usage from each whole response: 4 JSON + 2 streams + 2 garbage-laden streams + 4 new models,
+    # twice; the hung-up streams were cut before their usage chunk.
+    assert t["litellm_total_tokens_metric_total"] == 2 * (4 * 29 + 3 * 29 + 4 * 29)
+
+
+def envoy_requests(envoy) -> int:
+    """Envoy's own count of requests on the LLM listener."""
+    for ln in envoy.admin_get("/stats?filter=^http.llm.downstream_rq_total$").splitlines():
+        return int(ln.rsplit(" ", 1)[1])
+    return 0

@@ -688,10 +688,15 @@ def test_every_request_is_counted_exactly_once(start_envoy):
         return sums
 
     def counted(text):
+        # New stats are defined at the filter's budget pace: wait for the last family too.
         t = totals(text)
-        return t if t.get("litellm_proxy_total_requests_metric_total") == n else None
+        done = (t.get("litellm_proxy_total_requests_metric_total") == n
+                and t.get("litellm_deployment_total_requests_total") == n
+                and t.get("litellm_request_total_latency_metric_count") == ok
+                and t.get("litellm_total_tokens_metric_total", 0) > 0)
+        return t if done else None
 
-    t = envoy.wait_for(counted, what=f"proxy_total_requests summing to {n}")
+    t = envoy.wait_for(counted, timeout=30, what=f"every family counting the {n} requests")
     time.sleep(4 * FLUSH_MS / 1000)
     t = totals(envoy.prometheus())
     assert t["litellm_proxy_total_requests_metric_total"] == n

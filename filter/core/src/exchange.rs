@@ -328,7 +328,14 @@ pub struct Record {
     /// before it was complete (`content-length` shorter than the JSON, a cut SSE event). The
     /// client got the status of the headers and an unusable body: a failed request.
     pub upstream_broke: bool,
+    /// The client went away before any response (Envoy: `downstream_remote_disconnect`): status
+    /// [`CLIENT_CLOSED_REQUEST`], not the upstream's failure (no health change, no alert).
+    pub client_left: bool,
 }
+
+/// The status of a request the client abandoned before any response: nginx's "client closed
+/// request", which operators know from access logs (Envoy itself logs 0 with the `DC` flag).
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Record {
     /// Total time the client waited, request headers to the last response byte.
@@ -719,6 +726,9 @@ impl Exchange {
     /// client went away (`downstream_remote_disconnect`) is not the upstream's failure.
     pub fn on_response_details(&mut self, code_details: &str) {
         self.record.local_failure_class = local_failure_class(code_details);
+        if self.record.status == 0 && code_details.starts_with("downstream_") {
+            self.record.client_left = true;
+        }
         if !self.response_done && upstream_broke_mid_body(code_details) {
             if let Some(class) = self.record.local_failure_class {
                 self.broke_mid_body = Some((class, code_details.to_owned()));
@@ -743,6 +753,10 @@ impl Exchange {
                 .take()
                 .filter(|_| self.record.status != 0);
             self.end_response(now_ns, false, broke.is_some());
+            if self.record.client_left {
+                self.record.status = CLIENT_CLOSED_REQUEST;
+                self.record.local_failure_class = Some("ClientClosedRequest");
+            }
             if let Some((class, details)) = broke {
                 self.record.upstream_broke = true;
                 self.record.local_failure_class = Some(class);

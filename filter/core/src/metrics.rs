@@ -971,8 +971,14 @@ impl Metrics {
             self.count(series, DeploymentFailureResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
         }
-        let state = self.update_health(&labels, ok, now_ns);
-        self.gauge(DeploymentState, &labels, u64::from(state));
+        // A client that left before any answer says nothing about the deployment.
+        let state = if rec.client_left {
+            0
+        } else {
+            let state = self.update_health(&labels, ok, now_ns);
+            self.gauge(DeploymentState, &labels, u64::from(state));
+            state
+        };
         if state == 2 && self.take_cooldown(&labels) {
             self.count(series, DeploymentCooledDown, 1);
         }

@@ -234,3 +234,18 @@ fn done_followed_by_more_bytes_reads_the_same_whatever_the_split() {
         }
     }
 }
+
+#[test]
+fn a_client_gone_before_any_response_is_499_not_the_upstreams_failure() {
+    let cfg = config::parse(b"", &|_| None).unwrap().config;
+    let mut ex = Exchange::new(classify("POST", "/v1/chat/completions").unwrap(), &cfg, 1);
+    ex.on_request_headers(&Pairs(vec![]), None, &cfg, false);
+    ex.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, true);
+    assert!(ex.wants_end_details());
+    ex.on_response_details("downstream_remote_disconnect");
+    let rec = ex.finish(4, None).unwrap();
+    assert!(rec.client_left && !rec.succeeded() && !rec.upstream_broke);
+    assert_eq!(rec.status, 499);
+    assert_eq!(rec.local_failure_class, Some("ClientClosedRequest"));
+    assert!(rec.problems.is_empty());
+}

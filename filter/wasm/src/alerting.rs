@@ -434,7 +434,8 @@ impl Request {
             self.tracked = false;
         }
         let latency_ms = record.total_latency_us() / 1000;
-        if !a.cfg.wants_request(record.outcome_status(), latency_ms) {
+        // A client that left before any answer is nothing an alert rule is about.
+        if record.client_left || !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
         let facts = request_facts(record, &s.config, &a.cfg, &mut a.hasher);
