@@ -215,7 +215,8 @@ def stats_config(extra_label_keys=()) -> dict:
 def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEFAULT_UPSTREAM,
            wasm_path: str = DEFAULT_WASM, plugin_config: dict | None = None, extra_label_keys=(),
            clusters_extra=(), env_vars: dict | None = None, decompress_responses: bool = False,
-           listen_address: str = "127.0.0.1", comment: str = "", webhook_urls_extra=()) -> str:
+           listen_address: str = "127.0.0.1", comment: str = "", webhook_urls_extra=(),
+           host_env_keys=()) -> str:
     """A full Envoy bootstrap (YAML text) with the llm-telemetry filter in front of `upstream`.
 
     stats_tags: envoy/stats-tags.yaml, the custom labels plugin_config declares, extra_label_keys.
@@ -227,6 +228,10 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
     `general_settings.webhook_clusters` maps to a cluster of the operator's own (Istio's
     `outbound|443||host`, ...), which the operator defines; then clusters_extra,
     (name, host, port, tls) tuples. A name already present is not added twice.
+
+    env_vars are written into the config (`vm_config.environment_variables.key_values`: visible in
+    /config_dump and in Envoy's debug log); host_env_keys name variables the VM takes from Envoy's
+    own environment at start, whose values never enter the config (a Kubernetes Secret as env).
     """
     scheme, up_host, up_port = parse_upstream(upstream)
     route: dict = {"cluster": "llm_upstream", "timeout": "0s"}  # no overall timeout: long streams
@@ -255,10 +260,13 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
             },
         },
     }
-    if env_vars:
-        wasm_filter["typed_config"]["config"]["vm_config"]["environment_variables"] = {
-            "key_values": {str(k): str(v) for k, v in env_vars.items()},
-        }
+    if env_vars or host_env_keys:
+        variables: dict = {}
+        if host_env_keys:
+            variables["host_env_keys"] = [str(k) for k in host_env_keys]
+        if env_vars:
+            variables["key_values"] = {str(k): str(v) for k, v in env_vars.items()}
+        wasm_filter["typed_config"]["config"]["vm_config"]["environment_variables"] = variables
     http_filters = [wasm_filter]
     if decompress_responses:
         http_filters.append({
@@ -301,8 +309,10 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
     clusters = [cluster("llm_upstream", up_host, up_port, scheme == "https")]
     seen = {"llm_upstream"}
     overrides = webhook_overrides(plugin_config or {})
+    # Variables the VM will read from Envoy's environment: this process's values name the clusters.
+    host_env = {k: os.environ[k] for k in host_env_keys if os.environ.get(k)}
     hooks = [f"http://{DEFAULT_WEBHOOK[0]}:{DEFAULT_WEBHOOK[1]}/", *webhook_urls_extra,
-             *webhook_urls(plugin_config or {}, env_vars)]
+             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
     wanted = [(*webhook_cluster(u), WEBHOOK_IDLE_TIMEOUT) for u in hooks if not overridden(u, overrides)]
     wanted += [(*c, None) for c in clusters_extra]
     for name, host, port, tls, idle in wanted:
@@ -481,7 +491,11 @@ def main(argv=None) -> int:
     ap.add_argument("--env", action="append", default=[], metavar="K=V",
                     help="environment variable for the Wasm VM; repeatable")
     ap.add_argument("--forward-env", action="store_true",
-                    help=f"pass {', '.join(FORWARDED_ENV)} from this environment to the Wasm VM")
+                    help=f"copy {', '.join(FORWARDED_ENV)} from this environment into the config "
+                         "(visible in /config_dump: prefer --host-env)")
+    ap.add_argument("--host-env", action="append", default=[], metavar="NAME",
+                    help="let the Wasm VM read NAME from Envoy's own environment (the value never "
+                         "enters the config); repeatable")
     ap.add_argument("--decompress-responses", action="store_true")
     ap.add_argument("--write-shipped", action="store_true", help="regenerate the committed demo configs")
     ap.add_argument("--check-shipped", action="store_true", help="fail if the committed demo configs are stale")
@@ -505,7 +519,7 @@ def main(argv=None) -> int:
     env = forwarded_env() if a.forward_env else {}
     env.update(kv.split("=", 1) for kv in a.env)
     text = render(a.listen_port, a.admin_port, a.upstream, a.wasm, plugin, a.extra_label,
-                  env_vars=env, decompress_responses=a.decompress_responses)
+                  env_vars=env, decompress_responses=a.decompress_responses, host_env_keys=a.host_env)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(text)

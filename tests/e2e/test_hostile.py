@@ -229,3 +229,29 @@ def envoy_requests(envoy) -> int:
     for ln in envoy.admin_get("/stats?filter=^http.llm.downstream_rq_total$").splitlines():
         return int(ln.rsplit(" ", 1)[1])
     return 0
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+def test_the_filter_logs_no_secret_even_where_envoy_does(start_envoy, webhook, monkeypatch):
+    """At debug level Envoy itself prints request headers (the API key) and callout paths (the
+    webhook's secret): README says so. The filter's own lines never carry either, and a webhook
+    URL passed through `host_env_keys` stays out of /config_dump."""
+    secret_path, key = "/hooks/T0/B0/HOSTSECRETxyz", "sk-DEBUGSECRET-e2e"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", webhook.url + secret_path)  # Envoy inherits it
+    cfg = {"general_settings": {"alerting": ["slack"], "alert_types": ["llm_exceptions"],
+                                "alerting_args": {"batch_interval_seconds": 1}}}
+    envoy = start_envoy(cfg, host_env_keys=["SLACK_WEBHOOK_URL"], log_level="debug")
+    status, _, _ = envoy.request("POST", "/v1/chat/completions", chat(),
+                                 {"authorization": f"Bearer {key}", "x-fake-status": "500"})
+    assert status == 500
+    from test_alerts import wait_texts
+    assert len(wait_texts(webhook, 1, path=secret_path)) == 1
+    assert "HOSTSECRET" not in envoy.admin_get("/config_dump")
+    envoy.stop()
+    log = envoy.log().splitlines()
+    ours = [ln for ln in log if "llm-telemetry" in ln]
+    assert ours, "the filter logged nothing"
+    assert not [ln for ln in ours if key in ln or "HOSTSECRET" in ln]
+    # What README warns about: Envoy's own debug lines (http, router) do show both.
+    assert any(key in ln for ln in log) and any("HOSTSECRET" in ln for ln in log)

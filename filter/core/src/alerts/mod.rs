@@ -39,7 +39,11 @@
 //!   Ts (major_outage_alert_threshold: M)`` with model, API base, group and last status;
 //! - the daily report ranks "slowest" by average response time (LiteLLM sums latency per output
 //!   token, which needs data the event does not carry);
-//! - with messages redacted the Messages lines are left out entirely.
+//! - with messages redacted the Messages lines are left out entirely;
+//! - client-controlled values are escaped for Slack mrkdwn ([`escape`]: no mention, link, code-span
+//!   break or extra line can be formed; LiteLLM writes them raw);
+//! - a callout that may have arrived (timed out, connection closed under it) is not resent
+//!   (LiteLLM's httpx client retries nothing either, but counts nothing: here it is `unconfirmed`).
 //!
 //! Webhook URLs are secrets: they appear only inside [`Destination::path`]/`authority` for the
 //! callout, never in errors, `Debug` output or alert bodies; logs and metrics use
