@@ -90,6 +90,7 @@ bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 	else echo "no benchmark yet (tests/bench/run.sh)"; fi
 
 soak: deps build ## Hostile flood (SOAK_REQUESTS=20000 new models and keys) in a real Envoy, canary latency vs. quiet (minutes; not in make test)
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
 	ENVOY_BIN="$(ENVOY_BIN)" $(PY) tests/soak/soak.py $(if $(SOAK_REQUESTS),--requests $(SOAK_REQUESTS))
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
