@@ -38,7 +38,7 @@ ALERTMANAGER_PORT ?= 9093
 # Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
 OCI_REF        ?=
 
-.PHONY: help deps build lint unit validate rules e2e test bench fuzz configs oci envoy-up demo-traffic envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench soak fuzz configs oci envoy-up demo-traffic envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -134,6 +134,10 @@ fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from it
 
 oci: $(STAMP_REQ) build ## OCI image of the filter for Istio's WasmPlugin (build/oci/) + manifests with its digest; OCI_REF=registry/repo:tag
 	@$(PY) envoy/oci.py $(if $(OCI_REF),--ref '$(OCI_REF)')
+
+soak: deps build ## Hostile flood (SOAK_REQUESTS=20000 new models and keys) in a real Envoy, canary latency vs. quiet (minutes; not in make test)
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
+	ENVOY_BIN="$(ENVOY_BIN)" $(PY) tests/soak/soak.py $(if $(SOAK_REQUESTS),--requests $(SOAK_REQUESTS))
 
 envoy-up: deps build ## Start Envoy with the filter (+ fake upstream, Prometheus, Alertmanager) in the background; UPSTREAM=host:port|https://host, LITELLM_CONFIG=file
 	@ENVOY_BIN="$(ENVOY_BIN)" $(PY) envoy/demo.py up --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \

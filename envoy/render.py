@@ -74,11 +74,34 @@ def parse_upstream(upstream: str) -> tuple[str, str, int]:
     return u.scheme, u.hostname, u.port or (443 if u.scheme == "https" else 80)
 
 
+# Shorter than any common receiver's keep-alive (gunicorn 2 s, uvicorn and Node.js 5 s, nginx 75 s):
+# Envoy closes a pooled webhook connection before the receiver can, so a callout never lands on a
+# connection the receiver has just closed. Alerts go out in batches seconds apart: reuse is rare.
+WEBHOOK_IDLE_TIMEOUT = "1s"
+
+
+def webhook_cluster_name(host: str, port: int) -> str:
+    """`webhook_<host>_<port>` as the filter names it (alerts/route.rs): dots as `_` (Envoy's
+    `envoy.cluster_name` extractor ends a cluster name at the first dot), an IPv6 host's `:` as `-`."""
+    return f"webhook_{host.replace('.', '_').replace(':', '-')}_{port}"
+
+
 def webhook_cluster(url: str) -> tuple[str, str, int, bool]:
-    """The cluster the filter posts a webhook URL to, as the filter names it:
-    (`webhook_<host>_<port>` with an IPv6 host's ':' as '-', host, port, tls)."""
+    """The cluster the filter posts a webhook URL to: (name, host, port, tls)."""
     scheme, host, port = parse_upstream(url)
-    return f"webhook_{host.replace(':', '-')}_{port}", host, port, scheme == "https"
+    return webhook_cluster_name(host, port), host, port, scheme == "https"
+
+
+def webhook_overrides(plugin_config: dict) -> dict:
+    """`general_settings.webhook_clusters`: `host:port` or `host` -> the operator's cluster name."""
+    found = ((plugin_config or {}).get("general_settings") or {}).get("webhook_clusters") or {}
+    return {str(k).lower(): v for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def overridden(url: str, overrides: dict) -> bool:
+    """Whether `webhook_clusters` names the cluster for this URL (then the operator defines it)."""
+    _, host, port = parse_upstream(url)
+    return any(k in overrides for k in (f"{host}:{port}", host, f"[{host}]", f"[{host}]:{port}"))
 
 
 def webhook_urls(plugin_config: dict, env_vars: dict | None = None) -> list[str]:
@@ -114,7 +137,8 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def cluster(name: str, host: str, port: int, tls: bool = False, connect_timeout: str = "5s") -> dict:
+def cluster(name: str, host: str, port: int, tls: bool = False, connect_timeout: str = "5s",
+            idle_timeout: str | None = None) -> dict:
     c = {
         "name": name,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
@@ -128,6 +152,12 @@ def cluster(name: str, host: str, port: int, tls: bool = False, connect_timeout:
     }
     if not _is_ip(host):
         c["dns_lookup_family"] = "V4_PREFERRED"
+    if idle_timeout:
+        c["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "common_http_protocol_options": {"idle_timeout": idle_timeout},
+            "explicit_http_config": {"http_protocol_options": {}},
+        }}
     if tls:
         c["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
@@ -156,15 +186,21 @@ def custom_label_keys(plugin_config: dict) -> list[str]:
     return keys
 
 
+def stats_tag_regex(key: str) -> str:
+    """The regex that cuts label `key` out of a stat name (as labels.rs `stats_tag_regex`): the
+    `;` that ends a name's labels goes with whichever label is last."""
+    return f"(;{key}=([^;]*)(?:;$)?)"
+
+
 def stats_config(extra_label_keys=()) -> dict:
-    """stats_tags from envoy/stats-tags.yaml plus one `(;K=([^;]*))` regex per custom label key,
+    """stats_tags from envoy/stats-tags.yaml plus one `stats_tag_regex` per custom label key,
     sorted by tag name."""
     doc = yaml.safe_load(STATS_TAGS_FILE.read_text()) or {}
     tags = list(doc.get("stats_tags") or [])
     known = {t["tag_name"] for t in tags}
     for k in extra_label_keys:
         if k not in known:
-            tags.append({"tag_name": k, "regex": f"(;{k}=([^;]*))"})
+            tags.append({"tag_name": k, "regex": stats_tag_regex(k)})
             known.add(k)
     # Envoy prints a stat's labels in the order of stats_tags: sorted by name, every label set
     # comes out alphabetically, as LiteLLM's Prometheus client prints it.
@@ -180,15 +216,23 @@ def stats_config(extra_label_keys=()) -> dict:
 def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEFAULT_UPSTREAM,
            wasm_path: str = DEFAULT_WASM, plugin_config: dict | None = None, extra_label_keys=(),
            clusters_extra=(), env_vars: dict | None = None, decompress_responses: bool = False,
-           listen_address: str = "127.0.0.1", comment: str = "") -> str:
+           listen_address: str = "127.0.0.1", comment: str = "", webhook_urls_extra=(),
+           host_env_keys=()) -> str:
     """A full Envoy bootstrap (YAML text) with the llm-telemetry filter in front of `upstream`.
 
     stats_tags: envoy/stats-tags.yaml, the custom labels plugin_config declares, extra_label_keys.
 
-    Clusters: `llm_upstream`; the default webhook cluster `webhook_127.0.0.1_18081`; one
-    `webhook_<host>_<port>` per http(s) URL found in plugin_config or env_vars (the filter posts
-    alerts through a cluster of that name); then clusters_extra, (name, host, port, tls) tuples.
-    A name already present is not added twice.
+    Clusters: `llm_upstream`; the default webhook cluster `webhook_127_0_0_1_18081`; one
+    `webhook_<host>_<port>` (see `webhook_cluster_name`) per http(s) URL found in plugin_config,
+    env_vars or webhook_urls_extra (the filter posts alerts through a cluster of that name), each
+    with a short idle timeout (`WEBHOOK_IDLE_TIMEOUT`) — except URLs whose host
+    `general_settings.webhook_clusters` maps to a cluster of the operator's own (Istio's
+    `outbound|443||host`, ...), which the operator defines; then clusters_extra,
+    (name, host, port, tls) tuples. A name already present is not added twice.
+
+    env_vars are written into the config (`vm_config.environment_variables.key_values`: visible in
+    /config_dump and in Envoy's debug log); host_env_keys name variables the VM takes from Envoy's
+    own environment at start, whose values never enter the config (a Kubernetes Secret as env).
     """
     scheme, up_host, up_port = parse_upstream(upstream)
     route: dict = {"cluster": "llm_upstream", "timeout": "0s"}  # no overall timeout: long streams
@@ -217,10 +261,13 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
             },
         },
     }
-    if env_vars:
-        wasm_filter["typed_config"]["config"]["vm_config"]["environment_variables"] = {
-            "key_values": {str(k): str(v) for k, v in env_vars.items()},
-        }
+    if env_vars or host_env_keys:
+        variables: dict = {}
+        if host_env_keys:
+            variables["host_env_keys"] = [str(k) for k in host_env_keys]
+        if env_vars:
+            variables["key_values"] = {str(k): str(v) for k, v in env_vars.items()}
+        wasm_filter["typed_config"]["config"]["vm_config"]["environment_variables"] = variables
     http_filters = [wasm_filter]
     if decompress_responses:
         http_filters.append({
@@ -262,12 +309,16 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
 
     clusters = [cluster("llm_upstream", up_host, up_port, scheme == "https")]
     seen = {"llm_upstream"}
-    wanted = [(f"webhook_{DEFAULT_WEBHOOK[0]}_{DEFAULT_WEBHOOK[1]}", *DEFAULT_WEBHOOK, False),
-              *(webhook_cluster(u) for u in webhook_urls(plugin_config or {}, env_vars)),
-              *clusters_extra]
-    for name, host, port, tls in wanted:
+    overrides = webhook_overrides(plugin_config or {})
+    # Variables the VM will read from Envoy's environment: this process's values name the clusters.
+    host_env = {k: os.environ[k] for k in host_env_keys if os.environ.get(k)}
+    hooks = [f"http://{DEFAULT_WEBHOOK[0]}:{DEFAULT_WEBHOOK[1]}/", *webhook_urls_extra,
+             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
+    wanted = [(*webhook_cluster(u), WEBHOOK_IDLE_TIMEOUT) for u in hooks if not overridden(u, overrides)]
+    wanted += [(*c, None) for c in clusters_extra]
+    for name, host, port, tls, idle in wanted:
         if name not in seen:
-            clusters.append(cluster(name, host, int(port), bool(tls)))
+            clusters.append(cluster(name, host, int(port), bool(tls), idle_timeout=idle))
             seen.add(name)
 
     bootstrap = {
@@ -363,11 +414,11 @@ def istio_stats_tags() -> str:
     return (
         "# Generated by envoy/render.py from envoy/stats-tags.yaml: edit those, then `make configs`.\n"
         "#\n"
-        "# The filter encodes labels in its stat names (`litellm_x_total;model=gpt-4o;team=t1`); these\n"
+        "# The filter encodes labels in its stat names (`litellm_x_total;model=gpt-4o;team=t1;`); these\n"
         "# regexes turn them into Prometheus labels. Without them every label value becomes its own\n"
         "# metric name. They only match `;<key>=`, which Istio's own `;.;key=.=value` stats never contain\n"
         "# for these keys. Each custom label of the plugin config (custom_prometheus_metadata_labels,\n"
-        "# custom_prometheus_tags) needs one more entry: {tag_name: K, regex: '(;K=([^;]*))'}.\n"
+        "# custom_prometheus_tags) needs one more entry: {tag_name: K, regex: '(;K=([^;]*)(?:;$)?)'}.\n"
         "# Stats tags live in the bootstrap, so either way the pods must restart.\n"
         "#\n"
         "# Option 1: an EnvoyFilter BOOTSTRAP patch. Istio applies BOOTSTRAP patches only when the\n"
@@ -552,7 +603,11 @@ def main(argv=None) -> int:
     ap.add_argument("--env", action="append", default=[], metavar="K=V",
                     help="environment variable for the Wasm VM; repeatable")
     ap.add_argument("--forward-env", action="store_true",
-                    help=f"pass {', '.join(FORWARDED_ENV)} from this environment to the Wasm VM")
+                    help=f"copy {', '.join(FORWARDED_ENV)} from this environment into the config "
+                         "(visible in /config_dump: prefer --host-env)")
+    ap.add_argument("--host-env", action="append", default=[], metavar="NAME",
+                    help="let the Wasm VM read NAME from Envoy's own environment (the value never "
+                         "enters the config); repeatable")
     ap.add_argument("--decompress-responses", action="store_true")
     ap.add_argument("--write-shipped", action="store_true", help="regenerate the committed demo configs")
     ap.add_argument("--check-shipped", action="store_true", help="fail if the committed demo configs are stale")
@@ -576,7 +631,7 @@ def main(argv=None) -> int:
     env = forwarded_env() if a.forward_env else {}
     env.update(kv.split("=", 1) for kv in a.env)
     text = render(a.listen_port, a.admin_port, a.upstream, a.wasm, plugin, a.extra_label,
-                  env_vars=env, decompress_responses=a.decompress_responses)
+                  env_vars=env, decompress_responses=a.decompress_responses, host_env_keys=a.host_env)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(text)

@@ -34,7 +34,7 @@ def fake_upstream():
 def webhook():
     """The webhook receiver (session-wide; cleared and back to normal mode before each test).
 
-    Its cluster is `webhook_127.0.0.1_<webhook.port>`; point the plugin config at `webhook.url + path`.
+    Its cluster is `webhook_127_0_0_1_<webhook.port>`; point the plugin config at `webhook.url + path`.
     """
     server = make_webhook_receiver().start()
     yield server

@@ -24,6 +24,13 @@ Request headers that steer the answer:
   x-fake-delay-ms: N          wait before sending the headers
   x-fake-ratelimit: k=v,...   e.g. remaining_requests=0,limit_tokens=1000 -> x-ratelimit-remaining-requests: 0, ...
   x-fake-model: M             replace the fixture's model value with M
+  x-fake-break: MODE[:N]      break the response after N body bytes (default: half the body):
+                                reset        close with a TCP reset (SO_LINGER 0)
+                                length-long  content-length larger than the bytes sent, then close
+                                length-short content-length smaller than the body: the whole body is
+                                             written, the client gets only the declared bytes
+                                chunked      chunked encoding cut inside a chunk, then close
+  x-fake-garbage: N           (SSE) insert N bytes of non-event garbage after the first event
 
 Every request is recorded; GET /__requests lists them as JSON, DELETE /__requests clears them.
 
@@ -37,6 +44,7 @@ import gzip
 import json
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -195,6 +203,12 @@ def sse_events(data: bytes) -> list[bytes]:
     return out
 
 
+def garbage_bytes(n: int) -> bytes:
+    """n bytes that are no SSE event: lines of printable junk with no `data:` field."""
+    line = b"#&<not an event> %$@!{][}\n"
+    return (line * (n // len(line) + 1))[:n]
+
+
 def replace_model(body: bytes, model: str) -> bytes:
     """Replace the fixture's model value (the first "model": "...") everywhere in the body."""
     m = re.search(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"', body)
@@ -281,6 +295,14 @@ class FakeOpenAIHandler(RecordingHandler):
         chunk_size = int(h.get("x-fake-chunk-size", "0") or 0)
         content_type = "text/event-stream" if sse else "application/json"
 
+        if h.get("x-fake-garbage") and sse:
+            events = sse_events(data)
+            garbage = garbage_bytes(int(h["x-fake-garbage"]))
+            data = events[0] + garbage + b"".join(events[1:])
+        if h.get("x-fake-break"):
+            body_out = gzip.compress(data) if use_gzip else data
+            self.send_broken(status, body_out, content_type, headers, h["x-fake-break"])
+            return
         if chunk_size > 0:
             pieces = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
         elif sse:
@@ -313,6 +335,37 @@ class FakeOpenAIHandler(RecordingHandler):
             self._write_chunk(gz.flush(zlib.Z_FINISH))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def send_broken(self, status, body, content_type, headers, spec: str) -> None:
+        """A response the upstream breaks mid-body (see `x-fake-break` in the module docs)."""
+        mode, _, n = spec.partition(":")
+        cut = int(n) if n else len(body) // 2
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if mode == "chunked":
+            self.send_header("transfer-encoding", "chunked")
+        elif mode == "length-short":
+            self.send_header("content-length", str(cut))
+        else:
+            self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if mode == "chunked":
+            # A whole chunk, then one that announces the rest of the body but stops at `cut`.
+            self._write_chunk(body[:cut // 2])
+            self.wfile.write(b"%x\r\n%s" % (len(body) - cut // 2, body[cut // 2:cut]))
+        elif mode == "length-short":
+            self.wfile.write(body)
+        else:
+            self.wfile.write(body[:cut])
+        self.wfile.flush()
+        if mode == "reset":
+            # SO_LINGER with a zero timeout: closing sends a RST instead of a FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            self.connection.shutdown(socket.SHUT_WR)
+        self.close_connection = True
 
     def _write_chunk(self, piece: bytes) -> None:
         if piece:

@@ -48,7 +48,7 @@ def validate_config(path: Path) -> tuple[bool, str]:
 class Envoy:
     """One running Envoy. Create through the `start_envoy` fixture, which also stops it."""
 
-    def __init__(self, config_text: str, workdir: Path, concurrency: int = 1):
+    def __init__(self, config_text: str, workdir: Path, concurrency: int = 1, log_level: str = "warn"):
         self.workdir = workdir
         self.config_path = workdir / "envoy.yaml"
         self.config_path.write_text(config_text)
@@ -56,6 +56,7 @@ class Envoy:
         self.admin_address_path = workdir / "admin_address"
         self.proc: subprocess.Popen | None = None
         self.concurrency = concurrency
+        self.log_level = log_level
         self.port = 0
         self.admin_port = 0
 
@@ -70,7 +71,7 @@ class Envoy:
     def start(self, timeout: float = 30.0) -> "Envoy":
         cmd = [render.envoy_binary(), "-c", str(self.config_path),
                "--concurrency", str(self.concurrency),
-               "--log-level", "warn", "--component-log-level", "wasm:info",
+               "--log-level", self.log_level, "--component-log-level", "wasm:info",
                "--log-path", str(self.log_path),
                "--admin-address-path", str(self.admin_address_path),
                # Several Envoys may run at once (tests, `make envoy-up`): no shared memory region.
@@ -242,13 +243,15 @@ class EnvoyFactory:
         self.started: list[Envoy] = []
 
     def render(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
-               upstream: str | None = None, clusters_extra=(), decompress_responses: bool = False) -> str:
+               upstream: str | None = None, clusters_extra=(), decompress_responses: bool = False,
+               host_env_keys=()) -> str:
         """The bootstrap a test Envoy runs: ports 0, the fake upstream, the webhook receiver's cluster."""
-        webhook = (f"webhook_127.0.0.1_{self.webhook_port}", "127.0.0.1", self.webhook_port, False)
         return render.render(listen_port=0, admin_port=0, upstream=upstream or self.upstream,
                              wasm_path=str(wasm_path()), plugin_config=plugin_config or {},
-                             extra_label_keys=extra_label_keys, clusters_extra=[webhook, *clusters_extra],
-                             env_vars=env_vars or {}, decompress_responses=decompress_responses)
+                             extra_label_keys=extra_label_keys, clusters_extra=clusters_extra,
+                             webhook_urls_extra=[f"http://127.0.0.1:{self.webhook_port}/"],
+                             env_vars=env_vars or {}, decompress_responses=decompress_responses,
+                             host_env_keys=host_env_keys)
 
     def validate(self, plugin_config: dict | None = None, **kw) -> tuple[bool, str]:
         """Whether Envoy accepts this plugin config (the filter checks it at load): (ok, output)."""
@@ -258,11 +261,11 @@ class EnvoyFactory:
 
     def __call__(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
                  concurrency: int = 1, upstream: str | None = None, clusters_extra=(),
-                 decompress_responses: bool = False) -> Envoy:
+                 decompress_responses: bool = False, host_env_keys=(), log_level: str = "warn") -> Envoy:
         text = self.render(plugin_config, extra_label_keys, env_vars, upstream, clusters_extra,
-                           decompress_responses)
+                           decompress_responses, host_env_keys)
         workdir = Path(tempfile.mkdtemp(prefix=f"envoy{len(self.started)}-", dir=self.tmp_root))
-        envoy = Envoy(text, workdir, concurrency)
+        envoy = Envoy(text, workdir, concurrency, log_level)
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest not in _VALIDATED:
             envoy.validate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -365,40 +366,61 @@ def test_identical_alerts_collapse_with_num_alerts(start_envoy, webhook):
 
 # --- delivery failures never touch traffic ------------------------------------------------------
 
-def test_receiver_down_then_back(start_envoy, webhook):
+def test_receiver_that_closes_without_answering_is_not_sent_twice(start_envoy, webhook):
+    """The receiver reads the alert and closes the connection: it may have acted on it, and a
+    webhook cannot tell a copy from a new alert. Counted `unconfirmed`, never resent; alerts after
+    the receiver is back are sent."""
     envoy = start(start_envoy, webhook, ["llm_exceptions"],
                   args={"max_retries": 30, "retry_backoff_seconds": [0.5]})
     set_mode(webhook, {"down": True})
     chat(envoy, "gpt-err500", status=500)
-    # The first attempt reached the receiver while it was down, and failed.
     wait_until(lambda: posts(webhook, answered=None), 20, "an attempt while the receiver is down")
-    wait_counter(envoy, "llm_exceptions", "retried", 1)
+    wait_counter(envoy, "llm_exceptions", "unconfirmed", 1)
     for _ in range(10):
         chat(envoy, "gpt-slow")  # normal answers meanwhile
-    chat(envoy, "gpt-err500", status=500)
     set_mode(webhook, {})
-    got = wait_texts(webhook, 1)
-    assert set(got) == {exception_text()}
-    text = wait_counter(envoy, "llm_exceptions", "sent", len(got))
-    assert alerts_total(envoy, "llm_exceptions", "failed", text) >= 1
-    assert alerts_total(envoy, "llm_exceptions", "dropped", text) == 0
+    chat(envoy, "gpt-err500", status=500, metadata={"alerting_metadata": {"n": "2"}})
+    assert wait_texts(webhook, 1) == [exception_text() + "\n\n*Alerting Metadata*: \nn: `2`\n\n"]
+    text = wait_counter(envoy, "llm_exceptions", "sent", 1)
+    settle()
+    assert len(posts(webhook, answered="any")) == 2, "the unanswered alert was not sent again"
+    assert [alerts_total(envoy, "llm_exceptions", o, text) for o in ("retried", "dropped", "unconfirmed")] == [0, 0, 1]
     assert_no_secret(envoy)
 
 
-def test_receiver_slower_than_callout_timeout(start_envoy, webhook):
+def test_receiver_slower_than_callout_timeout_is_not_sent_twice(start_envoy, webhook):
     envoy = start(start_envoy, webhook, ["llm_exceptions"],
                   args={"callout_timeout_ms": 300, "max_retries": 30, "retry_backoff_seconds": [0.5]})
     set_mode(webhook, {"delay_ms": 1500})
     chat(envoy, "gpt-err500", status=500)
-    wait_counter(envoy, "llm_exceptions", "retried", 1)  # the callout timed out
+    text = wait_counter(envoy, "llm_exceptions", "unconfirmed", 1)  # the callout timed out
     for _ in range(10):
         chat(envoy, "gpt-slow")
-    set_mode(webhook, {})
-    text = wait_counter(envoy, "llm_exceptions", "sent", 1)
-    assert alerts_total(envoy, "llm_exceptions", "failed", text) >= 1
-    assert alerts_total(envoy, "llm_exceptions", "dropped", text) == 0
-    # Whatever the slow receiver recorded late is the same alert.
-    assert set(texts(webhook)) == {exception_text()}
+    settle()
+    # The slow receiver got it once, late; the filter did not send it again.
+    assert texts(webhook) == [exception_text()]
+    text = envoy.prometheus()
+    assert [alerts_total(envoy, "llm_exceptions", o, text) for o in ("sent", "failed", "retried", "dropped")] \
+        == [0, 0, 0, 0]
+    assert "may not have arrived" in envoy.log()
+    assert_no_secret(envoy)
+
+
+def test_unreachable_receiver_is_retried_then_dropped(start_envoy, webhook):
+    """Nothing listens on the receiver's port: the alert never left, so it is safe to send again
+    (Envoy retries the connection once itself, the filter with its backoff), then dropped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    envoy = start(start_envoy, webhook, ["llm_exceptions"],
+                  general={"alert_to_webhook_url": {"llm_exceptions": f"http://127.0.0.1:{closed}/hook"}},
+                  args={"max_retries": 2, "retry_backoff_seconds": [0.2]})
+    chat(envoy, "gpt-err500", status=500)
+    text = wait_counter(envoy, "llm_exceptions", "dropped", 1)
+    assert [alerts_total(envoy, "llm_exceptions", o, text) for o in ("failed", "retried", "unconfirmed", "sent")] \
+        == [3, 2, 0, 0]
+    retries = envoy.value(f'envoy_cluster_upstream_rq_retry{{envoy_cluster_name="webhook_127_0_0_1_{closed}"}}', text)
+    assert retries == 3, "Envoy's own connect-failure retry, once per attempt"
 
 
 def test_receiver_500_retried_then_dropped_or_sent(start_envoy, webhook):

@@ -592,10 +592,12 @@ def test_internal_server_error_500(shared_envoy, fake_upstream, caller):
 
 def test_malformed_response_passes_through_and_is_counted_once(start_envoy, fake_upstream):
     envoy = start_envoy(FAST)
-    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(), {"x-fake-fixture": "malformed.json"})
+    status, _, body = envoy.request("POST", "/v1/chat/completions", chat(),
+                                    {"x-fake-fixture": "malformed_syntax.json"})
     assert status == 200
-    assert body == fixture_bytes("malformed.json")
-    # The truncated body still names its model before it breaks off; no usage, so no token lines.
+    assert body == fixture_bytes("malformed_syntax.json")
+    # The body names its model before the syntax error; nothing after it is read, so no token
+    # lines. (A body cut short is a failed request: test_hostile.py.)
     ctx = ctx_for(fake_upstream.port, "gpt-4o", "gpt-4o-2024-08-06")
     exp = expect_success(Expected(), ctx, usage=None)
     exp.own("llm_telemetry_unreadable_bodies_total", {"reason": "response_malformed_json",
@@ -654,7 +656,7 @@ def test_every_request_is_counted_exactly_once(start_envoy):
         ("/v1/chat/completions", chat(), {"x-fake-status": "429"}),
         ("/v1/chat/completions", chat(), {"x-fake-status": "500"}),
         ("/v1/chat/completions", chat(), {"x-fake-status": "404"}),
-        ("/v1/chat/completions", chat(), {"x-fake-fixture": "malformed.json"}),
+        ("/v1/chat/completions", chat(), {"x-fake-fixture": "malformed_syntax.json"}),
         ("/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "x"}, {}),
         ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"}, {}),
         ("/v1/responses", {"model": "gpt-4o", "input": "x"}, {}),
@@ -686,10 +688,15 @@ def test_every_request_is_counted_exactly_once(start_envoy):
         return sums
 
     def counted(text):
+        # New stats are defined at the filter's budget pace: wait for the last family too.
         t = totals(text)
-        return t if t.get("litellm_proxy_total_requests_metric_total") == n else None
+        done = (t.get("litellm_proxy_total_requests_metric_total") == n
+                and t.get("litellm_deployment_total_requests_total") == n
+                and t.get("litellm_request_total_latency_metric_count") == ok
+                and t.get("litellm_total_tokens_metric_total", 0) > 0)
+        return t if done else None
 
-    t = envoy.wait_for(counted, what=f"proxy_total_requests summing to {n}")
+    t = envoy.wait_for(counted, timeout=30, what=f"every family counting the {n} requests")
     time.sleep(4 * FLUSH_MS / 1000)
     t = totals(envoy.prometheus())
     assert t["litellm_proxy_total_requests_metric_total"] == n

@@ -525,7 +525,8 @@ mod tests {
             .collect();
         assert_eq!(shipped, stats_tag_keys());
         for k in stats_tag_keys() {
-            assert!(yaml.contains(&format!("regex: '(;{k}=([^;]*))'")), "{k}");
+            let regex = crate::labels::stats_tag_regex(k);
+            assert!(yaml.contains(&format!("regex: '{regex}'")), "{k}");
         }
     }
 }

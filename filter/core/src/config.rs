@@ -264,7 +264,13 @@ pub struct Limits {
     pub metrics_flush_interval_ms: u64,
     /// Entries of the raw-key → hash cache.
     pub max_tracked_keys: usize,
+    /// New Envoy stats defined per second, across every worker: each costs the worker that
+    /// defines it a run of every `stats_tags` regex (see the metrics module).
+    pub max_new_stats_per_second: usize,
 }
+
+/// Default of `telemetry_settings.max_new_stats_per_second` (README: the measurement behind it).
+pub const DEFAULT_NEW_STATS_PER_SECOND: usize = 200;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -275,6 +281,7 @@ impl Default for Limits {
             max_label_value_bytes: 256,
             metrics_flush_interval_ms: 1_000,
             max_tracked_keys: 1_024,
+            max_new_stats_per_second: DEFAULT_NEW_STATS_PER_SECOND,
         }
     }
 }
@@ -495,6 +502,7 @@ const TELEMETRY_KEYS: &[&str] = &[
     "max_label_value_bytes",
     "metrics_flush_interval_ms",
     "max_tracked_keys",
+    "max_new_stats_per_second",
 ];
 const KEY_ENTRY_KEYS: &[&str] = &[
     "api_key",
@@ -1071,6 +1079,16 @@ impl Parser<'_> {
                 "max_label_value_bytes" => l.max_label_value_bytes = positive_usize(v, &path)?,
                 "metrics_flush_interval_ms" => l.metrics_flush_interval_ms = positive(v, &path)?,
                 "max_tracked_keys" => l.max_tracked_keys = positive_usize(v, &path)?,
+                "max_new_stats_per_second" => {
+                    let n = positive_usize(v, &path)?;
+                    let least = crate::metrics::LARGEST_FAMILY_PARTS;
+                    if n < least {
+                        return Err(err(&path, format!(
+                            "must be at least {least}: the {least} parts of a histogram are defined together"
+                        )));
+                    }
+                    l.max_new_stats_per_second = n;
+                }
                 _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
             }
         }
@@ -1311,7 +1329,8 @@ mod tests {
         "max_values_per_label": 5,
         "max_label_value_bytes": 64,
         "metrics_flush_interval_ms": 250,
-        "max_tracked_keys": 8
+        "max_tracked_keys": 8,
+        "max_new_stats_per_second": 50
       }
     }"#;
 
@@ -1432,6 +1451,7 @@ mod tests {
                 max_label_value_bytes: 64,
                 metrics_flush_interval_ms: 250,
                 max_tracked_keys: 8,
+                max_new_stats_per_second: 50,
             }
         );
         let a = &c.alerting_general_settings;
@@ -1607,7 +1627,7 @@ mod tests {
             (r#"{"general_settings": {"master_key": "os.environ/MASTER"}}"#, "general_settings.master_key: environment variable MASTER is not set"),
             (r#"{"general_settings": {"master_key": ""}}"#, "general_settings.master_key: must not be empty"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
@@ -1615,6 +1635,7 @@ mod tests {
             (r#"{"telemetry_settings": {"max_values_per_label": 0}}"#, "telemetry_settings.max_values_per_label: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_label_value_bytes": null}}"#, "telemetry_settings.max_label_value_bytes: expected a positive integer, got null"),
             (r#"{"telemetry_settings": {"max_tracked_keys": 0}}"#, "telemetry_settings.max_tracked_keys: expected a positive integer, got number 0"),
+            (r#"{"telemetry_settings": {"max_new_stats_per_second": 10}}"#, "telemetry_settings.max_new_stats_per_second: must be at least 20: the 20 parts of a histogram are defined together"),
             (r#"{"telemetry_settings": {"inject_stream_usage": "no"}}"#, "telemetry_settings.inject_stream_usage: expected a boolean, got string"),
             (r#"{"telemetry_settings": {"identity_headers": {"team": 1}}}"#, "telemetry_settings.identity_headers.team: expected a string, got number 1"),
             (r#"{"telemetry_settings": {"identity_headers": {"group": "x-group"}}}"#, "telemetry_settings.identity_headers.group: unknown key; expected one of team, team_alias, user, user_email, api_key_alias, end_user, org_id, org_alias"),

@@ -10,7 +10,7 @@
 //! the capture limit whatever the body size.
 
 use crate::config::{Config, IdentityFields};
-use crate::decode::{Decoder, Encoding};
+use crate::decode::{DecodeError, Decoder, Encoding};
 use crate::json_scan::{JsonScanner, ScanState};
 use crate::route::{Api, RouteMatch};
 use crate::spot::KeySpotter;
@@ -72,7 +72,8 @@ pub enum BodyProblem {
     ResponseMalformedSse,
     UnsupportedEncoding,
     DecodeError,
-    /// The response ended before its body was complete (reset, disconnect, truncated).
+    /// The response ended before its body was complete (reset, disconnect, truncated). A body
+    /// cut short is counted under this reason alone, never also as malformed.
     ResponseIncomplete,
 }
 
@@ -156,6 +157,13 @@ struct EventReader {
     error_message: Option<String>,
     events: u32,
     malformed_events: u32,
+    /// Events whose data is neither a JSON object nor `[DONE]`, and lines of fields the SSE
+    /// spec does not define: garbage inside the stream.
+    garbage: u32,
+    /// First and last non-whitespace bytes of the current event's data (0: none yet), to tell a
+    /// JSON object (`{`…`}`) from garbage without parsing it.
+    first_byte: u8,
+    last_byte: u8,
     done: bool,
     /// Whether the current event may still announce an error (see [`EventReader::spot`]).
     announce_open: bool,
@@ -167,6 +175,14 @@ struct EventReader {
 
 impl SseSink for EventReader {
     fn data(&mut self, fragment: &[u8]) {
+        if self.first_byte == 0 {
+            if let Some(&b) = fragment.iter().find(|b| !b.is_ascii_whitespace()) {
+                self.first_byte = b;
+            }
+        }
+        if let Some(&b) = fragment.iter().rfind(|b| !b.is_ascii_whitespace()) {
+            self.last_byte = b;
+        }
         if self.head_len < DONE.len() {
             // The fragment must be what `[DONE]` still lacks, or a prefix of it: a byte beyond
             // (`[DONE]xyz`, in this fragment or the next) makes it an ordinary event, whatever
@@ -188,6 +204,12 @@ impl SseSink for EventReader {
         // An event that ended while it could still have been an announcement was not one.
         self.feed_held();
         self.announce_open = true;
+        let object = self.first_byte == b'{' && self.last_byte == b'}';
+        if self.head_len != DONE.len() && self.first_byte != 0 && !object {
+            self.garbage += 1;
+        }
+        self.first_byte = 0;
+        self.last_byte = 0;
         if self.head_len == DONE.len() {
             self.done = true;
         } else {
@@ -202,6 +224,10 @@ impl SseSink for EventReader {
             _ => true,
         });
         self.head_len = 0;
+    }
+
+    fn unknown_field(&mut self) {
+        self.garbage += 1;
     }
 }
 
@@ -355,10 +381,22 @@ pub struct Record {
     pub usage_injected: bool,
     /// `host:port` of the upstream that answered, when Envoy reports it.
     pub upstream_address: Option<String>,
-    /// When Envoy answered itself because the upstream could not (its `response.code_details`):
-    /// the LiteLLM error class that failure maps to.
+    /// When Envoy answered itself because the upstream could not (its `response.code_details`),
+    /// or the upstream broke the body: the LiteLLM error class that failure maps to.
     pub local_failure_class: Option<&'static str>,
+    /// The upstream broke the response after its headers: reset or closed mid-body (Envoy's
+    /// `upstream_reset_after_response_started`), stalled past a timeout, or a body that ended
+    /// before it was complete (`content-length` shorter than the JSON, a cut SSE event). The
+    /// client got the status of the headers and an unusable body: a failed request.
+    pub upstream_broke: bool,
+    /// The client went away before any response (Envoy: `downstream_remote_disconnect`): status
+    /// [`CLIENT_CLOSED_REQUEST`], not the upstream's failure (no health change, no alert).
+    pub client_left: bool,
 }
+
+/// The status of a request the client abandoned before any response: nginx's "client closed
+/// request", which operators know from access logs (Envoy itself logs 0 with the `DC` flag).
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Record {
     /// Total time the client waited, request headers to the last response byte.
@@ -380,9 +418,20 @@ impl Record {
         self.stream
             .then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
     }
-    /// Whether the client got a success (LiteLLM counts everything else as failed).
+    /// Whether the client got a success (LiteLLM counts everything else as failed): a 2xx/3xx
+    /// status whose body the upstream did not break.
     pub fn succeeded(&self) -> bool {
-        (200..400).contains(&self.status)
+        (200..400).contains(&self.status) && !self.upstream_broke
+    }
+
+    /// The status the alert rules see: 0 (no usable response) when the upstream broke the body,
+    /// else the status the client got.
+    pub fn outcome_status(&self) -> u16 {
+        if self.upstream_broke {
+            0
+        } else {
+            self.status
+        }
     }
 }
 
@@ -400,6 +449,9 @@ pub struct Exchange {
     response: Option<ResponseReader>,
     decoder: Option<Decoder>,
     response_done: bool,
+    /// Envoy's `response.code_details` say the upstream broke the response mid-body (read in
+    /// `on_log` only when the response did not end): the error class and the details.
+    broke_mid_body: Option<(&'static str, String)>,
     max_capture: usize,
     finished: bool,
 }
@@ -436,6 +488,7 @@ impl Exchange {
             response: None,
             decoder: None,
             response_done: false,
+            broke_mid_body: None,
             max_capture: limits.max_capture_bytes,
             finished: false,
         }
@@ -595,6 +648,9 @@ impl Exchange {
                     error_message: None,
                     events: 0,
                     malformed_events: 0,
+                    garbage: 0,
+                    first_byte: 0,
+                    last_byte: 0,
                     done: false,
                     announce_open: true,
                     held: [0; ANNOUNCE_MAX],
@@ -638,59 +694,110 @@ impl Exchange {
 
     /// The response is complete (last body chunk, trailers, or headers only).
     pub fn on_response_end(&mut self, now_ns: u64) {
+        self.end_response(now_ns, true, false);
+    }
+
+    /// Ends the response: `clean` when Envoy delivered its end (the body may still prove cut
+    /// short), not when the stream ended first (reset, disconnect; `broke`: Envoy blames the
+    /// upstream). Reads what the body readers gathered, and counts a body cut short under one
+    /// reason, `response_incomplete`.
+    fn end_response(&mut self, now_ns: u64, clean: bool, broke: bool) {
         if self.response_done {
             return;
         }
         self.response_done = true;
         self.record.end_ns = now_ns;
+        let body_seen = self.record.first_byte_ns.is_some();
+        let mut cut_short = !clean && (body_seen || (broke && self.response.is_some()));
+        let mut problem = None;
         if let Some(d) = &mut self.decoder {
-            if d.finish().is_err() {
-                self.record.problems.push(BodyProblem::DecodeError);
-                return;
+            match d.finish() {
+                Ok(()) => {}
+                Err(DecodeError::Truncated) => cut_short = true,
+                Err(_) => problem = Some(BodyProblem::DecodeError),
             }
         }
-        match self.response.take() {
-            Some(ResponseReader::Json(mut scanner)) => {
-                if scanner.bytes_seen() == 0 {
-                    return;
+        if problem.is_none() {
+            match self.response.take() {
+                Some(ResponseReader::Json(mut scanner)) if scanner.bytes_seen() > 0 => {
+                    // Before `finish` (which calls an unfinished document malformed): still
+                    // in progress means the body stopped mid-document.
+                    let before = scanner.feed(&[]);
+                    let state = scanner.finish();
+                    if before == ScanState::InProgress && state != ScanState::Complete {
+                        cut_short = true;
+                    } else if state != ScanState::Complete {
+                        problem = Some(BodyProblem::ResponseMalformedJson);
+                    }
+                    self.record.usage = scanner.captured(RESP_USAGE).and_then(parse_usage);
+                    self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
+                    self.record.error_message =
+                        scanner.captured(RESP_ERROR).and_then(error_message);
+                    let tier = scanner.captured(RESP_SERVICE_TIER).and_then(json_string);
+                    if tier.is_some() {
+                        self.record.service_tier = tier;
+                    }
                 }
-                if scanner.finish() != ScanState::Complete {
-                    self.record
-                        .problems
-                        .push(BodyProblem::ResponseMalformedJson);
+                Some(ResponseReader::Sse {
+                    mut framer,
+                    mut events,
+                }) => {
+                    // An event left without its blank line is a cut stream, unless it is the
+                    // final `[DONE]` missing only that line.
+                    if framer.finish(&mut *events) && events.head_len != DONE.len() {
+                        cut_short = true;
+                    }
+                    if events.malformed_events > 0 || events.garbage > 0 {
+                        problem = Some(BodyProblem::ResponseMalformedSse);
+                    }
+                    self.record.stream_without_usage = events.usage.is_none();
+                    self.record.usage = events.usage;
+                    self.record.response_model = events.model;
+                    self.record.error_message = events.error_message;
+                    if events.service_tier.is_some() {
+                        self.record.service_tier = events.service_tier;
+                    }
                 }
-                self.record.usage = scanner.captured(RESP_USAGE).and_then(parse_usage);
-                self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
-                self.record.error_message = scanner.captured(RESP_ERROR).and_then(error_message);
-                let tier = scanner.captured(RESP_SERVICE_TIER).and_then(json_string);
-                if tier.is_some() {
-                    self.record.service_tier = tier;
-                }
+                Some(_) | None => {}
             }
-            Some(ResponseReader::Sse {
-                mut framer,
-                mut events,
-            }) => {
-                let discarded = framer.finish(&mut *events);
-                if events.malformed_events > 0 || (discarded && events.usage.is_none()) {
-                    self.record.problems.push(BodyProblem::ResponseMalformedSse);
-                }
-                self.record.stream_without_usage = events.usage.is_none();
-                self.record.usage = events.usage;
-                self.record.response_model = events.model;
-                self.record.error_message = events.error_message;
-                if events.service_tier.is_some() {
-                    self.record.service_tier = events.service_tier;
-                }
-            }
-            Some(ResponseReader::Skip) | None => {}
+        }
+        if clean && cut_short && self.record.status != 0 {
+            // Envoy saw a whole response, but the body the upstream announced never came whole
+            // (a content-length shorter than the document, a stream stopped mid-event).
+            self.record.upstream_broke = true;
+            self.record.local_failure_class = Some(BROKEN_CONNECTION);
+            self.record.error_message =
+                Some("Connection error: the response body ended before it was complete".into());
+        }
+        match (cut_short, problem) {
+            (true, _) => self.record.problems.push(BodyProblem::ResponseIncomplete),
+            (false, Some(p)) => self.record.problems.push(p),
+            (false, None) => {}
         }
     }
 
+    /// Whether `on_log` should read Envoy's `response.code_details` (a host call, ~8,300
+    /// instructions): only when no response came, the status may be Envoy's own reply, or the
+    /// response did not end (an upstream reset, a client gone, a timeout — the details tell which).
+    pub fn wants_end_details(&self) -> bool {
+        let status = self.record.status;
+        status == 0 || status >= 500 || !self.response_done
+    }
+
     /// Envoy's `response.code_details`: a reply Envoy generated because the upstream failed is a
-    /// connection error or a timeout, not the upstream's own 503/504.
+    /// connection error or a timeout, not the upstream's own 503/504; a response that stopped
+    /// because the upstream broke it mid-body is a failed request, one that stopped because the
+    /// client went away (`downstream_remote_disconnect`) is not the upstream's failure.
     pub fn on_response_details(&mut self, code_details: &str) {
         self.record.local_failure_class = local_failure_class(code_details);
+        if self.record.status == 0 && code_details.starts_with("downstream_") {
+            self.record.client_left = true;
+        }
+        if !self.response_done && upstream_broke_mid_body(code_details) {
+            if let Some(class) = self.record.local_failure_class {
+                self.broke_mid_body = Some((class, code_details.to_owned()));
+            }
+        }
     }
 
     /// Ends the exchange (Envoy's access-log callback, which always comes once per stream) and
@@ -705,29 +812,56 @@ impl Exchange {
             self.end_request();
         }
         if !self.response_done {
-            if self.response.is_some() && self.record.first_byte_ns.is_some() {
-                self.record.problems.push(BodyProblem::ResponseIncomplete);
+            let broke = self
+                .broke_mid_body
+                .take()
+                .filter(|_| self.record.status != 0);
+            self.end_response(now_ns, false, broke.is_some());
+            if self.record.client_left {
+                self.record.status = CLIENT_CLOSED_REQUEST;
+                self.record.local_failure_class = Some("ClientClosedRequest");
             }
-            self.on_response_end(now_ns);
+            if let Some((class, details)) = broke {
+                self.record.upstream_broke = true;
+                self.record.local_failure_class = Some(class);
+                self.record.error_message = Some(format!(
+                    "Connection error: the upstream broke off the response ({details})"
+                ));
+            }
         }
         self.record.upstream_address = upstream_address;
         Some(std::mem::take(&mut self.record))
     }
 }
 
-/// The LiteLLM error class of a reply Envoy made itself, from its `response.code_details`.
+/// LiteLLM's error class for a connection that failed or broke (`Openai.APIConnectionError`).
+const BROKEN_CONNECTION: &str = "APIConnectionError";
+
+/// The LiteLLM error class of a response Envoy made itself, or cut short, from its
+/// `response.code_details`.
 pub fn local_failure_class(code_details: &str) -> Option<&'static str> {
     if code_details.starts_with("upstream_reset_before_response_started")
+        || code_details.starts_with("upstream_reset_after_response_started")
         || code_details == "no_healthy_upstream"
     {
-        Some("APIConnectionError")
+        Some(BROKEN_CONNECTION)
     } else if code_details.starts_with("upstream_response_timeout")
         || code_details.starts_with("upstream_per_try_timeout")
+        || code_details.starts_with("upstream_per_try_idle_timeout")
+        || code_details == "stream_idle_timeout"
     {
         Some("Timeout")
     } else {
         None
     }
+}
+
+/// Whether Envoy's details for a response that did not end blame the upstream: reset or closed
+/// after the headers, or silent past a timeout. (`downstream_remote_disconnect`: the client left.)
+fn upstream_broke_mid_body(code_details: &str) -> bool {
+    code_details != "via_upstream"
+        && local_failure_class(code_details).is_some()
+        && !code_details.starts_with("upstream_reset_before_response_started")
 }
 
 fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {

@@ -1,10 +1,23 @@
 //! Label values and their encoding into Envoy stat names.
 //!
 //! Envoy stats carry no labels of their own: a label travels inside the stat name as
-//! `;key=value` and the bootstrap's `stats_config.stats_tags` regex `(;key=([^;]*))` cuts it out
-//! again (`envoy/stats-tags.yaml`). Verified on Envoy 1.40: dots, dashes, slashes, spaces, `=`,
+//! `;key=value` and the bootstrap's `stats_config.stats_tags` regex for `key` cuts it out again
+//! (`envoy/stats-tags.yaml`). Verified on Envoy 1.40: dots, dashes, slashes, spaces, `=`,
 //! `:`, UTF-8, `"` and `\` survive; only `;` (the separator) and a trailing `.` (Envoy drops it)
 //! break. Those, `%` (so the escape is reversible) and control characters are percent-encoded.
+//!
+//! **No label can be forged through a tag extractor.** Envoy runs every extractor on the whole
+//! stat name, and its default `envoy.response_code` (`_rq(_(\d{3}))$`) and
+//! `envoy.response_code_class` (`_rq_((\d))xx$`) are anchored only at the end: a name ending in a
+//! client's value (`user_agent=evil_rq_503`) would gain `envoy_response_code="503"`. So a name
+//! with labels always ends with a fixed [`LABELS_END`], which the regex of whichever label comes
+//! last consumes (`(;key=([^;]*)(?:;$)?)`, see [`stats_tag_regex`]). Every other default extractor
+//! of Envoy 1.40 (`source/common/config/well_known_names.cc`) is anchored at the start on a first
+//! token other than `wasmcustom` (`cluster.`, `listener.`, `http.`, `vhost.`, `mongo.`, `redis.`,
+//! `sds.`, `^(?:listener|cluster)\.` for TLS, `^(?:listener…|server|…)\.worker_`, ...), or
+//! compares whole dot-separated tokens with a literal second token (`$.rbac.**`,
+//! `$.http_local_rate_limit.**`): our second token, even when a value holds dots, starts with the
+//! family name. Our own regexes need `;key=`, and a value never contains `;`.
 
 /// What LiteLLM prints for a label whose value it does not know.
 pub const UNKNOWN: &str = "None";
@@ -45,6 +58,23 @@ pub fn truncate_utf8(value: &str, max: usize) -> &str {
         end -= 1;
     }
     &value[..end]
+}
+
+/// What ends the labels of every stat name that has labels: no client value is ever last.
+pub const LABELS_END: char = ';';
+
+/// The `stats_tags` regex that cuts label `key` out of a stat name: group 1 is removed, group 2
+/// is the value; the [`LABELS_END`] after the last label goes with it.
+pub fn stats_tag_regex(key: &str) -> String {
+    format!("(;{key}=([^;]*)(?:;$)?)")
+}
+
+/// Closes a stat name under construction: [`LABELS_END`] when it has labels (a family name never
+/// contains `;`), nothing otherwise.
+pub fn end_labels(out: &mut String) {
+    if out.contains(';') {
+        out.push(LABELS_END);
+    }
 }
 
 /// Appends `;key=value` (escaped) to a stat name under construction.
@@ -101,5 +131,23 @@ mod tests {
         let mut s = String::from("litellm_requests_metric_total");
         push_label(&mut s, "model", "m;x");
         assert_eq!(s, "litellm_requests_metric_total;model=m%3Bx");
+        end_labels(&mut s);
+        assert_eq!(s, "litellm_requests_metric_total;model=m%3Bx;");
+        let mut bare = String::from("llm_telemetry_series_folded_total");
+        end_labels(&mut bare);
+        assert_eq!(bare, "llm_telemetry_series_folded_total");
+    }
+
+    #[test]
+    fn no_client_value_ends_a_name() {
+        // Envoy's default response-code extractors match the end of the name.
+        for value in ["evil_rq_503", "billing_rq_2xx", "x.", "a_rq_200"] {
+            let mut s = String::from("litellm_deployment_success_responses_total");
+            push_label(&mut s, "user_agent", value);
+            end_labels(&mut s);
+            assert!(s.ends_with(LABELS_END), "{s}");
+            assert!(!s.ends_with(value), "{s}");
+        }
+        assert_eq!(stats_tag_regex("model"), "(;model=([^;]*)(?:;$)?)");
     }
 }

@@ -15,12 +15,23 @@
 //! cumulative counters with LiteLLM's boundaries in seconds, `<name>_count`, and the sum as an
 //! integer counter `<name>_sum_microseconds` (Envoy stats hold only integers);
 //! `envoy/prometheus-rules.yaml` rebuilds `<name>_sum` in seconds.
+//!
+//! **New stats cost time, not just memory.** Envoy runs every `stats_tags` regex (std::regex) on a
+//! stat's name when it is first defined, on the thread that defines it: ~11 M instructions per
+//! stat with the shipped tags, and a request waiting on that worker waits for it all. So the flush
+//! defines at most a budget of new stats ([`Metrics::flush_budgeted`]; the adapter shares one
+//! budget per second among every worker through Envoy's shared data, in slices of a tenth of a
+//! second); what does not fit waits, its counts kept, for a later flush. A VM that already has
+//! [`MAX_DEFINITION_WAIT_S`] seconds of budget waiting folds new label sets into the overflow
+//! series instead (counted), so a flood of new names never builds a queue that would delay the
+//! series that come after it. And the cardinality bounds themselves can be counted across all
+//! workers ([`Admission`]) rather than per VM, so `--concurrency` does not multiply them.
 
 use crate::catalogue::{Family, FamilyId, Kind, Label, ALL_LABELS, FAMILIES, LABEL_COUNT};
 use crate::config::{Config, Deployment, IdentityFields};
 use crate::exchange::Record;
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
-use crate::labels::{push_label, truncate_utf8, OVERFLOW, UNKNOWN};
+use crate::labels::{end_labels, push_label, truncate_utf8, OVERFLOW, UNKNOWN};
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -31,6 +42,28 @@ pub trait StatSink {
     fn define(&mut self, kind: Kind, name: &str) -> Option<u32>;
     fn add(&mut self, id: u32, delta: u64);
     fn set(&mut self, id: u32, value: u64);
+}
+
+/// Where the cardinality bounds are counted. Consulted only for a value or a label set this VM
+/// has not seen yet; this VM's own bounds apply in any case.
+pub trait Admission {
+    /// Whether label number `label` (the interners' order) may take the new value `value`,
+    /// at most `max` values in all: false folds it into [`OVERFLOW`].
+    fn admit_value(&mut self, label: usize, value: &str, max: usize) -> bool;
+    /// Whether a new label set, `key` its hash, may become one of at most `max` series.
+    fn admit_series(&mut self, key: u64, max: usize) -> bool;
+}
+
+/// Bounds per VM only: every value and series within this VM's own bounds is admitted.
+pub struct PerVm;
+
+impl Admission for PerVm {
+    fn admit_value(&mut self, _: usize, _: &str, _: usize) -> bool {
+        true
+    }
+    fn admit_series(&mut self, _: u64, _: usize) -> bool {
+        true
+    }
 }
 
 /// One label value of a request. Resolving runs on every request, so values are borrowed from
@@ -487,6 +520,8 @@ struct Slot {
     pending: u64,
     id: u32,
     touched: bool,
+    /// Its definition had to wait for the budget (counted once).
+    deferred: bool,
 }
 
 const UNDEFINED: u32 = u32::MAX;
@@ -500,6 +535,7 @@ impl Slot {
         pending: 0,
         id: UNDEFINED,
         touched: false,
+        deferred: false,
     };
 }
 
@@ -519,6 +555,9 @@ struct Interner {
     last: u32,
     /// The value `last` was interned from, when it can be recognised by its address alone.
     last_input: LastInput,
+    /// Values the [`Admission`] refused (bounded): refused for good, since the bound is full and
+    /// bounds never shrink, so they are not asked about again.
+    refused: hashbrown::HashSet<Box<str>>,
 }
 
 /// A label value that is the same text whenever it is at the same address: a constant, or
@@ -559,11 +598,19 @@ impl Interner {
             values: vec![overflow],
             last: 0,
             last_input: LastInput::None,
+            refused: hashbrown::HashSet::new(),
         }
     }
 
-    /// The id of `value`, or `None` when the bound is reached (the caller folds it).
-    fn intern(&mut self, input: &LabelValue, max: usize) -> Option<u32> {
+    /// The id of `value`, or `None` when the bound is reached (the caller folds it). A value new
+    /// to this VM is first put to `admission` as label number `label`.
+    fn intern(
+        &mut self,
+        input: &LabelValue,
+        max: usize,
+        label: usize,
+        admission: &mut dyn Admission,
+    ) -> Option<u32> {
         if self.last_input.is(input) {
             return Some(self.last);
         }
@@ -576,7 +623,13 @@ impl Interner {
         let id = match self.ids.get(value) {
             Some(id) => *id,
             None => {
-                if self.values.len() > max {
+                if self.values.len() > max || self.refused.contains(value) {
+                    return None;
+                }
+                if !admission.admit_value(label, value, max) {
+                    if self.refused.len() < max {
+                        self.refused.insert(value.into());
+                    }
                     return None;
                 }
                 let id = u32::try_from(self.values.len()).ok()?;
@@ -603,6 +656,8 @@ struct Gauge {
     value: u64,
     id: u32,
     dirty: bool,
+    /// Its definition had to wait for the budget (counted once).
+    deferred: bool,
 }
 
 /// What identifies a gauge. Its stat name is a function of the family and the values of the
@@ -654,7 +709,42 @@ pub mod own {
     pub const STREAM_USAGE_INJECTED: &str = "llm_telemetry_stream_usage_injected_total";
     pub const LABEL_VALUES_FOLDED: &str = "llm_telemetry_label_values_folded_total";
     pub const SERIES_FOLDED: &str = "llm_telemetry_series_folded_total";
+    pub const STAT_DEFINITIONS: &str = "llm_telemetry_stat_definitions_total";
+    pub const STAT_DEFINITIONS_DEFERRED: &str = "llm_telemetry_stat_definitions_deferred_total";
+    pub const STAT_DEFINITION_MICROSECONDS: &str =
+        "llm_telemetry_stat_definition_microseconds_total";
 }
+
+/// What one [`Metrics::flush_budgeted`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Stats defined in the host.
+    pub defined: usize,
+    /// Stats still waiting for a budget.
+    pub waiting: usize,
+}
+
+/// Seconds of the definition budget a VM lets wait before it folds new label sets into the
+/// overflow series: a new series waits at most about this long for its stats.
+pub const MAX_DEFINITION_WAIT_S: usize = 10;
+
+/// Parts of the largest family: a flush budget must fit it, since a family's parts are defined
+/// together (a histogram is never half there).
+pub const LARGEST_FAMILY_PARTS: usize = {
+    let mut max = 1;
+    let mut i = 0;
+    while i < FAMILIES.len() {
+        let n = match FAMILIES[i].kind {
+            Kind::Histogram => FAMILIES[i].buckets.len() + 3,
+            _ => 1,
+        };
+        if n > max {
+            max = n;
+        }
+        i += 1;
+    }
+    max
+};
 
 /// The per-VM metric state.
 pub struct Metrics {
@@ -694,6 +784,17 @@ pub struct Metrics {
     max_series: usize,
     max_values: usize,
     max_value_bytes: usize,
+    /// Where the bounds are counted (this VM alone unless the host says otherwise).
+    admission: Box<dyn Admission>,
+    /// Label sets the admission refused, mapped to the overflow series in `series_index`.
+    refused_series: usize,
+    /// Series a budgeted flush left waiting (kept to reuse its allocation).
+    waiting_series: Vec<u32>,
+    /// Definitions waiting for the budget: what the last flush left, plus what new series and
+    /// gauges have added since (a new series counts every part of every family it has).
+    backlog: usize,
+    /// Past this backlog, new label sets fold into the overflow series.
+    max_backlog: usize,
 }
 
 fn slots_of(f: &Family) -> usize {
@@ -786,7 +887,25 @@ impl Metrics {
             max_series: limits.max_series_per_metric,
             max_values: limits.max_values_per_label,
             max_value_bytes: limits.max_label_value_bytes,
+            admission: Box::new(PerVm),
+            refused_series: 0,
+            waiting_series: Vec::new(),
+            backlog: 0,
+            max_backlog: limits
+                .max_new_stats_per_second
+                .saturating_mul(MAX_DEFINITION_WAIT_S),
         }
+    }
+
+    /// Label keys a label set has: LiteLLM's, then the custom ones.
+    pub fn label_keys(&self) -> usize {
+        self.interners.len()
+    }
+
+    /// Counts the cardinality bounds through `admission` (e.g. across every worker) instead of
+    /// this VM alone.
+    pub fn set_admission(&mut self, admission: Box<dyn Admission>) {
+        self.admission = admission;
     }
 
     /// Records a finished exchange. Returns the deployment state it leaves (0/1/2) for alerts.
@@ -852,8 +971,14 @@ impl Metrics {
             self.count(series, DeploymentFailureResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
         }
-        let state = self.update_health(&labels, ok, now_ns);
-        self.gauge(DeploymentState, &labels, u64::from(state));
+        // A client that left before any answer says nothing about the deployment.
+        let state = if rec.client_left {
+            0
+        } else {
+            let state = self.update_health(&labels, ok, now_ns);
+            self.gauge(DeploymentState, &labels, u64::from(state));
+            state
+        };
         if state == 2 && self.take_cooldown(&labels) {
             self.count(series, DeploymentCooledDown, 1);
         }
@@ -954,8 +1079,11 @@ impl Metrics {
         // Sized once and written in place: a push per label costs more than the interning.
         self.label_ids.resize(n, 0);
         let slots = self.interners.iter_mut().zip(self.label_ids.iter_mut());
-        for (value, (interner, id)) in all.zip(slots) {
-            *id = interner.intern(value, max_values).unwrap_or(FOLDED);
+        let admission = &mut *self.admission;
+        for (label, (value, (interner, id))) in all.zip(slots).enumerate() {
+            *id = interner
+                .intern(value, max_values, label, admission)
+                .unwrap_or(FOLDED);
             folded |= *id == FOLDED;
         }
         if folded {
@@ -992,16 +1120,60 @@ impl Metrics {
 
     /// The series of the ids in `scratch`, added when new (or the all-overflow series).
     fn find_or_add_series(&mut self) -> u32 {
-        if let Some(id) = self.series_index.get(self.scratch.as_slice()) {
-            return *id;
+        if let Some(&id) = self.series_index.get(self.scratch.as_slice()) {
+            let refused = self.refused_series > 0
+                && self
+                    .series
+                    .get(id as usize)
+                    .is_some_and(|s| *s.values != *self.scratch);
+            if refused {
+                // A label set the admission refused: it lives in the overflow series.
+                self.count_own(own::SERIES_FOLDED, &[], 1);
+            }
+            return id;
         }
-        if self.series.len() >= self.max_series {
+        let overflow = self.scratch.iter().all(|&v| v == 0);
+        // Too many definitions already waiting: a new label set would only lengthen the queue.
+        let full =
+            self.series.len() >= self.max_series || (!overflow && self.backlog >= self.max_backlog);
+        let refused = !full
+            && !overflow
+            && !self
+                .admission
+                .admit_series(self.series_key(), self.max_series);
+        if full || refused {
             self.count_own(own::SERIES_FOLDED, &[], 1);
+            let key: Box<[u32]> = self.scratch.as_slice().into();
             self.scratch.iter_mut().for_each(|v| *v = 0);
-            if let Some(id) = self.series_index.get(self.scratch.as_slice()) {
-                return *id;
+            let id = match self.series_index.get(self.scratch.as_slice()) {
+                Some(id) => *id,
+                None => self.add_series(),
+            };
+            if refused && self.refused_series < self.max_series {
+                // Refused for good (the bound is full): not asked about again.
+                self.refused_series += 1;
+                self.series_index.insert(key, id);
+            }
+            return id;
+        }
+        self.add_series()
+    }
+
+    /// A hash of the current label set's values (`scratch`), the same in every VM.
+    fn series_key(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for (i, &id) in self.scratch.iter().enumerate() {
+            let value = self.interners.get(i).map_or(OVERFLOW, |int| int.value(id));
+            for b in value.bytes().chain(std::iter::once(0xff)) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
         }
+        h
+    }
+
+    /// Adds the series of the ids in `scratch`.
+    fn add_series(&mut self) -> u32 {
+        self.backlog = self.backlog.saturating_add(self.slot_count);
         let id = u32::try_from(self.series.len()).unwrap_or(0);
         let key: Box<[u32]> = self.scratch.as_slice().into();
         self.series.push(Series {
@@ -1077,6 +1249,7 @@ impl Metrics {
             name.clear();
             name.push_str(family.family().name);
             self.push_labels(&mut name, family, |_, i| labels.at(i));
+            end_labels(&mut name);
             let found = self.gauge_names.get(name.as_str()).copied();
             self.name = name;
             found
@@ -1097,7 +1270,10 @@ impl Metrics {
                 }
                 self.last_gauge[family as usize] = i;
             }
-            None if self.gauges.len() < self.max_series.saturating_mul(4) => {
+            None if self.gauges.len() < self.max_series.saturating_mul(4)
+                && self.backlog < self.max_backlog =>
+            {
+                self.backlog += 1;
                 let i = u32::try_from(self.gauges.len()).unwrap_or(UNDEFINED);
                 let key = if folded {
                     let name: Rc<str> = self.name.as_str().into();
@@ -1114,6 +1290,7 @@ impl Metrics {
                     value,
                     id: UNDEFINED,
                     dirty: true,
+                    deferred: false,
                 });
                 self.last_gauge[family as usize] = i;
             }
@@ -1129,12 +1306,14 @@ impl Metrics {
         for (k, v) in labels {
             push_label(&mut full, k, v);
         }
+        end_labels(&mut full);
         // `route` comes from the client's path: past the bound, label values fold too.
         if !self.own.contains_key(full.as_str()) && self.own.len() >= self.max_series {
             full.truncate(name.len());
             for (k, _) in labels {
                 push_label(&mut full, k, OVERFLOW);
             }
+            end_labels(&mut full);
         }
         // The name is allocated only for a counter seen for the first time.
         let slot = match self.own.get_mut(full.as_str()) {
@@ -1169,27 +1348,75 @@ impl Metrics {
 
     /// Sends every pending update to the host: defines stats seen for the first time (all the
     /// buckets of a histogram at once, so `histogram_quantile` sees the full ladder), adds
-    /// counter deltas, sets gauges.
+    /// counter deltas, sets gauges. No bound on new stats: see [`Metrics::flush_budgeted`].
     pub fn flush(&mut self, sink: &mut dyn StatSink) {
+        self.flush_budgeted(sink, usize::MAX);
+    }
+
+    /// [`Metrics::flush`] defining at most `budget` new stats: the filter's own counters first,
+    /// then series in the order they first had updates, then gauges. A family that does not fit
+    /// waits whole, with everything after it (nothing jumps the queue), its counts kept for a
+    /// later flush; every stat that had to wait is counted once in
+    /// `llm_telemetry_stat_definitions_deferred_total`.
+    pub fn flush_budgeted(&mut self, sink: &mut dyn StatSink, budget: usize) -> FlushReport {
+        let mut left = budget;
+        let mut report = FlushReport::default();
+        let mut deferred = 0u64;
+        for (name, slot) in self.own.iter_mut() {
+            if !slot.touched {
+                continue;
+            }
+            if slot.id == UNDEFINED {
+                if left == 0 {
+                    report.waiting += 1;
+                    deferred += u64::from(!std::mem::replace(&mut slot.deferred, true));
+                    continue;
+                }
+                left -= 1;
+                match sink.define(Kind::Counter, name) {
+                    Some(id) => {
+                        slot.id = id;
+                        report.defined += 1;
+                    }
+                    None => continue,
+                }
+            }
+            sink.add(slot.id, slot.pending);
+            slot.pending = 0;
+            slot.touched = false;
+        }
         let dirty = std::mem::take(&mut self.dirty);
+        let mut waiting = std::mem::take(&mut self.waiting_series);
+        waiting.clear();
         for &si in &dirty {
             let si = si as usize;
             let Some(series) = self.series.get_mut(si) else {
                 continue;
             };
             series.dirty = false;
+            let mut waits = false;
             for f in &FAMILIES {
                 let Some(base) = self.offsets[f.id as usize].map(|o| o as usize) else {
                     continue;
                 };
                 let n = slots_of(f);
-                let touched = self.series[si]
-                    .slots
-                    .get(base..base + n)
-                    .is_some_and(|s| s.iter().any(|x| x.touched));
-                if !touched {
+                let Some(slots) = self.series[si].slots.get_mut(base..base + n) else {
+                    continue;
+                };
+                if !slots.iter().any(|x| x.touched) {
                     continue;
                 }
+                let undefined = slots.iter().filter(|x| x.id == UNDEFINED).count();
+                if undefined > left {
+                    waits = true;
+                    left = 0;
+                    report.waiting += undefined;
+                    for x in slots.iter_mut().filter(|x| x.id == UNDEFINED) {
+                        deferred += u64::from(!std::mem::replace(&mut x.deferred, true));
+                    }
+                    continue;
+                }
+                left -= undefined;
                 for part in 0..n {
                     let slot = self.series[si].slots[base + part];
                     let id = if slot.id == UNDEFINED {
@@ -1197,6 +1424,7 @@ impl Metrics {
                         match sink.define(Kind::Counter, &name) {
                             Some(id) => {
                                 self.series[si].slots[base + part].id = id;
+                                report.defined += 1;
                                 id
                             }
                             None => continue,
@@ -1212,18 +1440,38 @@ impl Metrics {
                     s.touched = false;
                 }
             }
+            if waits {
+                if let Some(series) = self.series.get_mut(si) {
+                    series.dirty = true;
+                }
+                waiting.push(si as u32);
+            }
         }
+        // Series still waiting go first next time: they were dirty before anything touched now.
         self.dirty = dirty;
         self.dirty.clear();
+        self.dirty.extend_from_slice(&waiting);
+        self.waiting_series = waiting;
         for gi in 0..self.gauges.len() {
             let Some(g) = self.gauges.get(gi) else { break };
             if !g.dirty {
                 continue;
             }
             let id = if g.id == UNDEFINED {
+                if left == 0 {
+                    report.waiting += 1;
+                    if let Some(g) = self.gauges.get_mut(gi) {
+                        deferred += u64::from(!std::mem::replace(&mut g.deferred, true));
+                    }
+                    continue;
+                }
+                left -= 1;
                 let name = self.gauge_stat_name(g);
                 match sink.define(Kind::Gauge, &name) {
-                    Some(id) => id,
+                    Some(id) => {
+                        report.defined += 1;
+                        id
+                    }
                     None => continue,
                 }
             } else {
@@ -1235,19 +1483,56 @@ impl Metrics {
                 g.dirty = false;
             }
         }
-        for (name, slot) in self.own.iter_mut() {
-            if !slot.touched {
-                continue;
-            }
-            if slot.id == UNDEFINED {
-                match sink.define(Kind::Counter, name) {
-                    Some(id) => slot.id = id,
-                    None => continue,
+        if deferred > 0 {
+            self.count_own(own::STAT_DEFINITIONS_DEFERRED, &[], deferred);
+        }
+        self.backlog = report.waiting;
+        report
+    }
+
+    /// Whether definitions are waiting for the budget (the host then flushes sooner).
+    pub fn has_backlog(&self) -> bool {
+        self.backlog > 0
+    }
+
+    /// Stats the next flush would define, were there no budget (the host asks for that much).
+    pub fn pending_definitions(&self) -> usize {
+        let own = self
+            .own
+            .values()
+            .filter(|s| s.touched && s.id == UNDEFINED)
+            .count();
+        let gauges = self
+            .gauges
+            .iter()
+            .filter(|g| g.dirty && g.id == UNDEFINED)
+            .count();
+        let mut series = 0;
+        for s in self
+            .dirty
+            .iter()
+            .filter_map(|&si| self.series.get(si as usize))
+        {
+            for f in &FAMILIES {
+                let Some(base) = self.offsets[f.id as usize].map(|o| o as usize) else {
+                    continue;
+                };
+                // A family is flushed whole once any part is touched (a histogram marks a few).
+                if let Some(slots) = s.slots.get(base..base + slots_of(f)) {
+                    if slots.iter().any(|x| x.touched) {
+                        series += slots.iter().filter(|x| x.id == UNDEFINED).count();
+                    }
                 }
             }
-            sink.add(slot.id, slot.pending);
-            slot.pending = 0;
-            slot.touched = false;
+        }
+        own + gauges + series
+    }
+
+    /// Counts stats the host defined and the time that took (the filter's own counters).
+    pub fn note_definitions(&mut self, defined: usize, micros: u64) {
+        if defined > 0 {
+            self.count_own(own::STAT_DEFINITIONS, &[], defined as u64);
+            self.count_own(own::STAT_DEFINITION_MICROSECONDS, &[], micros);
         }
     }
 
@@ -1264,6 +1549,7 @@ impl Metrics {
                     let id = ids.get(pos).copied().unwrap_or(0);
                     self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
                 });
+                end_labels(&mut name);
                 name
             }
         }
@@ -1298,6 +1584,7 @@ impl Metrics {
             }
         };
         let Some(series) = self.series.get(si) else {
+            end_labels(&mut name);
             return name;
         };
         self.push_labels(&mut name, f.id, |_, i| {
@@ -1307,6 +1594,7 @@ impl Metrics {
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }
+        end_labels(&mut name);
         name
     }
 }

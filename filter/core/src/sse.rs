@@ -25,6 +25,9 @@ pub trait SseSink {
     /// Blank line ending an event that had at least one data line. event_type = the `event:`
     /// field value ("" if none), truncated to 64 bytes.
     fn dispatch(&mut self, event_type: &[u8]);
+    /// A line whose field is none of the spec's (`data`, `event`, `id`, `retry`) and is not a
+    /// comment: ignored, as the spec says, but worth counting (garbage inside a stream).
+    fn unknown_field(&mut self) {}
 }
 
 /// Field names longer than this are not `data`/`event`, so they need not be stored.
@@ -41,8 +44,11 @@ enum Field {
     Data,
     /// `event`: its value becomes the event type.
     Event,
-    /// `id`, `retry` and unknown fields: ignored.
+    /// `id` and `retry`: ignored.
     Other,
+    /// A field the spec does not define (garbage, or a name longer than any it does): ignored,
+    /// and reported to [`SseSink::unknown_field`].
+    Unknown,
 }
 
 /// Position within the current line.
@@ -300,12 +306,13 @@ impl SseFramer {
     /// Classifies the completed field name (case-sensitive, as the spec says).
     fn field(&self) -> Field {
         if self.name_overflow {
-            return Field::Other;
+            return Field::Unknown;
         }
         match self.name.get(..self.name_len) {
             Some(b"data") => Field::Data,
             Some(b"event") => Field::Event,
-            _ => Field::Other,
+            Some(b"id" | b"retry") => Field::Other,
+            _ => Field::Unknown,
         }
     }
 
@@ -323,6 +330,7 @@ impl SseFramer {
             }
             Field::Event => self.event_len = 0,
             Field::Other => {}
+            Field::Unknown => sink.unknown_field(),
         }
     }
 
@@ -866,6 +874,37 @@ mod tests {
                     .count(),
                 12
             );
+        }
+    }
+
+    /// Counts the lines the framer reports as unknown fields.
+    #[derive(Default)]
+    struct Unknown(usize);
+
+    impl SseSink for Unknown {
+        fn data(&mut self, _: &[u8]) {}
+        fn dispatch(&mut self, _: &[u8]) {}
+        fn unknown_field(&mut self) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_whatever_the_split() {
+        let long = "x".repeat(40);
+        let input = format!(
+            ": comment\nid: 1\nretry: 10\ndata: {{}}\n\n#&<garbage> %$@!\n{long}: v\nno colon\rdat: x\r\nevent: e\ndata\n\n"
+        );
+        let input = input.as_bytes();
+        for a in 0..=input.len() {
+            for b in (a..=input.len()).step_by(7) {
+                let mut framer = SseFramer::new();
+                let mut sink = Unknown::default();
+                framer.feed(&input[..a], &mut sink);
+                framer.feed(&input[a..b], &mut sink);
+                framer.feed(&input[b..], &mut sink);
+                assert_eq!(sink.0, 4, "split at {a},{b}");
+            }
         }
     }
 }

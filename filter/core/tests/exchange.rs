@@ -12,7 +12,7 @@ const CHAT_SSE_NO_USAGE: &[u8] = include_bytes!("../../../tests/fixtures/chat_st
 const RESPONSES_SSE: &[u8] = include_bytes!("../../../tests/fixtures/responses_stream.sse");
 const RESPONSES_JSON: &[u8] = include_bytes!("../../../tests/fixtures/responses.json");
 const EMBEDDINGS: &[u8] = include_bytes!("../../../tests/fixtures/embeddings.json");
-const MALFORMED: &[u8] = include_bytes!("../../../tests/fixtures/malformed.json");
+const MALFORMED: &[u8] = include_bytes!("../../../tests/fixtures/malformed_syntax.json");
 
 struct Map(Vec<(&'static str, String)>);
 impl Headers for Map {

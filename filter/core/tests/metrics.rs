@@ -94,7 +94,7 @@ fn a_success_becomes_litellm_series_with_every_label() {
             "litellm_proxy_total_requests_metric_total;end_user=None;hashed_api_key={key};api_key_alias=None;\
 requested_model=gpt-4o;team=None;team_alias=None;user=None;status_code=200;user_email=None;\
 route=/v1/chat/completions;client_ip=10.0.0.1;user_agent=curl/8;model_id=None;api_provider=openai;\
-org_id=None;org_alias=None"
+org_id=None;org_alias=None;"
         ), 1)]
     );
     let tokens = r.starting("litellm_total_tokens_metric_total");
@@ -116,7 +116,7 @@ org_id=None;org_alias=None"
     );
     assert_eq!(
         r.starting("litellm_deployment_state"),
-        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai".into(), 0)]
+        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai;".into(), 0)]
     );
     assert!(r
         .starting("litellm_proxy_failed_requests_metric")
@@ -135,7 +135,7 @@ fn histograms_are_cumulative_buckets_in_seconds_with_an_integer_sum() {
     let le = |b: &str| {
         buckets
             .iter()
-            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .find(|(k, _)| k.ends_with(&format!(";le={b};")))
             .unwrap()
             .1
     };
@@ -157,7 +157,7 @@ fn histograms_are_cumulative_buckets_in_seconds_with_an_integer_sum() {
     let le = |b: &str| {
         per_token
             .iter()
-            .find(|(k, _)| k.ends_with(&format!(";le={b}")))
+            .find(|(k, _)| k.ends_with(&format!(";le={b};")))
             .unwrap()
             .1
     };
@@ -326,7 +326,7 @@ fn prometheus_metrics_config_keeps_only_listed_metrics_and_labels() {
     assert_eq!(
         litellm,
         vec![(
-            &"litellm_proxy_total_requests_metric_total;requested_model=gpt-4o;status_code=200"
+            &"litellm_proxy_total_requests_metric_total;requested_model=gpt-4o;status_code=200;"
                 .to_owned(),
             &1
         )]
@@ -348,7 +348,7 @@ fn custom_metadata_and_tag_labels() {
     assert!(
         total[0]
             .0
-            .ends_with(";metadata_app=billing%3Bv2;tag_prod=true;tag_team_a=false"),
+            .ends_with(";metadata_app=billing%3Bv2;tag_prod=true;tag_team_a=false;"),
         "{}",
         total[0].0
     );
@@ -401,7 +401,7 @@ fn the_filters_own_counters_are_bounded_too() {
     let injected = r.starting("llm_telemetry_stream_usage_injected_total");
     assert_eq!(injected.len(), 3, "{injected:?}");
     assert!(injected.contains(&(
-        "llm_telemetry_stream_usage_injected_total;route=__overflow__".into(),
+        "llm_telemetry_stream_usage_injected_total;route=__overflow__;".into(),
         3
     )));
 }
@@ -460,4 +460,174 @@ fn gauges_keep_a_folded_value_as_it_is() {
         .any(|k| k.contains(";api_base=http://h2:80/v1;")));
     let total = r.starting("litellm_proxy_total_requests_metric_total");
     assert!(total.iter().any(|(k, _)| !k.contains("h2")), "{total:?}");
+}
+
+/// Requests of `n` different models and keys (a flood of new series).
+fn flood(m: &mut Metrics, cfg: &Config, n: usize) {
+    for i in 0..n {
+        let mut rec = chat_record(200);
+        rec.requested_model = Some(format!("model-{i}"));
+        rec.caller.api_key = Some(format!("sk-{i}"));
+        m.record(&rec, cfg, 0);
+    }
+}
+
+#[test]
+fn new_stats_wait_for_the_budget_and_nothing_is_lost() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    flood(&mut m, &cfg, 5);
+    let wanted = m.pending_definitions();
+    let mut whole = Recorder::default();
+    let mut unbudgeted = Metrics::new(&cfg);
+    flood(&mut unbudgeted, &cfg, 5);
+    unbudgeted.flush(&mut whole);
+    // The filter's own counters come on top of the series and gauges counted here.
+    assert_eq!(wanted, whole.names.len());
+    let mut r = Recorder::default();
+    let mut flushes = 0;
+    loop {
+        flushes += 1;
+        let report = m.flush_budgeted(&mut r, 100);
+        assert!(report.defined <= 100, "{report:?}");
+        if report.waiting == 0 {
+            break;
+        }
+        assert!(flushes < 100);
+    }
+    assert!(
+        flushes >= wanted.div_ceil(100),
+        "{wanted} definitions took {flushes} flushes"
+    );
+    // Once everything is defined, every count is there, as an unbudgeted flush would have it.
+    m.flush(&mut r);
+    for (name, value) in &whole.values {
+        assert_eq!(r.values.get(name), Some(value), "{name}");
+    }
+    let deferred = r.starting("llm_telemetry_stat_definitions_deferred_total")[0].1;
+    assert!(
+        deferred > 0 && deferred < wanted as u64,
+        "each waiting stat once: {deferred}"
+    );
+    // A histogram is never half defined: every family defined has all its parts.
+    let buckets = r.starting("litellm_request_total_latency_metric_bucket;");
+    assert_eq!(buckets.len(), 5 * 18);
+}
+
+#[test]
+fn a_family_that_does_not_fit_waits_whole_and_stops_the_queue() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut r = Recorder::default();
+    let report = m.flush_budgeted(&mut r, 25);
+    assert!(report.defined <= 25 && report.waiting > 0);
+    let parts = |prefix: &str| r.starting(prefix).len();
+    for h in [
+        "litellm_request_total_latency_metric",
+        "litellm_llm_api_latency_metric",
+    ] {
+        let n = parts(&format!("{h}_bucket;"))
+            + parts(&format!("{h}_count;"))
+            + parts(&format!("{h}_sum"));
+        assert!(n == 0 || n == 20, "{h}: {n} parts");
+    }
+    assert_eq!(llm_telemetry_core::metrics::LARGEST_FAMILY_PARTS, 20);
+}
+
+/// Bounds counted elsewhere (another VM already took every slot but one value).
+struct Shared {
+    values_left: usize,
+    series_left: usize,
+}
+
+impl llm_telemetry_core::metrics::Admission for Shared {
+    fn admit_value(&mut self, _: usize, _: &str, _: usize) -> bool {
+        let ok = self.values_left > 0;
+        self.values_left = self.values_left.saturating_sub(1);
+        ok
+    }
+    fn admit_series(&mut self, _: u64, _: usize) -> bool {
+        let ok = self.series_left > 0;
+        self.series_left = self.series_left.saturating_sub(1);
+        ok
+    }
+}
+
+#[test]
+fn bounds_counted_elsewhere_fold_values_and_series_here() {
+    let cfg = parse("");
+    let mut m = Metrics::new(&cfg);
+    m.set_admission(Box::new(Shared {
+        values_left: 1_000,
+        series_left: 1,
+    }));
+    flood(&mut m, &cfg, 3);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    assert_eq!(
+        total.len(),
+        2,
+        "one admitted series, then the overflow series: {total:?}"
+    );
+    assert_eq!(
+        total.iter().map(|(_, v)| v).sum::<u64>(),
+        3,
+        "folded, never lost"
+    );
+    assert_eq!(r.starting("llm_telemetry_series_folded_total")[0].1, 2);
+
+    let mut m = Metrics::new(&cfg);
+    m.set_admission(Box::new(Shared {
+        values_left: 0,
+        series_left: 1_000,
+    }));
+    m.record(&chat_record(200), &cfg, 0);
+    m.record(&chat_record(200), &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    assert_eq!(total.len(), 1);
+    assert!(
+        total[0].0.contains(";requested_model=__overflow__;"),
+        "{}",
+        total[0].0
+    );
+    assert_eq!(total[0].1, 2);
+}
+
+#[test]
+fn a_flood_past_the_backlog_folds_until_the_budget_frees_up() {
+    // 20 definitions per second: at most 200 waiting, i.e. two new series (111 parts each).
+    let cfg = parse(r#"{"telemetry_settings":{"max_new_stats_per_second":20}}"#);
+    let mut m = Metrics::new(&cfg);
+    flood(&mut m, &cfg, 10);
+    let mut r = Recorder::default();
+    while m.flush_budgeted(&mut r, 20).waiting > 0 {}
+    let total = r.starting("litellm_proxy_total_requests_metric_total");
+    let own: Vec<_> = total
+        .iter()
+        .filter(|(k, _)| !k.contains("__overflow__"))
+        .collect();
+    assert_eq!(own.len(), 2, "{total:?}");
+    assert_eq!(
+        total.iter().map(|(_, v)| v).sum::<u64>(),
+        10,
+        "folded, never lost"
+    );
+    // Eight requests folded, and the gauges of the new label sets not written meanwhile.
+    assert!(r.starting("llm_telemetry_series_folded_total")[0].1 >= 8);
+    // The queue drained: a new label set gets its own series again.
+    let mut rec = chat_record(200);
+    rec.requested_model = Some("after-the-flood".into());
+    m.record(&rec, &cfg, 0);
+    while m.flush_budgeted(&mut r, 20).waiting > 0 {}
+    assert_eq!(
+        r.starting("litellm_proxy_total_requests_metric_total")
+            .iter()
+            .filter(|(k, _)| k.contains("requested_model=after-the-flood;"))
+            .count(),
+        1
+    );
 }

@@ -18,6 +18,7 @@ const EMPTY: u32 = 7;
 /// Buffer kinds (proxy-wasm ABI 0.2.1).
 pub const HTTP_REQUEST_BODY: u32 = 0;
 pub const HTTP_RESPONSE_BODY: u32 = 1;
+pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
 pub const PLUGIN_CONFIGURATION: u32 = 7;
 /// Header map kinds.
 pub const HTTP_REQUEST_HEADERS: u32 = 0;

@@ -14,12 +14,13 @@
 //! Webhook URLs are secrets: logs name a destination by its id and cluster only.
 
 use crate::abi;
-use crate::host::{claim_once, fingerprint, now_ns};
+use crate::host::{claim_once, fingerprint, now_ns, HeaderPairs};
 use crate::Shared;
 use hashbrown::{HashMap, HashSet};
+use llm_telemetry_core::alerts::callout::FROM_RECEIVER_HEADER;
 use llm_telemetry_core::alerts::{
-    hanging_facts, leader, parse_alerting, request_facts, AlertEngine, AlertEvent, AlertType,
-    AlertingConfig, HangingTracker, Outgoing,
+    callout_result, hanging_facts, leader, parse_alerting, request_facts, AlertEngine, AlertEvent,
+    AlertType, AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
 };
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
@@ -40,6 +41,8 @@ const TOKEN_GRACE_MS: u64 = 10_000;
 const MAX_TICK_MS: u64 = 1_000;
 /// Alerting's work runs at most this often, however short the metrics' tick.
 const MIN_TICK_MS: u64 = 100;
+/// Most bytes of Envoy's own reply read to learn why a callout failed (its texts are short).
+const MAX_REPLY_BYTES: usize = 512;
 
 /// Alerts queued, sent, failed, retried, dropped and deduplicated, per `alert_type` and
 /// `outcome` (the filter's own family, not LiteLLM's).
@@ -73,8 +76,8 @@ pub struct Alerting {
     hasher: KeyHasher,
     engine: Option<AlertEngine>,
     last_tick_ms: u64,
-    /// Callout token → (engine id, dispatch time).
-    tokens: HashMap<u32, (u64, u64)>,
+    /// Callout token → (engine id, dispatch time, destination id for logs).
+    tokens: HashMap<u32, (u64, u64, Rc<str>)>,
     metric_ids: HashMap<String, u32>,
     warned: HashSet<String>,
 }
@@ -177,7 +180,7 @@ impl Alerting {
             if evicted > self.reported_evictions {
                 let n = evicted - self.reported_evictions;
                 self.reported_evictions = evicted;
-                self.count(&format!("{EVENTS_DROPPED};reason=hanging_tracker_full"), n);
+                self.count(&format!("{EVENTS_DROPPED};reason=hanging_tracker_full;"), n);
             }
         }
         self.elect(now);
@@ -195,18 +198,42 @@ impl Alerting {
         self.engine = Some(engine);
     }
 
-    /// Root `on_http_call_response`: the callback of one of the leader's callouts.
-    pub fn on_http_call_response(&mut self, token: u32) {
-        let Some((id, _)) = self.tokens.remove(&token) else {
+    /// Root `on_http_call_response`: the callback of one of the leader's callouts. What the
+    /// answer means (the receiver's, or Envoy's own for a timeout or a connection that failed)
+    /// is read from its headers, and from the body of Envoy's own replies.
+    pub fn on_http_call_response(&mut self, token: u32, body_size: usize) {
+        let Some((id, _, destination)) = self.tokens.remove(&token) else {
             return;
         };
-        let status = abi::get_header(abi::HTTP_CALL_RESPONSE_HEADERS, ":status")
-            .and_then(|s| s.trim().parse::<u16>().ok())
-            .unwrap_or(0);
+        let headers = HeaderPairs::fetch(abi::HTTP_CALL_RESPONSE_HEADERS);
+        let status = headers
+            .value(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok());
+        let from_receiver = headers.value(FROM_RECEIVER_HEADER).is_some();
+        let reply = if status.is_some() && !from_receiver && body_size > 0 {
+            abi::get_buffer(
+                abi::HTTP_CALL_RESPONSE_BODY,
+                0,
+                body_size.min(MAX_REPLY_BYTES),
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let result = callout_result(status, from_receiver, &reply);
         let Some(mut engine) = self.engine.take() else {
             return;
         };
-        engine.on_delivery_result(id, status, now_ms());
+        let outcome = engine.on_callout_result(id, result, now_ms());
+        if outcome == DeliveryOutcome::Unconfirmed && self.warned.insert(format!("u:{destination}"))
+        {
+            log::warn!(
+                "llm-telemetry: an alert to destination `{destination}` may not have arrived (Envoy: {}); it is not resent, a webhook cannot tell a copy from a new alert. Counted in {ALERTS_TOTAL}{{outcome=\"unconfirmed\"}}",
+                String::from_utf8_lossy(&reply).trim()
+            );
+        }
         self.flush_stats(&mut engine);
         self.engine = Some(engine);
     }
@@ -217,7 +244,7 @@ impl Alerting {
             None => false,
         };
         if !pushed {
-            self.count(&format!("{EVENTS_DROPPED};reason=enqueue_failed"), 1);
+            self.count(&format!("{EVENTS_DROPPED};reason=enqueue_failed;"), 1);
         }
     }
 
@@ -277,10 +304,10 @@ impl Alerting {
             }
         }
         if dropped > 0 {
-            self.count(&format!("{EVENTS_DROPPED};reason=queue_full"), dropped);
+            self.count(&format!("{EVENTS_DROPPED};reason=queue_full;"), dropped);
         }
         if unreadable > 0 {
-            self.count(&format!("{EVENTS_DROPPED};reason=unreadable"), unreadable);
+            self.count(&format!("{EVENTS_DROPPED};reason=unreadable;"), unreadable);
         }
     }
 
@@ -296,7 +323,8 @@ impl Alerting {
         );
         match result {
             Ok(token) => {
-                self.tokens.insert(token, (out.id, now));
+                self.tokens
+                    .insert(token, (out.id, now, d.id.as_str().into()));
             }
             Err(status) => {
                 if self.warned.insert(d.id.clone()) {
@@ -306,7 +334,7 @@ impl Alerting {
                         d.cluster
                     );
                 }
-                engine.on_delivery_result(out.id, 0, now);
+                engine.on_callout_result(out.id, CalloutResult::NotSent, now);
             }
         }
     }
@@ -318,15 +346,17 @@ impl Alerting {
             .callout_timeout_ms
             .saturating_add(TOKEN_GRACE_MS);
         self.tokens
-            .retain(|_, (_, sent)| now.saturating_sub(*sent) < limit);
+            .retain(|_, (_, sent, _)| now.saturating_sub(*sent) < limit);
     }
 
     fn flush_stats(&mut self, engine: &mut AlertEngine) {
         for (t, counters) in engine.take_stats_delta() {
             for (outcome, n) in counters.outcomes() {
                 if n > 0 {
-                    let name =
-                        format!("{ALERTS_TOTAL};alert_type={};outcome={outcome}", t.as_str());
+                    let name = format!(
+                        "{ALERTS_TOTAL};alert_type={};outcome={outcome};",
+                        t.as_str()
+                    );
                     self.count(&name, n);
                 }
             }
@@ -404,7 +434,8 @@ impl Request {
             self.tracked = false;
         }
         let latency_ms = record.total_latency_us() / 1000;
-        if !a.cfg.wants_request(record.status, latency_ms) {
+        // A client that left before any answer is nothing an alert rule is about.
+        if record.client_left || !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
         let facts = request_facts(record, &s.config, &a.cfg, &mut a.hasher);

@@ -12,6 +12,7 @@
 
 mod abi;
 mod alerting;
+mod bounds;
 mod host;
 
 use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
@@ -37,9 +38,59 @@ struct Shared {
     metrics: Metrics,
     /// `None` when alerting is off.
     alerting: Option<alerting::Alerting>,
-    /// Metrics flush every this many ticks (the tick is shorter when alerting is on).
-    ticks_per_flush: u64,
-    ticks: u64,
+    /// Milliseconds between metric flushes, and when the next is due.
+    flush_ms: u64,
+    next_flush_ms: u64,
+    /// The tick period when no definition waits (shorter when alerting is on).
+    tick_ms: u64,
+    /// Ticking every [`DEFINITION_TICK_MS`] while definitions wait.
+    fast_ticks: bool,
+    /// New stat definitions allowed, shared by every worker.
+    stat_budget: bounds::StatBudget,
+}
+
+/// While new stats wait for the budget, the tick (and a budgeted flush) comes this often: each
+/// flush then defines a tenth of a second's budget, so a worker is held for slices of ~30 ms
+/// (20 stats) rather than for a whole second's worth at once.
+const DEFINITION_TICK_MS: u64 = 100;
+
+impl Shared {
+    /// Root tick: flushes when due, or sooner while definitions wait, and ticks fast meanwhile.
+    fn on_tick(&mut self) {
+        let now = now_ns() / 1_000_000;
+        if now >= self.next_flush_ms || self.metrics.has_backlog() {
+            self.flush_metrics();
+            if now >= self.next_flush_ms {
+                self.next_flush_ms = now + self.flush_ms;
+            }
+        }
+        let fast = self.metrics.has_backlog();
+        if fast != self.fast_ticks {
+            self.fast_ticks = fast;
+            let ms = if fast {
+                self.tick_ms.min(DEFINITION_TICK_MS)
+            } else {
+                self.tick_ms
+            };
+            if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(ms)) {
+                log::warn!("llm-telemetry: cannot set the tick period ({e:?})");
+            }
+        }
+    }
+
+    /// Hands pending metric updates to Envoy, defining no more new stats than the shared budget
+    /// allows now (the rest waits for a later flush, its counts kept).
+    fn flush_metrics(&mut self) {
+        let want = self.metrics.pending_definitions();
+        let budget = match want {
+            0 => 0,
+            n => self.stat_budget.claim(n, now_ns() / 1_000_000),
+        };
+        let mut sink = HostStats::default();
+        let report = self.metrics.flush_budgeted(&mut sink, budget);
+        self.metrics
+            .note_definitions(report.defined, sink.define_ns / 1_000);
+    }
 }
 
 #[derive(Default)]
@@ -48,11 +99,11 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token_id: u32, _: usize, _: usize, _: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
                 if let Some(a) = s.alerting.as_mut() {
-                    a.on_http_call_response(token_id);
+                    a.on_http_call_response(token_id, body_size);
                 }
             }
         }
@@ -93,13 +144,24 @@ impl RootContext for Root {
         };
         let flush = config.limits.metrics_flush_interval_ms.max(1);
         let interval = alerting::tick_period_ms(flush, alerting.as_ref());
-        let metrics = Metrics::new(&config);
+        let mut metrics = Metrics::new(&config);
+        // Cardinality bounds across every worker, scoped by this configuration.
+        let scope = host::fingerprint(&raw);
+        metrics.set_admission(Box::new(bounds::SharedBounds::new(
+            &scope,
+            metrics.label_keys(),
+        )));
+        let stat_budget =
+            bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
             metrics,
             alerting,
-            ticks_per_flush: (flush / interval).max(1),
-            ticks: 0,
+            flush_ms: flush,
+            next_flush_ms: 0,
+            tick_ms: interval,
+            fast_ticks: false,
+            stat_budget,
         })));
         if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
             log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
@@ -110,10 +172,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
-                s.ticks += 1;
-                if s.ticks % s.ticks_per_flush == 0 {
-                    s.metrics.flush(&mut HostStats);
-                }
+                s.on_tick();
                 if let Some(a) = s.alerting.as_mut() {
                     a.on_tick();
                 }
@@ -263,9 +322,10 @@ impl HttpContext for Http {
             return;
         };
         let upstream = property_string(&["upstream", "address"]);
-        // Only a failure can be Envoy's own reply (upstream unreachable, timed out).
-        let status = exchange.record().status;
-        if status == 0 || status >= 500 {
+        // Asked for only when they can change the verdict: a failure may be Envoy's own reply
+        // (upstream unreachable, timed out), and a response that did not end was either broken
+        // by the upstream or abandoned by the client.
+        if exchange.wants_end_details() {
             if let Some(details) = property_string(&["response", "code_details"]) {
                 exchange.on_response_details(&details);
             }
@@ -280,7 +340,7 @@ impl HttpContext for Http {
         let config = s.config.clone();
         s.metrics.record(&record, &config, record.end_ns);
         if config.limits.metrics_flush_interval_ms == 0 {
-            s.metrics.flush(&mut HostStats);
+            s.flush_metrics();
         }
         self.alert.finished(&mut s, &record);
     }

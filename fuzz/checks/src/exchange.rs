@@ -314,10 +314,24 @@ pub fn check(data: &[u8]) {
     let api_reads_stream_usage = !path.contains("/responses");
     check_request(&want, request, api_reads_stream_usage);
     if !sse && !compressed {
+        // A document that stops before its end is a body the upstream cut short
+        // (`response_incomplete`, a failure); any other invalid JSON is malformed.
+        let unreadable = want.problems.contains(&BodyProblem::ResponseMalformedJson)
+            || want.problems.contains(&BodyProblem::ResponseIncomplete);
         assert_eq!(
-            want.problems.contains(&BodyProblem::ResponseMalformedJson),
+            unreadable,
             !plain.is_empty() && !scanner_accepts(plain),
-            "JSON response counted malformed iff it is not JSON"
+            "JSON response counted unreadable iff it is not JSON"
+        );
+        let response_reasons = want
+            .problems
+            .iter()
+            .filter(|p| **p != BodyProblem::RequestMalformedJson)
+            .count();
+        assert!(
+            response_reasons <= 1,
+            "one unreadable reason per response body: {:?}",
+            want.problems
         );
     }
     // (An empty body compressed is not empty: the first byte's time differs, rightly.)

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::escape::{self, Format};
 use super::text::py_float;
 
 /// Which budget was checked (LiteLLM's `type` argument of `budget_alerts`).
@@ -250,7 +251,7 @@ pub fn slack_message(event_message: &str, info: &CallInfo) -> String {
     }
     for (k, v) in strs {
         if let Some(v) = v {
-            line(k, v.clone());
+            line(k, escape::mrkdwn(v).into_owned());
         }
     }
     if let Some(v) = info.projected_spend {
@@ -258,10 +259,13 @@ pub fn slack_message(event_message: &str, info: &CallInfo) -> String {
     }
     line("event_group", info.event_group.as_str().to_string());
     if let Some(v) = &info.alert_emails {
-        line("alert_emails", py_list(v));
+        line("alert_emails", escape::mrkdwn(&py_list(v)).into_owned());
     }
     if let Some(v) = &info.max_budget_alert_emails {
-        line("max_budget_alert_emails", py_list(v));
+        line(
+            "max_budget_alert_emails",
+            escape::mrkdwn(&py_list(v)).into_owned(),
+        );
     }
     format!("{event_message}\n\n{lines}")
 }
@@ -277,8 +281,34 @@ struct WebhookEvent<'a> {
 /// The generic webhook body: compact JSON of every `CallInfo` field (unset ones as `null`), then
 /// `event` and `event_message`, in LiteLLM's order.
 pub fn webhook_json(info: &CallInfo, event: BudgetEvent, event_message: &str) -> String {
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| escape::value(s, Format::Json).into_owned())
+    };
+    let list = |v: &Option<Vec<String>>| {
+        v.as_ref().map(|l| {
+            l.iter()
+                .map(|s| escape::value(s, Format::Json).into_owned())
+                .collect()
+        })
+    };
+    // Ids, aliases and emails come from clients (end users) or identity headers.
+    let info = CallInfo {
+        token: text(&info.token),
+        customer_id: text(&info.customer_id),
+        user_id: text(&info.user_id),
+        team_id: text(&info.team_id),
+        team_alias: text(&info.team_alias),
+        organization_id: text(&info.organization_id),
+        user_email: text(&info.user_email),
+        key_alias: text(&info.key_alias),
+        projected_exceeded_date: text(&info.projected_exceeded_date),
+        alert_emails: list(&info.alert_emails),
+        max_budget_alert_emails: list(&info.max_budget_alert_emails),
+        ..info.clone()
+    };
     serde_json::to_string(&WebhookEvent {
-        info,
+        info: &info,
         event,
         event_message,
     })
@@ -388,6 +418,18 @@ mod tests {
                 a.token.clone().unwrap()
             )
         );
+    }
+
+    #[test]
+    fn client_values_are_inert_in_both_shapes() {
+        let mut info = user(1.0, Some(0.0));
+        info.customer_id = Some("x-<!channel>\n*spend:* `0`".into());
+        let (event, msg) = evaluate(BudgetAlertKind::UserBudget, &info).unwrap();
+        assert!(slack_message(&msg, &info)
+            .contains("*customer_id:* `x-&lt;!channel&gt;\\n*spend:* '0'`\n"));
+        let json: serde_json::Value =
+            serde_json::from_str(&webhook_json(&info, event, &msg)).unwrap();
+        assert_eq!(json["customer_id"], "x-<!channel>\\n*spend:* `0`");
     }
 
     #[test]

@@ -664,7 +664,7 @@ mod tests {
         assert_eq!(cfg.destinations()[0].id, "slack");
         assert_eq!(
             cfg.clusters(),
-            vec!["webhook_hooks.slack.com_443".to_string()]
+            vec!["webhook_hooks_slack_com_443".to_string()]
         );
         assert_eq!(cfg.route_indices(AlertType::LlmExceptions), &[0]);
         assert_eq!(cfg.route_indices(AlertType::SpendReports), &[] as &[usize]);
@@ -796,8 +796,8 @@ mod tests {
         assert_eq!(
             cfg.clusters(),
             vec![
-                "webhook_127.0.0.1_18081".to_string(),
-                "webhook_hooks.slack.com_443".to_string()
+                "webhook_127_0_0_1_18081".to_string(),
+                "webhook_hooks_slack_com_443".to_string()
             ]
         );
     }
@@ -951,6 +951,6 @@ mod tests {
         .unwrap();
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("SECRET"), "{dbg}");
-        assert!(dbg.contains("webhook_hooks.slack.com_443"));
+        assert!(dbg.contains("webhook_hooks_slack_com_443"));
     }
 }

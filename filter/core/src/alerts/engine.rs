@@ -9,7 +9,9 @@ use hashbrown::HashMap;
 use serde::Serialize;
 
 use super::budget::{self, BudgetAlertKind, BudgetEvent, CallInfo};
+use super::callout::CalloutResult;
 use super::config::AlertingConfig;
+use super::escape::mrkdwn as md;
 use super::event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
@@ -49,7 +51,7 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Headers for `dispatch_http_call`.
-    pub fn headers(&self) -> [(&str, &str); 5] {
+    pub fn headers(&self) -> [(&str, &str); 7] {
         self.destination.headers()
     }
 }
@@ -66,12 +68,15 @@ pub enum DeliveryOutcome {
     },
     /// Failed and given up (non-retryable status or retries exhausted).
     Dropped,
+    /// May have been delivered (timed out, connection closed under it): not resent.
+    Unconfirmed,
     /// Not an id in flight (already settled, or never handed out).
     Unknown,
 }
 
 /// Counters for one alert type. `queued` and `deduplicated` count alerts; `sent`, `failed`,
-/// `retried` count HTTP attempts of bodies; `dropped` counts alerts or bodies given up.
+/// `retried`, `unconfirmed` count HTTP attempts of bodies; `dropped` counts alerts or bodies
+/// given up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TypeCounters {
     /// Alerts accepted for a destination (one per destination).
@@ -86,11 +91,14 @@ pub struct TypeCounters {
     pub dropped: u64,
     /// Alerts folded into an identical one (batch collapse, budget/failed-tracking TTL).
     pub deduplicated: u64,
+    /// Attempts whose fate is unknown (timed out, connection closed after the request was
+    /// written): maybe delivered, never resent.
+    pub unconfirmed: u64,
 }
 
 impl TypeCounters {
     /// `(outcome label, value)` pairs, for the host's `outcome` label.
-    pub fn outcomes(&self) -> [(&'static str, u64); 6] {
+    pub fn outcomes(&self) -> [(&'static str, u64); 7] {
         [
             ("queued", self.queued),
             ("sent", self.sent),
@@ -98,6 +106,7 @@ impl TypeCounters {
             ("retried", self.retried),
             ("dropped", self.dropped),
             ("deduplicated", self.deduplicated),
+            ("unconfirmed", self.unconfirmed),
         ]
     }
 
@@ -113,6 +122,7 @@ impl TypeCounters {
             retried: self.retried.saturating_sub(o.retried),
             dropped: self.dropped.saturating_sub(o.dropped),
             deduplicated: self.deduplicated.saturating_sub(o.deduplicated),
+            unconfirmed: self.unconfirmed.saturating_sub(o.unconfirmed),
         }
     }
 }
@@ -142,6 +152,7 @@ impl AlertStats {
                 retried: a.retried + c.retried,
                 dropped: a.dropped + c.dropped,
                 deduplicated: a.deduplicated + c.deduplicated,
+                unconfirmed: a.unconfirmed + c.unconfirmed,
             })
     }
 
@@ -455,21 +466,43 @@ impl AlertEngine {
         out
     }
 
-    /// Settles callout `id`: `status` is the HTTP status, 0 when there was no response
-    /// (connection failure, timeout, no callback). 2xx is success; 5xx, 429 and 0 are retried
-    /// after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to `max_retries`
-    /// times; anything else is dropped.
+    /// Settles callout `id` the receiver answered with `status`; 0 stands for a callout that
+    /// never reached it (see [`AlertEngine::on_callout_result`]).
     pub fn on_delivery_result(&mut self, id: u64, status: u16, now_ms: u64) -> DeliveryOutcome {
+        let result = match status {
+            0 => CalloutResult::NotSent,
+            s => CalloutResult::Answered(s),
+        };
+        self.on_callout_result(id, result, now_ms)
+    }
+
+    /// Settles callout `id`. 2xx is success. A 5xx or 429 answer and a callout that never left
+    /// are retried after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to
+    /// `max_retries` times; other answers are dropped. One that may have arrived is not resent (a
+    /// webhook has no idempotency key: a second copy is a second page) and counts `unconfirmed`.
+    pub fn on_callout_result(
+        &mut self,
+        id: u64,
+        result: CalloutResult,
+        now_ms: u64,
+    ) -> DeliveryOutcome {
         let Some(f) = self.in_flight.remove(&id) else {
             return DeliveryOutcome::Unknown;
         };
         let t = f.out.alert_type;
-        if (200..300).contains(&status) {
-            self.stats.at(t).sent += 1;
-            return DeliveryOutcome::Sent;
-        }
+        let retryable = match result {
+            CalloutResult::Answered(s) if (200..300).contains(&s) => {
+                self.stats.at(t).sent += 1;
+                return DeliveryOutcome::Sent;
+            }
+            CalloutResult::Unconfirmed => {
+                self.stats.at(t).unconfirmed += 1;
+                return DeliveryOutcome::Unconfirmed;
+            }
+            CalloutResult::Answered(s) => s == 429 || s >= 500,
+            CalloutResult::NotSent => true,
+        };
         self.stats.at(t).failed += 1;
-        let retryable = status == 0 || status == 429 || status >= 500;
         if !retryable || f.out.attempt > self.cfg.args.max_retries {
             self.stats.at(t).dropped += 1;
             return DeliveryOutcome::Dropped;
@@ -599,19 +632,19 @@ impl AlertEngine {
     /// (unless redacted), model_group; key and team first when the key has an alias.
     fn exception_message(&self, f: &RequestFacts) -> String {
         let error = match &f.error_message {
-            Some(e) if !e.is_empty() => e.clone(),
+            Some(e) if !e.is_empty() => md(e).into_owned(),
             _ if f.status == 0 => "Connection error: no response from upstream".to_string(),
             _ => format!("HTTP {} from upstream", f.status),
         };
-        let mut extra = format!("\nModel: {}", f.litellm_model);
+        let mut extra = format!("\nModel: {}", md(&f.litellm_model));
         if !f.api_base.is_empty() {
-            extra.push_str(&format!("\nAPI Base: `{}`", f.api_base));
+            extra.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
         }
         if let Some(m) = self.shown_messages(f) {
-            extra.push_str(&format!("\nMessages: `{m}`"));
+            extra.push_str(&format!("\nMessages: `{}`", md(m)));
         }
         if !f.model_group.is_empty() {
-            extra.push_str(&format!("\nmodel_group: `{}`\n", f.model_group));
+            extra.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
         }
         format!(
             "LLM API call failed: `{error}`{}{extra}",
@@ -624,11 +657,11 @@ impl AlertEngine {
         let mut info = format!(
             "{}\nRequest Model: `{}`\nAPI Base: `{}`",
             key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()),
-            f.model,
-            or_none(&f.api_base)
+            md(&f.model),
+            md(or_none(&f.api_base))
         );
         if let Some(m) = self.shown_messages(f) {
-            info.push_str(&format!("\nMessages: `{m}`"));
+            info.push_str(&format!("\nMessages: `{}`", md(m)));
         }
         format!(
             "`Responses are slow - {secs}s response time > Alerting threshold: {}s`{info}",
@@ -647,10 +680,10 @@ impl AlertEngine {
         let text = format!(
             "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `{}`\nKey Alias: `{}`\nTeam Alias: `{}`",
             self.cfg.alerting_threshold_text,
-            h.requested_model,
-            h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None"),
-            h.key_alias.as_deref().unwrap_or(""),
-            h.team_alias.as_deref().unwrap_or(""),
+            md(&h.requested_model),
+            md(h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None")),
+            md(h.key_alias.as_deref().unwrap_or("")),
+            md(h.team_alias.as_deref().unwrap_or("")),
         );
         self.emit(
             AlertType::LlmRequestsHanging,
@@ -669,7 +702,7 @@ impl AlertEngine {
             self.stats.at(AlertType::FailedTrackingSpend).deduplicated += 1;
             return;
         }
-        let text = format!("Failed Tracking Cost for {error_message}");
+        let text = format!("Failed Tracking Cost for {}", md(error_message));
         self.emit(
             AlertType::FailedTrackingSpend,
             Level::High,
@@ -770,9 +803,9 @@ impl AlertEngine {
                     "`Deployment cooled down - {total} errors within {}s (major_outage_alert_threshold: {})`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`",
                     a.outage_alert_ttl,
                     a.major_outage_alert_threshold,
-                    d.litellm_model,
-                    or_none(&d.api_base),
-                    d.model_group,
+                    md(&d.litellm_model),
+                    md(or_none(&d.api_base)),
+                    md(&d.model_group),
                     f.status
                 ),
             ));
@@ -950,9 +983,11 @@ impl AlertEngine {
             )
         };
         for (k, v) in metadata {
+            let (k, v) = (md(k), md(v));
             s.push_str(&format!("\n\n*Alerting Metadata*: \n{k}: `{v}`\n\n"));
         }
         if let Some(u) = &self.cfg.proxy_base_url {
+            let u = md(u);
             s.push_str(&format!("\n\nProxy URL: `{u}`"));
         }
         s
@@ -1123,7 +1158,7 @@ impl AlertEngine {
             .map(|p| p.alert_type)
     }
 
-    /// A callout whose callback never came (the host lost it) counts as "no response".
+    /// A callout whose callback never came (the host lost it) may have been delivered.
     fn expire_lost_callouts(&mut self, now_ms: u64) {
         let limit = self
             .cfg
@@ -1137,7 +1172,7 @@ impl AlertEngine {
             .map(|(id, _)| *id)
             .collect();
         for id in lost {
-            self.on_delivery_result(id, 0, now_ms);
+            self.on_callout_result(id, CalloutResult::Unconfirmed, now_ms);
         }
     }
 
@@ -1169,8 +1204,9 @@ fn change(d: &Deployment, cooled_down: bool) -> DeploymentChange {
 fn key_and_team(key_alias: Option<&str>, team_alias: Option<&str>) -> String {
     match key_alias {
         Some(k) => format!(
-            "\n\nKey Name: `{k}`\nTeam: `{}`",
-            team_alias.unwrap_or("None")
+            "\n\nKey Name: `{}`\nTeam: `{}`",
+            md(k),
+            md(team_alias.unwrap_or("None"))
         ),
         None => String::new(),
     }
@@ -1186,9 +1222,10 @@ fn outage_message(
     counts: &ErrorCounts,
     last_check: &str,
 ) -> String {
+    let (key_val, provider) = (md(key_val), md(provider));
     let mut headers = format!("\n*{key} Name:* `{key_val}`\n*Provider:* `{provider}`\n");
     if let Some(b) = api_base {
-        headers.push_str(&format!("*API Base:* `{b}`\n"));
+        headers.push_str(&format!("*API Base:* `{}`\n", md(b)));
     }
     format!(
         "\n\n\n*⚠️ {kind} Service Outage*\n\n{headers}\n\n*Errors:*\n{}\n\n*Last Check:* `{last_check}s ago`\n\n\n",
@@ -1228,9 +1265,9 @@ fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String>
         m.push_str(&format!(
             "\t{}. Deployment: `{}`, Failed Requests: `{}`,  API Base: `{}`\n",
             i + 1,
-            r.litellm_model,
+            md(&r.litellm_model),
             r.failures,
-            r.api_base
+            md(&r.api_base)
         ));
     }
     m.push_str("\n\n*😅 Top Slowest Deployments:*\n\n");
@@ -1241,9 +1278,9 @@ fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String>
         m.push_str(&format!(
             "\t{}. Deployment: `{}`, Average Latency: `{}s`,  API Base: `{}`\n\n",
             i + 1,
-            r.litellm_model,
+            md(&r.litellm_model),
             py_round(avg(r), 3),
-            r.api_base
+            md(&r.api_base)
         ));
     }
     m.push_str(&format!(

@@ -87,7 +87,7 @@ fn llm_exception_text_and_body_are_exact() {
         (out[0].id, out[0].attempt, out[0].alert_type),
         (1, 1, AlertType::LlmExceptions)
     );
-    assert_eq!(out[0].destination.cluster, "webhook_127.0.0.1_18081");
+    assert_eq!(out[0].destination.cluster, "webhook_127_0_0_1_18081");
     assert_eq!(out[0].destination.path, "/slack/SECRETPATH");
     assert!(!format!("{:?}", out[0]).contains("SECRETPATH"));
 }
@@ -447,17 +447,17 @@ fn routing_to_two_urls_and_default() {
         vec![
             (
                 "llm_exceptions#1".into(),
-                "webhook_127.0.0.1_9001".into(),
+                "webhook_127_0_0_1_9001".into(),
                 AlertType::LlmExceptions
             ),
             (
                 "llm_exceptions#2".into(),
-                "webhook_hooks.slack.com_443".into(),
+                "webhook_hooks_slack_com_443".into(),
                 AlertType::LlmExceptions
             ),
             (
                 "slack".into(),
-                "webhook_127.0.0.1_18081".into(),
+                "webhook_127_0_0_1_18081".into(),
                 AlertType::LlmTooSlow
             ),
         ]
@@ -568,17 +568,46 @@ fn client_errors_are_not_retried_and_success_counts() {
 }
 
 #[test]
-fn lost_callback_counts_as_no_response() {
+fn lost_callback_is_unconfirmed_and_never_resent() {
     let mut e = engine(
         json!({"alert_types": ["llm_exceptions"], "alerting_args": {"callout_timeout_ms": 1000}}),
     );
     finished(&mut e, at(500, T0), T0);
     let id = e.on_tick(T0 + 5_000)[0].id;
     assert!(e.on_tick(T0 + 10_999).is_empty());
-    // 1 s timeout + 5 s grace: treated as status 0, retried 1 s later.
+    // 1 s timeout + 5 s grace: it may have arrived; a second copy would page twice.
     assert!(e.on_tick(T0 + 11_000).is_empty());
-    let again = e.on_tick(T0 + 12_000);
+    assert!(e.on_tick(T0 + 60_000).is_empty());
+    assert_eq!(
+        e.on_delivery_result(id, 200, T0 + 60_000),
+        DeliveryOutcome::Unknown
+    );
+    let s = e.stats().get(AlertType::LlmExceptions);
+    assert_eq!((s.sent, s.failed, s.retried, s.unconfirmed), (0, 0, 0, 1));
+}
+
+#[test]
+fn only_what_never_left_is_resent() {
+    let mut e = engine(json!({"alert_types": ["llm_exceptions"]}));
+    finished(&mut e, at(500, T0), T0);
+    let id = e.on_tick(T0 + 5_000)[0].id;
+    let now = T0 + 5_100;
+    assert_eq!(
+        e.on_callout_result(id, CalloutResult::NotSent, now),
+        DeliveryOutcome::Retrying { at_ms: now + 1_000 }
+    );
+    let again = e.on_tick(now + 1_000);
     assert_eq!((again[0].id, again[0].attempt), (id, 2));
+    assert_eq!(
+        e.on_callout_result(id, CalloutResult::Unconfirmed, now + 1_100),
+        DeliveryOutcome::Unconfirmed
+    );
+    assert!(e.on_tick(now + 30_000).is_empty());
+    let s = e.stats().get(AlertType::LlmExceptions);
+    assert_eq!(
+        (s.sent, s.failed, s.retried, s.dropped, s.unconfirmed),
+        (0, 1, 1, 0, 1)
+    );
 }
 
 #[test]
@@ -739,7 +768,8 @@ fn stats_deltas_for_envoy_counters() {
             ("failed", 0),
             ("retried", 0),
             ("dropped", 0),
-            ("deduplicated", 1)
+            ("deduplicated", 1),
+            ("unconfirmed", 0)
         ]
     );
     assert!(e.take_stats_delta().is_empty());

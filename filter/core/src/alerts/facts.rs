@@ -105,7 +105,8 @@ pub fn request_facts(
     RequestFacts {
         time_ms: ms(rec.end_ns),
         start_ms: ms(rec.started_ns),
-        status: rec.status,
+        // A body the upstream broke is no usable response, whatever its headers said.
+        status: rec.outcome_status(),
         requested_model: requested,
         model_group: known(labels.get(Label::ModelGroup)).unwrap_or_default(),
         litellm_model,

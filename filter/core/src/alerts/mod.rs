@@ -12,8 +12,11 @@
 //! 2. **One elected leader VM** drains the queue into an [`AlertEngine`]
 //!    ([`AlertEvent::from_json`], [`AlertEngine::on_event`]), calls [`AlertEngine::on_tick`] every
 //!    second, dispatches each returned [`Outgoing`] with `dispatch_http_call` to its
-//!    [`Destination`] cluster, and reports each callback (or its absence: status 0) through
-//!    [`AlertEngine::on_delivery_result`], which retries 5xx/429/no-response with backoff.
+//!    [`Destination`] cluster, and reports each callback through
+//!    [`AlertEngine::on_callout_result`] ([`callout::callout_result`] reads what Envoy's answer
+//!    means): 5xx/429 answers and callouts that never left are retried with backoff; one that may
+//!    have arrived (timed out, connection closed under it) is never resent, and counted
+//!    `unconfirmed`.
 //!
 //! Everything here is pure: the host passes Unix milliseconds in, and tests drive the engine with
 //! a fake clock. The host adapter owns the queue, the election and the callouts.
@@ -36,7 +39,11 @@
 //!   Ts (major_outage_alert_threshold: M)`` with model, API base, group and last status;
 //! - the daily report ranks "slowest" by average response time (LiteLLM sums latency per output
 //!   token, which needs data the event does not carry);
-//! - with messages redacted the Messages lines are left out entirely.
+//! - with messages redacted the Messages lines are left out entirely;
+//! - client-controlled values are escaped for Slack mrkdwn ([`escape`]: no mention, link, code-span
+//!   break or extra line can be formed; LiteLLM writes them raw);
+//! - a callout that may have arrived (timed out, connection closed under it) is not resent
+//!   (LiteLLM's httpx client retries nothing either, but counts nothing: here it is `unconfirmed`).
 //!
 //! Webhook URLs are secrets: they appear only inside [`Destination::path`]/`authority` for the
 //! callout, never in errors, `Debug` output or alert bodies; logs and metrics use
@@ -44,10 +51,14 @@
 
 /// Budget alert texts and generic webhook JSON.
 pub mod budget;
+/// What Envoy's answer to a callout says happened to the alert.
+pub mod callout;
 /// Configuration parsing and validation.
 pub mod config;
 /// The leader's engine.
 pub mod engine;
+/// Client-controlled values made inert for Slack mrkdwn and the generic webhook's JSON.
+pub mod escape;
 /// Events workers send to the leader.
 pub mod event;
 /// Worker side: alert facts read off an exchange's record.
@@ -64,6 +75,7 @@ pub mod text;
 pub mod types;
 
 pub use budget::{BudgetAlertKind, BudgetEvent, CallInfo, EventGroup};
+pub use callout::{callout_result, CalloutResult};
 pub use config::{parse_alerting, AlertConfigError, AlertingArgs, AlertingConfig};
 pub use engine::{
     region_of, AlertEngine, AlertStats, DeliveryOutcome, DeploymentChange, Outgoing, TypeCounters,

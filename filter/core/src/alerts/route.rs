@@ -3,10 +3,13 @@
 //! `dispatch_http_call` targets an Envoy *cluster*, not a URL, so every webhook URL is turned into
 //! a cluster name plus the `:authority`, `:path` and `:scheme` headers once, at configuration time.
 //! Convention: cluster `webhook_<host>_<port>` (port 443 for https, 80 for http when the URL has
-//! none), e.g. `webhook_hooks.slack.com_443`; an IPv6 host is written without brackets and with
-//! `:` replaced by `-` (`[::1]:8080` → `webhook_--1_8080`) because `:` is a separator in Envoy
-//! stat names. `general_settings.webhook_clusters` overrides the name per `host:port` or `host`
-//! (e.g. Istio's `outbound|443||hooks.slack.com`).
+//! none) with the host's dots written `_`, e.g. `webhook_hooks_slack_com_443`: Envoy's
+//! `envoy.cluster_name` extractor (`cluster.$.**`) takes the cluster name up to the first dot, so
+//! `webhook_127.0.0.1_18081` would show as `envoy_cluster_name="webhook_127"` and spill the rest
+//! into the metric names of every Envoy cluster stat. An IPv6 host is written without brackets and
+//! with `:` replaced by `-` (`[::1]:8080` → `webhook_--1_8080`). `envoy/render.py` names the
+//! clusters it generates the same way. `general_settings.webhook_clusters` overrides the name per
+//! `host:port` or `host` (e.g. Istio's `outbound|443||hooks.slack.com`).
 //!
 //! Webhook URLs are secrets (a Slack webhook path is the credential), so nothing here ever puts
 //! the URL or its path in an error, and [`Destination`]'s `Debug` hides the path.
@@ -44,13 +47,20 @@ impl fmt::Debug for Destination {
 
 impl Destination {
     /// Headers for the POST, in the order the host passes them to `dispatch_http_call`.
-    pub fn headers(&self) -> [(&str, &str); 5] {
+    ///
+    /// Envoy's router retries the callout once by itself when it provably never reached the
+    /// receiver (`connect-failure`, `reset-before-request`: a pooled connection found closed
+    /// before the request was written). Nothing that may have been delivered is retried there:
+    /// a webhook has no idempotency key, and a resent alert is a duplicate page.
+    pub fn headers(&self) -> [(&str, &str); 7] {
         [
             (":method", "POST"),
             (":path", self.path.as_str()),
             (":authority", self.authority.as_str()),
             (":scheme", self.scheme.as_str()),
             ("content-type", "application/json"),
+            ("x-envoy-retry-on", "connect-failure,reset-before-request"),
+            ("x-envoy-max-retries", "1"),
         ]
     }
 }
@@ -135,13 +145,9 @@ impl ParsedUrl {
         }
     }
 
-    /// The conventional cluster name `webhook_<host>_<port>`.
+    /// The conventional cluster name `webhook_<host>_<port>`, without dots (see the module docs).
     pub fn default_cluster(&self) -> String {
-        let host = if self.ipv6 {
-            self.host.replace(':', "-")
-        } else {
-            self.host.clone()
-        };
+        let host = self.host.replace('.', "_").replace(':', "-");
         format!("webhook_{host}_{}", self.effective_port())
     }
 }
@@ -268,7 +274,7 @@ mod tests {
     #[test]
     fn slack_url_maps_to_conventional_cluster() {
         let d = dest("https://hooks.slack.com/services/T000/B000/XXXX");
-        assert_eq!(d.cluster, "webhook_hooks.slack.com_443");
+        assert_eq!(d.cluster, "webhook_hooks_slack_com_443");
         assert_eq!(d.authority, "hooks.slack.com");
         assert_eq!(d.path, "/services/T000/B000/XXXX");
         assert_eq!(d.scheme, "https");
@@ -277,14 +283,14 @@ mod tests {
     #[test]
     fn explicit_port_query_and_fragment() {
         let d = dest("http://127.0.0.1:18081/hook?a=1&b=2#frag");
-        assert_eq!(d.cluster, "webhook_127.0.0.1_18081");
+        assert_eq!(d.cluster, "webhook_127_0_0_1_18081");
         assert_eq!(d.authority, "127.0.0.1:18081");
         assert_eq!(d.path, "/hook?a=1&b=2");
         assert_eq!(d.scheme, "http");
         let d = dest("HTTP://Example.COM?x=1");
         assert_eq!(
             (d.cluster.as_str(), d.path.as_str()),
-            ("webhook_example.com_80", "/?x=1")
+            ("webhook_example_com_80", "/?x=1")
         );
         assert_eq!(dest("https://example.com").path, "/");
     }
@@ -297,6 +303,8 @@ mod tests {
         let d = dest("https://[2001:db8::2]/x");
         assert_eq!(d.cluster, "webhook_2001-db8--2_443");
         assert_eq!(d.authority, "[2001:db8::2]");
+        let d = dest("https://[::ffff:10.0.0.1]/x");
+        assert_eq!(d.cluster, "webhook_--ffff-10_0_0_1_443");
     }
 
     #[test]
@@ -319,7 +327,7 @@ mod tests {
             destination("http://127.0.0.1:9001/", "a", &o)
                 .unwrap()
                 .cluster,
-            "webhook_127.0.0.1_9001"
+            "webhook_127_0_0_1_9001"
         );
     }
 
@@ -355,7 +363,7 @@ mod tests {
         let d = dest("https://hooks.slack.com/services/T0/B0/SECRET");
         let s = format!("{d:?}");
         assert!(!s.contains("SECRET"), "{s}");
-        assert!(s.contains("webhook_hooks.slack.com_443"));
+        assert!(s.contains("webhook_hooks_slack_com_443"));
         let p = parse_url("https://hooks.slack.com/services/T0/B0/SECRET").unwrap();
         assert!(!format!("{p:?}").contains("SECRET"));
     }
@@ -371,6 +379,8 @@ mod tests {
                 (":authority", "hooks.slack.com"),
                 (":scheme", "https"),
                 ("content-type", "application/json"),
+                ("x-envoy-retry-on", "connect-failure,reset-before-request"),
+                ("x-envoy-max-retries", "1"),
             ]
         );
     }
