@@ -44,7 +44,7 @@ def send_phase(envoy) -> int:
         assert post(headers={"user-agent": f"ua-{i}"}) == 200
     assert post({**CHAT, "stream": True, "stream_options": {"include_usage": False}}, stream=True) == 200
     assert post({**CHAT, "stream": True}, stream=True) == 200
-    assert post(headers={"x-fake-fixture": "malformed.json"}) == 200
+    assert post(headers={"x-fake-fixture": "malformed_syntax.json"}) == 200
     assert post(headers={"x-fake-status": "500"}) == 500
     assert post(headers={"x-fake-ratelimit": "remaining_requests=0,remaining_tokens=0"}) == 200
     return sent
