@@ -13,6 +13,8 @@ pub mod catalogue;
 pub mod config;
 /// Streaming gzip/deflate decoding of compressed response bodies, bounded memory.
 pub mod decode;
+/// Incremental AWS event-stream framer (Bedrock's streamed responses), zero-copy, CRC-checked.
+pub mod event_stream;
 /// One request/response exchange, from headers to the final record.
 pub mod exchange;
 /// API keys to `hashed_api_key`, and the identity table.
@@ -31,3 +33,8 @@ pub mod spot;
 pub mod sse;
 /// Token usage read from OpenAI-style usage objects.
 pub mod usage;
+
+/// Shared test helpers: split-invariance checks and test-side encoders.
+#[cfg(test)]
+#[path = "tests/support.rs"]
+mod test_support;
