@@ -19,6 +19,8 @@ pub mod event_stream;
 pub mod exchange;
 /// API keys to `hashed_api_key`, and the identity table.
 pub mod identity;
+/// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.
+pub mod json_array;
 /// Incremental JSON scanner that captures selected values without buffering the document.
 pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
