@@ -21,6 +21,8 @@ pub mod exchange;
 pub mod identity;
 /// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.
 pub mod json_array;
+/// Reads members, elements and counts of a small captured JSON value without allocating.
+pub mod json_object;
 /// Incremental JSON scanner that captures selected values without buffering the document.
 pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
