@@ -29,7 +29,9 @@ pub mod json_scan;
 pub mod labels;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
-/// Which OpenAI-style API a request path is.
+/// Anthropic, Gemini / Vertex AI and Bedrock responses read natively, with LiteLLM's semantics.
+pub mod providers;
+/// Which OpenAI-style (or provider-native) API a request path is.
 pub mod route;
 /// Spots a few keys in a JSON text and captures their values, for streamed events.
 pub mod spot;
