@@ -57,6 +57,69 @@ impl Unreadable {
     }
 }
 
+/// The reader of one provider-native response body, chosen from the API and the response
+/// headers. The exchange feeds it the body as it passes (after content decoding) and takes its
+/// [`Reading`] at the end.
+pub enum ResponseReader {
+    Anthropic(Box<anthropic::Reader>),
+    Gemini(Box<gemini::Reader>),
+    Bedrock(Box<bedrock::Reader>),
+}
+
+impl ResponseReader {
+    /// A reader for the response to `api`; `get` returns a response header by lowercase name
+    /// (`:status`, `content-type` and the provider's own headers are read once, here).
+    pub fn new(
+        api: NativeApi,
+        get: &dyn Fn(&str) -> Option<String>,
+        max_capture: usize,
+    ) -> ResponseReader {
+        let content_type = get("content-type").unwrap_or_default();
+        match api {
+            NativeApi::AnthropicMessages => ResponseReader::Anthropic(Box::new(
+                anthropic::Reader::new(&content_type, max_capture),
+            )),
+            NativeApi::GeminiGenerateContent | NativeApi::GeminiStreamGenerateContent { .. } => {
+                ResponseReader::Gemini(Box::new(gemini::Reader::new(&content_type, max_capture)))
+            }
+            NativeApi::BedrockConverse
+            | NativeApi::BedrockConverseStream
+            | NativeApi::BedrockInvoke
+            | NativeApi::BedrockInvokeStream => {
+                ResponseReader::Bedrock(Box::new(bedrock::Reader::new(api, get, max_capture)))
+            }
+        }
+    }
+
+    /// Feeds the next (decoded) body chunk.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        match self {
+            ResponseReader::Anthropic(r) => r.feed(bytes),
+            ResponseReader::Gemini(r) => r.feed(bytes),
+            ResponseReader::Bedrock(r) => r.feed(bytes),
+        }
+    }
+
+    /// End of body: what it said.
+    pub fn finish(&mut self) -> Reading {
+        match self {
+            ResponseReader::Anthropic(r) => r.finish(),
+            ResponseReader::Gemini(r) => r.finish(),
+            ResponseReader::Bedrock(r) => r.finish(),
+        }
+    }
+}
+
+/// The rate-limit headroom of a provider-native response, where the provider's headers are not
+/// OpenAI's `x-ratelimit-*`: Anthropic's `anthropic-ratelimit-*`. `None` for the others (Gemini
+/// and Bedrock send no such headers; the OpenAI-style reading applies).
+pub fn rate_limits(
+    api: NativeApi,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Option<crate::exchange::RateLimits> {
+    (api == NativeApi::AnthropicMessages).then(|| anthropic::rate_limits(get))
+}
+
 /// A provider's own error report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProviderError {
@@ -237,7 +300,7 @@ pub fn class_by_status(status: u16) -> Option<&'static str> {
         502 => "BadGatewayError",
         503 => "ServiceUnavailableError",
         400..=499 => "BadRequestError",
-        500.. => "APIError",
+        _ if status >= 500 => "APIError",
         _ => return None,
     })
 }
@@ -252,6 +315,19 @@ pub fn exception_class(
     status: u16,
     error: Option<&ProviderError>,
 ) -> Option<&'static str> {
+    // `exception_type`'s first test, for every provider: a timeout said in words.
+    let message = error.map_or("", ProviderError::message);
+    if [
+        "Request Timeout Error",
+        "Request timed out",
+        "Timed out generating response",
+        "The read operation timed out",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
+    {
+        return Some("Timeout");
+    }
     let class = match provider {
         "anthropic" => anthropic::exception_class(status, error),
         "bedrock" => bedrock::exception_class(status, error),

@@ -421,8 +421,11 @@ fn payload_fragments_borrow_from_the_chunk() {
     assert!(f.finish());
 }
 
+/// (event type, payload, intact) per readable message.
+type Messages = Vec<(Vec<u8>, Vec<u8>, bool)>;
+
 /// A whole-buffer decoder written independently of the framer's state machine.
-fn reference(input: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>, bool)>, bool) {
+fn reference(input: &[u8]) -> (Messages, bool) {
     let mut out = Vec::new();
     let mut at = 0;
     let be = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap());
@@ -528,7 +531,7 @@ fn differential_against_reference() {
         let (want, framed) = reference(&input);
         let cuts = rng.cuts(input.len(), 4);
         let out = run(&pieces(&input, &cuts));
-        let got: Vec<(Vec<u8>, Vec<u8>, bool)> = out
+        let got: Messages = out
             .messages
             .iter()
             .filter(|m| !(out.open && std::ptr::eq(*m, out.messages.last().unwrap())))
