@@ -17,6 +17,8 @@ pub mod decode;
 pub mod event_stream;
 /// One request/response exchange, from headers to the final record.
 pub mod exchange;
+/// The OpenTelemetry gen_ai metric vocabulary and its Prometheus names, as data.
+pub mod gen_ai;
 /// API keys to `hashed_api_key`, and the identity table.
 pub mod identity;
 /// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.
