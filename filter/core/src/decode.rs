@@ -550,8 +550,8 @@ const CRC_TABLE: [u32; 256] = {
     table
 };
 
-/// Continues a CRC-32 over `data` (start with 0).
-fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+/// Continues a CRC-32 over `data` (start with 0). Also checks AWS event-stream messages.
+pub(crate) fn crc32_update(crc: u32, data: &[u8]) -> u32 {
     let mut c = !crc;
     for &b in data {
         c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);

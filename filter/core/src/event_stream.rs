@@ -38,58 +38,25 @@ const FRAME_OVERHEAD: u32 = 16;
 /// Header names the framer reads are at most this long (`:exception-type` is 15).
 const MAX_NAME: usize = 16;
 
-/// CRC32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib), table-driven.
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-/// A running CRC32.
-#[derive(Clone, Copy, Debug)]
+/// A running CRC32 (IEEE 802.3, as zlib; the gzip decoder's).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Crc32(u32);
-
-impl Default for Crc32 {
-    fn default() -> Self {
-        Crc32(0xFFFF_FFFF)
-    }
-}
 
 impl Crc32 {
     /// Adds `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
-        let mut c = self.0;
-        for &b in bytes {
-            c = CRC_TABLE[usize::from((c as u8) ^ b)] ^ (c >> 8);
-        }
-        self.0 = c;
+        self.0 = crate::decode::crc32_update(self.0, bytes);
     }
 
     /// The CRC of everything added so far.
     pub fn value(self) -> u32 {
-        !self.0
+        self.0
     }
 }
 
 /// CRC32 of `bytes` (what `zlib.crc32` returns).
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = Crc32::default();
-    c.update(bytes);
-    c.value()
+    crate::decode::crc32_update(0, bytes)
 }
 
 /// A string header value kept up to `N` bytes (longer values are cut; `truncated` says so).

@@ -218,49 +218,18 @@ impl JsonArrayFramer {
                 end
             }
             St::StringElement => {
-                while i < n {
-                    if self.escaped {
-                        self.escaped = false;
-                        i += 1;
-                        continue;
-                    }
-                    let rest = chunk.get(i..).unwrap_or_default();
-                    match find2(rest, b'"', b'\\') {
-                        None => return n,
-                        Some(k) => {
-                            i += k + 1;
-                            if chunk.get(i - 1) == Some(&b'"') {
-                                self.state = St::After;
-                                return i;
-                            }
-                            self.escaped = true;
-                        }
-                    }
+                let (end, closed) = self.string_bytes(chunk, i);
+                if closed {
+                    self.state = St::After;
                 }
-                n
+                end
             }
             St::Container => {
                 while i < n {
                     if self.in_string {
-                        if self.escaped {
-                            self.escaped = false;
-                            i += 1;
-                            continue;
-                        }
-                        // Most of an element is string contents: jump to the next quote or
-                        // backslash eight bytes at a time.
-                        let rest = chunk.get(i..).unwrap_or_default();
-                        match find2(rest, b'"', b'\\') {
-                            None => return n,
-                            Some(k) => {
-                                i += k + 1;
-                                if chunk.get(i - 1) == Some(&b'"') {
-                                    self.in_string = false;
-                                } else {
-                                    self.escaped = true;
-                                }
-                            }
-                        }
+                        let (end, closed) = self.string_bytes(chunk, i);
+                        i = end;
+                        self.in_string = !closed;
                         continue;
                     }
                     match chunk.get(i) {
@@ -281,6 +250,32 @@ impl JsonArrayFramer {
             }
             _ => i,
         }
+    }
+
+    /// Advances over string contents from `i` (the opening quote already read): returns where
+    /// the scan stopped and whether the closing quote was reached. Most of an element is string
+    /// contents: the scan jumps to the next quote or backslash eight bytes at a time.
+    fn string_bytes(&mut self, chunk: &[u8], mut i: usize) -> (usize, bool) {
+        let n = chunk.len();
+        while i < n {
+            if self.escaped {
+                self.escaped = false;
+                i += 1;
+                continue;
+            }
+            let rest = chunk.get(i..).unwrap_or_default();
+            match find2(rest, b'"', b'\\') {
+                None => return (n, false),
+                Some(k) => {
+                    i += k + 1;
+                    if chunk.get(i - 1) == Some(&b'"') {
+                        return (i, true);
+                    }
+                    self.escaped = true;
+                }
+            }
+        }
+        (n, false)
     }
 
     /// Tells the sink when the element just framed has ended.

@@ -560,10 +560,7 @@ pub struct Reader {
 impl Reader {
     /// A reader for a response of `content_type` (SSE when `text/event-stream`, else JSON).
     pub fn new(content_type: &str, max_capture: usize) -> Reader {
-        let sse = content_type
-            .trim_start()
-            .get(..17)
-            .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"));
+        let sse = super::is_event_stream(content_type);
         let body = if sse {
             Body::Sse {
                 framer: SseFramer::new(),

@@ -341,10 +341,7 @@ impl Reader {
     /// A reader for a response of `content_type` (SSE when `text/event-stream`; otherwise the
     /// body's first byte tells an object from an array).
     pub fn new(content_type: &str, max_capture: usize) -> Reader {
-        let sse = content_type
-            .trim_start()
-            .get(..17)
-            .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"));
+        let sse = super::is_event_stream(content_type);
         Reader {
             body: if sse {
                 Body::Sse(SseFramer::new())

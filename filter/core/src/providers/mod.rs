@@ -250,6 +250,14 @@ fn on_domain(host: &str, domain: &str) -> bool {
         .is_some_and(|head| head.is_empty() || head.ends_with('.'))
 }
 
+/// Whether a `content-type` is `text/event-stream` (parameters allowed, any case).
+pub(crate) fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .get(..17)
+        .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"))
+}
+
 /// A bounded error type from raw bytes (a provider type name; longer values are cut on a
 /// character boundary).
 fn error_kind(raw: &[u8]) -> Option<String> {
