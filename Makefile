@@ -21,6 +21,13 @@ WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-
 ENVOY_BIN   ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# make fuzz: seconds per target, the targets (all by default), cargo-fuzz options. Targets run one
+# after another, each a single libFuzzer process (the machine is shared).
+FUZZ_SECONDS   ?= 60
+FUZZ_TARGETS   ?= sse json_scan spot decode config exchange
+FUZZ_FLAGS     ?= --sanitizer none
+FUZZ_ARGS      ?= -timeout=10 -rss_limit_mb=2048
+
 LISTEN_PORT    ?= 10000
 ADMIN_PORT     ?= 9901
 UPSTREAM       ?=
@@ -31,7 +38,7 @@ ALERTMANAGER_PORT ?= 9093
 # Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
 OCI_REF        ?=
 
-.PHONY: help deps build lint unit validate rules e2e test bench configs oci envoy-up demo-traffic envoy-down clean
+.PHONY: help deps build lint unit validate rules e2e test bench fuzz configs oci envoy-up demo-traffic envoy-down clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -92,7 +99,7 @@ PROM_DIR := envoy/prometheus
 
 rules: $(STAMP_REQ) $(STAMP_APT) ## Prometheus/Alertmanager files of envoy/prometheus/: promtool check and unit tests, amtool check-config
 	@mkdir -p .run
-	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml
+	promtool check rules $(PROM_DIR)/recording-rules.yaml $(PROM_DIR)/alerting-rules.yaml $(PROM_DIR)/spend-rules.yaml
 	promtool test rules tests/prometheus/*.test.yaml
 	@$(PY) -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], sys.stdout)' \
 	  $(PROM_DIR)/prometheus-rule.yaml >.run/prometheus-rule-spec.yaml
@@ -108,6 +115,22 @@ test: deps build lint unit validate e2e ## Everything: deps, build, lint, unit, 
 bench: ## Benchmarks (tests/bench/run.sh, when it exists)
 	@if [ -x tests/bench/run.sh ] || [ -f tests/bench/run.sh ]; then bash tests/bench/run.sh; \
 	else echo "no benchmark yet (tests/bench/run.sh)"; fi
+
+fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from its committed seeds, one at a time; prints execs per target
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@mkdir -p .run
+	@for t in $(FUZZ_TARGETS); do \
+	  case $$t in json_scan|spot) dict=json ;; *) dict=$$t ;; esac; \
+	  dict_arg=$$([ -f fuzz/dicts/$$dict.dict ] && echo -dict=fuzz/dicts/$$dict.dict || true); \
+	  mkdir -p fuzz/corpus/$$t; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log .run/fuzz-$$t.log)"; \
+	  cargo +nightly fuzz run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict_arg $(FUZZ_ARGS) >.run/fuzz-$$t.log 2>&1 \
+	    || { tail -n 40 .run/fuzz-$$t.log; echo "fuzz $$t FAILED: the input is in fuzz/artifacts/$$t/"; exit 1; }; \
+	  awk -v t=$$t '/^stat::number_of_executed_units/ {n=$$2} /^stat::new_units_added/ {u=$$2} \
+	    $$2 == "DONE" {c=$$4} END {printf "fuzz %-10s %10d execs, %5d new inputs, %s edges covered\n", t, n, u, c}' .run/fuzz-$$t.log; \
+	done
 
 oci: $(STAMP_REQ) build ## OCI image of the filter for Istio's WasmPlugin (build/oci/) + manifests with its digest; OCI_REF=registry/repo:tag
 	@$(PY) envoy/oci.py $(if $(OCI_REF),--ref '$(OCI_REF)')

@@ -770,6 +770,24 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing: a dynamic block whose Huffman code is over-subscribed (more codes than
+    /// its bit lengths allow) is corrupt, as zlib says; miniz_oxide 0.8 decoded a byte of it and
+    /// waited for more (`Truncated`). 0.9 checks the code as zlib's inftrees.c does.
+    #[test]
+    fn over_subscribed_huffman_code_is_corrupt() {
+        let bad: &[u8] = &[
+            109, 48, 48, 101, 255, 255, 255, 255, 255, 255, 255, 255, 7, 255, 71, 20, 0, 0, 0,
+        ];
+        for cut in 0..=bad.len() {
+            let (a, b) = bad.split_at(cut);
+            assert_eq!(
+                decode_chunks(Encoding::Deflate, &[a, b]),
+                Err(DecodeError::Corrupt),
+                "cut at {cut}"
+            );
+        }
+    }
+
     #[test]
     fn gzip_trailer_is_checked() {
         let mut gz = PY_GZIP.to_vec();

@@ -157,31 +157,37 @@ struct EventReader {
     events: u32,
     malformed_events: u32,
     done: bool,
+    /// Whether the current event may still announce an error (see [`EventReader::spot`]).
+    announce_open: bool,
+    /// The event's first bytes while they may still become an announcement (a chunk boundary
+    /// fell inside it), not yet fed to the spotter.
+    held: [u8; ANNOUNCE_MAX],
+    held_len: usize,
 }
 
 impl SseSink for EventReader {
     fn data(&mut self, fragment: &[u8]) {
-        // Errors are read only from events that announce one up front, so ordinary chunks are
-        // searched for `usage` alone.
-        if self.head_len == 0 && self.error_message.is_none() && announces_error(fragment) {
-            self.spotter.also_want(EV_ERROR);
-        }
         if self.head_len < DONE.len() {
+            // The fragment must be what `[DONE]` still lacks, or a prefix of it: a byte beyond
+            // (`[DONE]xyz`, in this fragment or the next) makes it an ordinary event, whatever
+            // the split.
             let expected = &DONE[self.head_len..];
-            let n = expected.len().min(fragment.len());
-            self.head_len = if fragment[..n] == expected[..n] {
-                self.head_len + n
+            self.head_len = if expected.starts_with(fragment) {
+                self.head_len + fragment.len()
             } else {
                 DONE_MISMATCH
             };
         } else if self.head_len == DONE.len() && !fragment.is_empty() {
             self.head_len = DONE_MISMATCH;
         }
-        self.spotter.feed(fragment);
+        self.spot(fragment);
     }
 
     fn dispatch(&mut self, _event_type: &[u8]) {
         self.events += 1;
+        // An event that ended while it could still have been an announcement was not one.
+        self.feed_held();
+        self.announce_open = true;
         if self.head_len == DONE.len() {
             self.done = true;
         } else {
@@ -200,6 +206,66 @@ impl SseSink for EventReader {
 }
 
 impl EventReader {
+    /// Feeds the spotter. Errors are read only from events that announce one up front, so
+    /// ordinary chunks are searched for `usage` alone; the spotter must be told before the
+    /// event's first byte. When a chunk boundary falls inside the announcement, the few bytes
+    /// before it (at most 25) are held until it is decided, so every split reads the same.
+    fn spot(&mut self, fragment: &[u8]) {
+        if !self.announce_open || self.error_message.is_some() {
+            self.spotter.feed(fragment);
+            return;
+        }
+        let mut rest = fragment;
+        if self.held_len == 0 {
+            // Leading whitespace changes nothing for the spotter: passed on at once.
+            let text = rest.trim_ascii_start();
+            self.spotter.feed(&rest[..rest.len() - text.len()]);
+            rest = text;
+            if rest.is_empty() {
+                return;
+            }
+        }
+        // The event's first bytes: this fragment's, joined to held ones only in the rare case
+        // where some are held (no copy per event otherwise).
+        let mut joined = [0u8; ANNOUNCE_MAX];
+        let head = if self.held_len == 0 {
+            rest
+        } else {
+            let take = rest.len().min(ANNOUNCE_MAX - self.held_len);
+            joined[..self.held_len].copy_from_slice(&self.held[..self.held_len]);
+            joined[self.held_len..self.held_len + take].copy_from_slice(&rest[..take]);
+            &joined[..self.held_len + take]
+        };
+        let announced = ANNOUNCEMENTS.iter().any(|a| head.starts_with(a));
+        if !announced
+            && ANNOUNCEMENTS
+                .iter()
+                .any(|a| a.len() > head.len() && a.starts_with(head))
+        {
+            // Shorter than the announcement it may become: hold it (fewer than 25 bytes).
+            let mut held = [0; ANNOUNCE_MAX];
+            held[..head.len()].copy_from_slice(head);
+            self.held = held;
+            self.held_len = head.len();
+            return;
+        }
+        self.announce_open = false;
+        if announced {
+            self.spotter.also_want(EV_ERROR);
+        }
+        self.feed_held();
+        self.spotter.feed(rest);
+    }
+
+    /// Hands the held first bytes of the event to the spotter.
+    fn feed_held(&mut self) {
+        if self.held_len > 0 {
+            let held = self.held;
+            self.spotter.feed(&held[..self.held_len]);
+            self.held_len = 0;
+        }
+    }
+
     fn read_event(&mut self) {
         let s = &self.spotter;
         // Usage comes from whichever event carries a non-null one (chat: the final chunk with
@@ -226,18 +292,15 @@ impl EventReader {
 const DONE: &[u8] = b"[DONE]";
 const DONE_MISMATCH: usize = usize::MAX;
 
-/// Whether an SSE event's data starts like an error: OpenAI's `{"error": ...}`, the Responses
-/// API's `error` and `response.failed` events.
-fn announces_error(data: &[u8]) -> bool {
-    let data = data.trim_ascii_start();
-    [
-        &b"{\"error\""[..],
-        b"{\"type\":\"error\"",
-        b"{\"type\":\"response.failed\"",
-    ]
-    .iter()
-    .any(|p| data.starts_with(p))
-}
+/// How an SSE event's data starts when it is an error (after leading whitespace): OpenAI's
+/// `{"error": ...}`, the Responses API's `error` and `response.failed` events.
+const ANNOUNCEMENTS: [&[u8]; 3] = [
+    b"{\"error\"",
+    b"{\"type\":\"error\"",
+    b"{\"type\":\"response.failed\"",
+];
+/// The longest announcement.
+const ANNOUNCE_MAX: usize = 25;
 
 /// A JSON string value's text; `None` for anything else.
 pub fn json_string(raw: &[u8]) -> Option<String> {
@@ -533,6 +596,9 @@ impl Exchange {
                     events: 0,
                     malformed_events: 0,
                     done: false,
+                    announce_open: true,
+                    held: [0; ANNOUNCE_MAX],
+                    held_len: 0,
                 }),
             }
         } else if content_type.is_empty() || content_type.contains("json") {

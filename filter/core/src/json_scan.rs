@@ -645,6 +645,8 @@ impl JsonScanner {
     /// Opens a container; false (Malformed) beyond `MAX_DEPTH`, which bounds memory.
     fn push(&mut self, is_obj: bool) -> bool {
         if self.depth >= MAX_DEPTH {
+            // Sticky like every other error: the next chunk must not carry on from here.
+            self.state = St::Malformed;
             return false;
         }
         let bit = 1u64 << (self.depth % 64);
@@ -1283,6 +1285,20 @@ mod tests {
         assert_eq!(state(mixed.as_bytes()), ScanState::Complete);
         let wrong = format!("{}1{}}}", "[{\"a\":".repeat(100), "}]".repeat(99));
         assert_eq!(state(wrong.as_bytes()), ScanState::Malformed);
+    }
+
+    /// Found by fuzzing: the chunk that went one level too deep said Malformed, but the next
+    /// chunk carried on parsing, so a split document could end up Complete.
+    #[test]
+    fn too_deep_stays_malformed_in_later_chunks() {
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        for cut in [MAX_DEPTH + 1, MAX_DEPTH + 2, deep.len() - 1] {
+            let (a, b) = deep.as_bytes().split_at(cut);
+            let mut s = JsonScanner::new(PATHS, CAP);
+            assert_eq!(s.feed(a), ScanState::Malformed, "cut at {cut}");
+            assert_eq!(s.feed(b), ScanState::Malformed, "cut at {cut}");
+            assert_eq!(s.finish(), ScanState::Malformed, "cut at {cut}");
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub mod metrics;
 pub mod providers;
 /// Which OpenAI-style (or provider-native) API a request path is.
 pub mod route;
+/// Spend and budgets: prices, cost per request, budget decisions, shared spend.
+pub mod spend;
 /// Spots a few keys in a JSON text and captures their values, for streamed events.
 pub mod spot;
 /// Incremental Server-Sent Events framer (WHATWG rules), zero-copy.

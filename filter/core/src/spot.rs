@@ -66,6 +66,10 @@ pub struct KeySpotter {
     /// fragments.
     tail: [u8; MAX_KEY + 2],
     tail_len: usize,
+    /// The byte before `tail`, and the last byte of the previous fragment: a quote right after a
+    /// backslash is escaped, so a name found there is inside a key such as `"a\"usage"`.
+    before_tail: u8,
+    last_byte: u8,
     /// Per key, the index of its rarest byte (what hunting searches for).
     pivots: Vec<usize>,
 }
@@ -89,6 +93,8 @@ impl KeySpotter {
                 .fold(0, |bits, k| bits | 1u64 << k.len()),
             tail: [0; MAX_KEY + 2],
             tail_len: 0,
+            before_tail: 0,
+            last_byte: 0,
             pivots: keys.iter().map(|k| rarest(k)).collect(),
         }
     }
@@ -109,6 +115,7 @@ impl KeySpotter {
         }
         self.overflowed.iter_mut().for_each(|o| *o = false);
         self.tail_len = 0;
+        self.last_byte = 0;
         self.state = self.resume();
     }
 
@@ -195,6 +202,9 @@ impl KeySpotter {
                 }
             };
         }
+        if let Some(&b) = bytes.last() {
+            self.last_byte = b;
+        }
     }
 
     /// Inside a string that may be a wanted key: find its end within the next `MAX_KEY` bytes
@@ -268,8 +278,24 @@ impl KeySpotter {
             joined_buf[tail_len..tail_len + take].copy_from_slice(&rest[..take]);
             &joined_buf[..tail_len + take]
         };
+        // The byte before `rest[0]`, and before `joined[0]`.
+        let before_rest = if i > 0 { bytes[i - 1] } else { self.last_byte };
+        let before_joined = if tail_len > 0 {
+            self.before_tail
+        } else {
+            before_rest
+        };
+        let unescaped = |before: u8| before != b'\\';
         for start in 0..tail_len {
-            if start + n > tail_len && joined.get(start..start + n).is_some_and(quoted) {
+            let before = if start > 0 {
+                joined[start - 1]
+            } else {
+                before_joined
+            };
+            if start + n > tail_len
+                && joined.get(start..start + n).is_some_and(quoted)
+                && unescaped(before)
+            {
                 self.tail_len = 0;
                 self.state = State::AfterKey(key);
                 return i + start + n - tail_len;
@@ -282,7 +308,15 @@ impl KeySpotter {
             let Some(start) = p.checked_sub(pivot + 1) else {
                 continue;
             };
-            if rest.get(start..start + n).is_some_and(quoted) {
+            let before = if start > 0 {
+                rest[start - 1]
+            } else {
+                before_rest
+            };
+            if rest.get(start..start + n).is_some_and(quoted) && unescaped(before) {
+                // The tail is of the bytes before this name: joined to later ones it would
+                // make up names that are not in the text.
+                self.tail_len = 0;
                 self.state = State::AfterKey(key);
                 return i + start + n;
             }
@@ -290,12 +324,18 @@ impl KeySpotter {
         // Keep the last bytes seen (of earlier fragments too when this one is short): a name
         // may start there, but only if they hold a quote (most events end in `null}` or `]}`).
         let keep = joined.len().min(n - 1);
-        let last = if rest.len() > take {
-            rest.get(rest.len() - keep..)
+        let (last, before) = if rest.len() > take {
+            (rest.get(rest.len() - keep..), rest[rest.len() - keep - 1])
         } else {
-            joined.get(joined.len() - keep..)
-        }
-        .unwrap_or_default();
+            let at = joined.len() - keep;
+            let before = if at > 0 {
+                joined[at - 1]
+            } else {
+                before_joined
+            };
+            (joined.get(at..), before)
+        };
+        let last = last.unwrap_or_default();
         if find(last, b'"').is_none() {
             self.tail_len = 0;
             return bytes.len();
@@ -304,6 +344,7 @@ impl KeySpotter {
         tail[..last.len()].copy_from_slice(last);
         self.tail = tail;
         self.tail_len = last.len();
+        self.before_tail = before;
         bytes.len()
     }
 

@@ -437,3 +437,27 @@ fn the_prompt_is_read_when_alerting_quotes_it() {
         Some("[{'role': 'user', 'content': 'hi there'}]")
     );
 }
+
+/// Found by fuzzing: a stream's error event was recognised only when its first fragment held
+/// the whole `{"type":"error"` prefix; a chunk boundary inside it lost the error message.
+#[test]
+fn stream_error_event_is_read_whatever_the_split() {
+    let body: &[u8] = b"data: {\"type\":\"response.created\",\"response\":{\"model\":\"gpt-4o\"}}\n\ndata:  {\"type\":\"error\",\"error\":{\"message\":\"boom\"}}\n\ndata: {\"error\":\"flat\"}\n\n";
+    for cut in 0..=body.len() {
+        let (a, b) = body.split_at(cut);
+        let (rec, _) = run(
+            "/v1/responses",
+            br#"{"model":"gpt-4o","input":"hi","stream":true}"#,
+            200,
+            "text/event-stream",
+            &[a, b],
+            None,
+        );
+        assert_eq!(rec.error_message.as_deref(), Some("boom"), "cut at {cut}");
+        assert_eq!(
+            rec.response_model.as_deref(),
+            Some("gpt-4o"),
+            "cut at {cut}"
+        );
+    }
+}

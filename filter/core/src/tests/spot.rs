@@ -163,3 +163,44 @@ fn rarest_letter_is_the_pivot() {
     assert_eq!(rarest(b"usage"), 3);
     assert_eq!(rarest(b"model"), 0);
 }
+
+/// The value of `KEYS[key]` hunted alone (the state for every event after the first).
+fn hunt_one(key: usize, pieces: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut s = KeySpotter::new(KEYS, 1024);
+    s.reset_wanting(|k| k == key);
+    for p in pieces {
+        s.feed(p);
+    }
+    s.value(key).map(<[u8]>::to_vec)
+}
+
+/// Found by fuzzing: hunting took the `"usage"` ending a key such as `"k\"usage"` for the key
+/// `usage` (its first quote is escaped), wherever the fragments were cut.
+#[test]
+fn hunting_skips_a_name_after_an_escaped_quote() {
+    let text: &[u8] = br#"{"k\"usage":{"prompt_tokens":9},"usage":{"total_tokens":2}}"#;
+    let hunt = |pieces: &[&[u8]]| hunt_one(0, pieces);
+    let want = some(r#"{"total_tokens":2}"#);
+    assert_eq!(spot_every_split(text)[0], want, "scanning every key");
+    for cut in 0..=text.len() {
+        let (a, b) = text.split_at(cut);
+        assert_eq!(hunt(&[a, b]), want, "cut at {cut}");
+        for cut2 in cut..=text.len() {
+            let (b1, b2) = b.split_at(cut2 - cut);
+            assert_eq!(hunt(&[a, b1, b2]), want, "cuts {cut} {cut2}");
+        }
+    }
+    assert_eq!(hunt(&text.chunks(1).collect::<Vec<_>>()), want);
+}
+
+/// Found by fuzzing: after a name found in a fragment that followed a kept tail, the stale tail
+/// was joined to the next bytes, so `"` + `erro` + `r"` made up an `"error"` the text does not
+/// hold (here `""error"error":2`, where no `"error"` is followed by a colon).
+#[test]
+fn hunting_never_joins_a_stale_tail() {
+    let text: &[u8] = b"\xff]{\"\"error\"error\":2}]dii";
+    let hunt = |pieces: &[&[u8]]| hunt_one(2, pieces);
+    assert_eq!(hunt(&[text]), None);
+    assert_eq!(hunt(&[&text[..4], &text[4..15], &text[15..]]), None);
+    assert_eq!(hunt(&text.chunks(1).collect::<Vec<_>>()), None);
+}
