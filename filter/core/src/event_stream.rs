@@ -569,6 +569,94 @@ impl EventStreamFramer {
     }
 }
 
+/// The encoding side, for tests, fixtures and fake upstreams (the filter itself only decodes):
+/// what `tests/fixtures/make_event_streams.py` writes, CRCs included.
+pub mod encode {
+    use super::crc32;
+
+    /// One header value, by type.
+    #[derive(Clone, Copy, Debug)]
+    pub enum HeaderValue<'a> {
+        Bool(bool),
+        Byte(u8),
+        Short(i16),
+        Int(i32),
+        Long(i64),
+        Bytes(&'a [u8]),
+        Str(&'a str),
+        Timestamp(i64),
+        Uuid([u8; 16]),
+    }
+
+    /// One encoded header (names and values longer than the format allows are cut).
+    pub fn header(name: &str, value: &HeaderValue) -> Vec<u8> {
+        let name = name.as_bytes();
+        let name = name.get(..name.len().min(255)).unwrap_or_default();
+        let mut out = vec![name.len() as u8];
+        out.extend_from_slice(name);
+        let var = |out: &mut Vec<u8>, kind: u8, v: &[u8]| {
+            let v = v
+                .get(..v.len().min(usize::from(u16::MAX)))
+                .unwrap_or_default();
+            out.push(kind);
+            out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+            out.extend_from_slice(v);
+        };
+        match value {
+            HeaderValue::Bool(true) => out.push(0),
+            HeaderValue::Bool(false) => out.push(1),
+            HeaderValue::Byte(b) => out.extend_from_slice(&[2, *b]),
+            HeaderValue::Short(v) => {
+                out.push(3);
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            HeaderValue::Int(v) => {
+                out.push(4);
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            HeaderValue::Long(v) => {
+                out.push(5);
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            HeaderValue::Bytes(b) => var(&mut out, 6, b),
+            HeaderValue::Str(s) => var(&mut out, 7, s.as_bytes()),
+            HeaderValue::Timestamp(v) => {
+                out.push(8);
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            HeaderValue::Uuid(u) => {
+                out.push(9);
+                out.extend_from_slice(u);
+            }
+        }
+        out
+    }
+
+    /// One message from encoded headers and a payload, both CRCs computed.
+    pub fn message(headers: &[u8], payload: &[u8]) -> Vec<u8> {
+        let total = (12 + headers.len() + payload.len() + 4) as u32;
+        let mut out = Vec::with_capacity(total as usize);
+        out.extend_from_slice(&total.to_be_bytes());
+        out.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+        let prelude_crc = crc32(&out);
+        out.extend_from_slice(&prelude_crc.to_be_bytes());
+        out.extend_from_slice(headers);
+        out.extend_from_slice(payload);
+        let crc = crc32(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// A message whose headers are all strings, in order.
+    pub fn string_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+        let h: Vec<u8> = headers
+            .iter()
+            .flat_map(|(n, v)| header(n, &HeaderValue::Str(v)))
+            .collect();
+        message(&h, payload)
+    }
+}
+
 #[cfg(test)]
 #[path = "tests/event_stream.rs"]
 mod tests;

@@ -63,7 +63,8 @@ pub struct JsonArrayFramer {
     in_string: bool,
     /// The previous byte was a backslash inside a string.
     escaped: bool,
-    /// How many bytes of a leading UTF-8 BOM were matched.
+    /// How many bytes of a leading UTF-8 BOM were matched (`usize::MAX`: whitespace came first,
+    /// so no BOM may follow).
     bom: usize,
     /// Elements completed so far.
     elements: u32,
@@ -113,14 +114,18 @@ impl JsonArrayFramer {
             match self.state {
                 St::Malformed => return ArrayState::Malformed,
                 St::Start => {
-                    // RFC 8259 8.1: a parser MAY ignore a byte order mark.
+                    // RFC 8259 8.1: a parser MAY ignore a byte order mark; only as the very
+                    // first bytes (`self.bom` counts them; `usize::MAX` once anything else came).
                     if self.bom < BOM.len() && BOM.get(self.bom) == Some(&b) {
                         self.bom += 1;
                     } else if self.bom > 0 && self.bom < BOM.len() {
+                        // Half a BOM.
                         return self.malformed();
                     } else if b == b'[' {
                         self.state = St::FirstOrClose;
-                    } else if !is_ws(b) {
+                    } else if is_ws(b) {
+                        self.bom = usize::MAX;
+                    } else {
                         return self.malformed();
                     }
                     i += 1;
@@ -374,6 +379,7 @@ mod tests {
             b"[x]",
             b"<html>",
             b"\xEF\xBB[1]",
+            b" \xEF\xBB\xBF[1]",
             b"[{}{}]",
         ] {
             let out = whole(bad);

@@ -279,31 +279,30 @@ impl<'a> Iterator for Elements<'a> {
 }
 
 /// A token count as providers send it: a non-negative integer, or a non-negative finite number
-/// (truncated, as `int()` does). Negative numbers, strings, booleans, `null`, objects and arrays
-/// are no count: a count that cannot be read contributes nothing rather than failing the whole
-/// usage object.
+/// (truncated, as `int()` does), below 2^64. Negative numbers, larger ones, strings, booleans,
+/// `null`, objects and arrays are no count: a count that cannot be read contributes nothing
+/// rather than failing the whole usage object (or adding an absurd number to a counter).
 pub fn count(value: &[u8]) -> Option<u64> {
     let t = value.trim_ascii();
     if !is_number(t) {
         return None;
     }
-    if let Some(negative) = t.strip_prefix(b"-") {
-        // `-0` and `-0.0` are zero; any other negative number is no count.
-        return negative
-            .iter()
-            .all(|&c| c == b'0' || c == b'.')
-            .then_some(0);
+    if t.first() == Some(&b'-') {
+        // A negative zero (`-0`, `-0.0e5`) is zero; any other negative number is no count.
+        let v: f64 = core::str::from_utf8(t).ok()?.parse().ok()?;
+        return (v == 0.0).then_some(0);
     }
     if t.iter().all(u8::is_ascii_digit) {
         let mut n = 0u64;
         for &d in t {
-            n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
         }
         return Some(n);
     }
     let v: f64 = core::str::from_utf8(t).ok()?.parse().ok()?;
-    // `as` saturates: 1e30 tokens is u64::MAX, which is what a bogus count deserves.
-    (v.is_finite() && v >= 0.0).then_some(v as u64)
+    // 2^64: a count beyond u64 is no count, like one that is not a number.
+    const LIMIT: f64 = 18_446_744_073_709_551_616.0;
+    (v.is_finite() && (0.0..LIMIT).contains(&v)).then_some(v as u64)
 }
 
 /// The contents of a JSON string value that has no escapes (`"text_delta"` → `text_delta`);
@@ -432,7 +431,10 @@ mod tests {
         assert_eq!(count(b"1e3"), Some(1000));
         assert_eq!(count(b"-0"), Some(0));
         assert_eq!(count(b"-0.0"), Some(0));
-        assert_eq!(count(b"99999999999999999999999"), Some(u64::MAX));
+        assert_eq!(count(b"-0e5"), Some(0));
+        assert_eq!(count(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(count(b"18446744073709551616"), None, "beyond u64");
+        assert_eq!(count(b"1.9e19"), None);
         assert_eq!(count(b"1e400"), None, "not finite");
         for none in [
             &b"-1"[..],

@@ -57,6 +57,65 @@ impl Unreadable {
     }
 }
 
+/// What identifies the caller of a provider-native request, to be hashed into
+/// `hashed_api_key` like any API key (the raw value never leaves the filter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerKey<'a> {
+    /// A key from `Authorization: Bearer`, `api-key`, `x-api-key` (Anthropic) or
+    /// `x-goog-api-key` (Gemini).
+    ApiKey(&'a str),
+    /// A Gemini key from the query's `key=` (percent-decoded).
+    QueryKey(String),
+    /// A SigV4-signed request (Bedrock): the access key id and the region of its scope. The
+    /// signature, which changes with every request, is never read.
+    AwsAccessKey {
+        access_key_id: &'a str,
+        region: Option<&'a str>,
+    },
+}
+
+impl CallerKey<'_> {
+    /// The text to hash.
+    pub fn as_str(&self) -> &str {
+        match self {
+            CallerKey::ApiKey(k) => k,
+            CallerKey::QueryKey(k) => k,
+            CallerKey::AwsAccessKey { access_key_id, .. } => access_key_id,
+        }
+    }
+}
+
+/// The caller's key: a SigV4 `Authorization` first (hashing the whole header would hash its
+/// signature: a new value per request), else the usual API-key headers
+/// ([`crate::identity::api_key`]), else Gemini's `x-goog-api-key`, else a `key=` or presigned
+/// `X-Amz-Credential=` in the query.
+pub fn caller_key<'a>(
+    authorization: Option<&'a str>,
+    api_key: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+    x_goog_api_key: Option<&'a str>,
+    query: &str,
+) -> Option<CallerKey<'a>> {
+    if let Some(c) = authorization.and_then(bedrock::sigv4_credential) {
+        return Some(CallerKey::AwsAccessKey {
+            access_key_id: c.access_key_id,
+            region: c.region,
+        });
+    }
+    let signed = authorization.is_some_and(|a| a.trim_start().starts_with("AWS4-"));
+    let authorization = if signed { None } else { authorization };
+    if let Some(k) = crate::identity::api_key(authorization, api_key, x_api_key) {
+        return Some(CallerKey::ApiKey(k));
+    }
+    if let Some(k) = x_goog_api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        return Some(CallerKey::ApiKey(k));
+    }
+    if let Some((id, _)) = bedrock::sigv4_query_credential(query) {
+        return Some(CallerKey::QueryKey(id));
+    }
+    gemini::api_key(None, query).map(CallerKey::QueryKey)
+}
+
 /// The reader of one provider-native response body, chosen from the API and the response
 /// headers. The exchange feeds it the body as it passes (after content decoding) and takes its
 /// [`Reading`] at the end.

@@ -274,3 +274,52 @@ fn response_reader_dispatch_and_rate_limits() {
         "response_malformed_event_stream"
     );
 }
+
+#[test]
+fn caller_keys_never_include_a_signature() {
+    let sigv4 = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250115/us-west-2/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123";
+    assert_eq!(
+        caller_key(Some(sigv4), None, None, None, ""),
+        Some(CallerKey::AwsAccessKey {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE",
+            region: Some("us-west-2")
+        })
+    );
+    // A SigV4 header that cannot be read is no key at all (not the whole header hashed).
+    assert_eq!(
+        caller_key(Some("AWS4-HMAC-SHA256 Signature=abc"), None, None, None, ""),
+        None
+    );
+    assert_eq!(
+        caller_key(
+            Some("AWS4-HMAC-SHA256 Signature=abc"),
+            None,
+            Some("sk-ant-1"),
+            None,
+            ""
+        ),
+        Some(CallerKey::ApiKey("sk-ant-1"))
+    );
+    assert_eq!(
+        caller_key(None, None, Some("sk-ant-api03-x"), None, "").map(|k| k.as_str().to_owned()),
+        Some("sk-ant-api03-x".to_owned())
+    );
+    assert_eq!(
+        caller_key(Some("Bearer ABSKbedrockkey"), None, None, None, ""),
+        Some(CallerKey::ApiKey("ABSKbedrockkey"))
+    );
+    assert_eq!(
+        caller_key(None, None, None, Some("AIzaHeader"), "key=AIzaQuery"),
+        Some(CallerKey::ApiKey("AIzaHeader"))
+    );
+    assert_eq!(
+        caller_key(None, None, None, None, "alt=sse&key=AIzaQuery"),
+        Some(CallerKey::QueryKey("AIzaQuery".into()))
+    );
+    assert_eq!(
+        caller_key(None, None, None, None, "X-Amz-Credential=AKIAQ%2F20250115%2Fus-east-1%2Fbedrock%2Faws4_request&X-Amz-Signature=ff")
+            .map(|k| k.as_str().to_owned()),
+        Some("AKIAQ".to_owned())
+    );
+    assert_eq!(caller_key(None, None, None, None, ""), None);
+}
