@@ -413,6 +413,11 @@ impl Events {
         }
     }
 
+    /// Whether the rest of the current event is ignored (its type is not worth scanning).
+    pub(crate) fn skipping(&self) -> bool {
+        self.mode == Mode::Skip
+    }
+
     /// Feeds the scanner what the sniffer consumed, in canonical form.
     fn start_scanner(&mut self) {
         let mut head = [0u8; REPLAY_MAX];
@@ -436,7 +441,10 @@ impl Events {
 
     /// Forgets the current event without reading it (its bytes turned out corrupt).
     pub(crate) fn discard_event(&mut self) {
-        self.scanner.reset();
+        // A skipped event never reached the scanner (most events: a reset is not free).
+        if self.mode != Mode::Skip {
+            self.scanner.reset();
+        }
         self.sniff.reset();
         self.mode = Mode::Sniffing;
     }

@@ -19,6 +19,7 @@
 //!   their type (`throttlingException` 429, ...), as LiteLLM's `build_bedrock_stream_error`.
 
 use super::{anthropic, class_by_status, error_kind, ProviderError, Reading, Unreadable};
+use crate::bytes::{find, find2};
 use crate::event_stream::{EventStreamFramer, EventStreamSink, FrameState, MessageHeaders};
 use crate::json_object::{self, count, members};
 use crate::json_scan::{JsonScanner, ScanState};
@@ -280,8 +281,14 @@ struct ChunkPayload {
     sextets: u8,
     /// `=` seen: only more `=` may follow.
     padded: bool,
-    /// The `bytes` member was decoded completely.
+    /// The `bytes` member was decoded completely (or skipped to its end).
     decoded: bool,
+    /// The rest of `bytes` was skipped unread (the model's event is not worth reading).
+    skipped: bool,
+    /// Decoded bytes not yet handed on. Kept across chunks, so the reader sees the same pieces
+    /// (and decides to skip at the same offsets) whatever the chunking.
+    buf: [u8; DECODE_BUF],
+    buf_len: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,8 +307,31 @@ enum Chunk {
     Bad,
 }
 
-/// Decoded bytes are handed on in pieces of at most this size.
-const DECODE_BUF: usize = 192;
+/// Decoded bytes are handed on in pieces of at most this size: small enough that the event
+/// reader sees an event's leading `type` (and may skip the rest) after the first piece.
+const DECODE_BUF: usize = 48;
+
+/// Marks a byte that is not in the base64 alphabet in [`SEXTET`].
+const NOT_BASE64: u8 = 0xFF;
+
+/// The value of each base64 character.
+const SEXTET: [u8; 256] = {
+    let mut t = [NOT_BASE64; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    t[b'+' as usize] = 62;
+    t[b'/' as usize] = 63;
+    t
+};
 
 impl ChunkPayload {
     fn new() -> ChunkPayload {
@@ -312,6 +342,9 @@ impl ChunkPayload {
             sextets: 0,
             padded: false,
             decoded: false,
+            skipped: false,
+            buf: [0; DECODE_BUF],
+            buf_len: 0,
         }
     }
 
@@ -325,9 +358,57 @@ impl ChunkPayload {
     }
 
     fn feed(&mut self, bytes: &[u8], out: &mut anthropic::Events) {
-        let mut buf = [0u8; DECODE_BUF];
-        let mut n = 0;
-        for &b in bytes {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if self.st == Chunk::Bytes && !self.padded {
+                if out.skipping() {
+                    // The model's event turned out not worth reading (a text delta): the rest
+                    // of its base64 is not decoded, only its closing quote looked for.
+                    self.skipped = true;
+                    self.buf_len = 0;
+                    match find(bytes.get(i..).unwrap_or_default(), b'"') {
+                        Some(k) => i += k,
+                        None => return,
+                    }
+                } else if SEXTET[usize::from(b)] != NOT_BASE64 {
+                    // A run of base64 characters, one table lookup each.
+                    let rest = bytes.get(i..).unwrap_or_default();
+                    let run = rest
+                        .iter()
+                        .position(|&c| SEXTET[usize::from(c)] == NOT_BASE64)
+                        .unwrap_or(rest.len());
+                    let mut chars = rest.get(..run).unwrap_or_default();
+                    // Finish a group begun in an earlier chunk, then four characters at a time.
+                    while self.sextets != 0 {
+                        let Some((&c, tail)) = chars.split_first() else {
+                            break;
+                        };
+                        self.push_sextet(SEXTET[usize::from(c)], out);
+                        chars = tail;
+                    }
+                    let mut groups = chars.chunks_exact(4);
+                    for g in &mut groups {
+                        let v = |k: usize| u32::from(SEXTET[usize::from(g[k])]);
+                        let n = v(0) << 18 | v(1) << 12 | v(2) << 6 | v(3);
+                        let [_, a, b, c] = n.to_be_bytes();
+                        self.emit3(a, b, c, out);
+                    }
+                    for &c in groups.remainder() {
+                        self.push_sextet(SEXTET[usize::from(c)], out);
+                    }
+                    i += run;
+                    continue;
+                }
+            }
+            if self.st == (Chunk::SkipString { escaped: false }) {
+                // Another member's string (the padding `p`): jump to its quote or backslash.
+                match find2(bytes.get(i..).unwrap_or_default(), b'"', b'\\') {
+                    Some(k) => i += k,
+                    None => return,
+                }
+            }
+            let Some(&b) = bytes.get(i) else { break };
+            i += 1;
             let ws = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
             self.st = match self.st {
                 Chunk::Bad | Chunk::Done if ws => self.st,
@@ -358,7 +439,7 @@ impl ChunkPayload {
                 Chunk::Value if b == b'"' => Chunk::SkipString { escaped: false },
                 Chunk::Value if b.is_ascii_alphanumeric() || b == b'-' => Chunk::SkipScalar,
                 Chunk::Bytes if b == b'"' => {
-                    if self.end_base64(&mut buf, &mut n, out) {
+                    if self.end_base64(out) {
                         self.decoded = true;
                         Chunk::After
                     } else {
@@ -367,8 +448,8 @@ impl ChunkPayload {
                 }
                 // JSON may escape `/` as `\/`; base64 never needs another escape.
                 Chunk::Bytes if b == b'\\' => Chunk::BytesEscape,
-                Chunk::BytesEscape if b == b'/' => self.sextet(b'/', &mut buf, &mut n, out),
-                Chunk::Bytes => self.sextet(b, &mut buf, &mut n, out),
+                Chunk::BytesEscape if b == b'/' => self.sextet(b'/', out),
+                Chunk::Bytes => self.sextet(b, out),
                 Chunk::SkipString { escaped: true } => Chunk::SkipString { escaped: false },
                 Chunk::SkipString { .. } if b == b'\\' => Chunk::SkipString { escaped: true },
                 Chunk::SkipString { .. } if b == b'"' => Chunk::After,
@@ -382,73 +463,86 @@ impl ChunkPayload {
                 _ => Chunk::Bad,
             };
         }
-        if n > 0 {
-            out.data(buf.get(..n).unwrap_or_default());
-        }
     }
 
-    /// One base64 character of the `bytes` value.
-    fn sextet(
-        &mut self,
-        c: u8,
-        buf: &mut [u8; DECODE_BUF],
-        n: &mut usize,
-        out: &mut anthropic::Events,
-    ) -> Chunk {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' if self.sextets >= 2 => {
-                self.padded = true;
-                return Chunk::Bytes;
-            }
-            _ => return Chunk::Bad,
-        };
-        if self.padded {
+    /// One base64 character of the `bytes` value (the slow path: padding, `\/`, errors).
+    fn sextet(&mut self, c: u8, out: &mut anthropic::Events) -> Chunk {
+        if c == b'=' && self.sextets >= 2 {
+            self.padded = true;
+            return Chunk::Bytes;
+        }
+        let v = SEXTET[usize::from(c)];
+        if v == NOT_BASE64 || self.padded {
             return Chunk::Bad;
         }
+        self.push_sextet(v, out);
+        Chunk::Bytes
+    }
+
+    /// Adds one decoded sextet; every fourth completes three bytes.
+    #[inline(always)]
+    fn push_sextet(&mut self, v: u8, out: &mut anthropic::Events) {
         self.acc = self.acc << 6 | u32::from(v);
         self.sextets += 1;
         if self.sextets == 4 {
             let [_, a, b, c] = self.acc.to_be_bytes();
-            self.emit(&[a, b, c], buf, n, out);
+            self.emit3(a, b, c, out);
             self.acc = 0;
             self.sextets = 0;
         }
-        Chunk::Bytes
+    }
+
+    /// Appends three decoded bytes (one base64 group).
+    #[inline(always)]
+    fn emit3(&mut self, a: u8, b: u8, c: u8, out: &mut anthropic::Events) {
+        let at = self.buf_len;
+        match self.buf.get_mut(at..at + 3) {
+            Some([x, y, z]) => {
+                *x = a;
+                *y = b;
+                *z = c;
+                self.buf_len = at + 3;
+                if self.buf_len == DECODE_BUF {
+                    out.data(&self.buf);
+                    self.buf_len = 0;
+                }
+            }
+            _ => self.emit(&[a, b, c], out),
+        }
     }
 
     /// Appends decoded bytes to `buf`, handing it on whenever it fills.
-    fn emit(
-        &self,
-        bytes: &[u8],
-        buf: &mut [u8; DECODE_BUF],
-        n: &mut usize,
-        out: &mut anthropic::Events,
-    ) {
-        for &b in bytes {
-            if *n == DECODE_BUF {
-                out.data(buf);
-                *n = 0;
+    fn emit(&mut self, bytes: &[u8], out: &mut anthropic::Events) {
+        let end = self.buf_len + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.buf_len..end) {
+            // The usual case: the bytes fit.
+            dst.copy_from_slice(bytes);
+            self.buf_len = end;
+        } else {
+            for &b in bytes {
+                if let Some(slot) = self.buf.get_mut(self.buf_len) {
+                    *slot = b;
+                    self.buf_len += 1;
+                }
+                if self.buf_len == DECODE_BUF {
+                    out.data(&self.buf);
+                    self.buf_len = 0;
+                }
             }
-            if let Some(slot) = buf.get_mut(*n) {
-                *slot = b;
-            }
-            *n += 1;
+        }
+        if self.buf_len == DECODE_BUF {
+            out.data(&self.buf);
+            self.buf_len = 0;
         }
     }
 
     /// The closing quote of `bytes`: the last group must be whole (2 or 3 sextets decode to 1
     /// or 2 bytes; 1 cannot be base64).
-    fn end_base64(
-        &mut self,
-        buf: &mut [u8; DECODE_BUF],
-        n: &mut usize,
-        out: &mut anthropic::Events,
-    ) -> bool {
+    fn end_base64(&mut self, out: &mut anthropic::Events) -> bool {
+        if self.skipped {
+            // Not decoded to the end: nothing to check or hand on.
+            return true;
+        }
         let tail = match self.sextets {
             0 => 0,
             2 => 1,
@@ -457,7 +551,11 @@ impl ChunkPayload {
         };
         let bits = self.acc << (6 * (4 - u32::from(self.sextets)));
         let [_, a, b, _] = bits.to_be_bytes();
-        self.emit([a, b].get(..tail).unwrap_or_default(), buf, n, out);
+        self.emit([a, b].get(..tail).unwrap_or_default(), out);
+        if self.buf_len > 0 {
+            out.data(self.buf.get(..self.buf_len).unwrap_or_default());
+            self.buf_len = 0;
+        }
         self.sextets = 0;
         self.acc = 0;
         true
@@ -632,7 +730,12 @@ impl EventStreamSink for StreamEvents {
                 Message::Skip => {}
             }
         }
-        self.scanner.reset();
+        if matches!(
+            current,
+            Message::Metadata | Message::Stop | Message::Exception
+        ) {
+            self.scanner.reset();
+        }
         self.chunk.reset();
         self.pending_kind = None;
         self.pending_message = None;
