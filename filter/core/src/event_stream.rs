@@ -647,6 +647,34 @@ pub mod encode {
         out
     }
 
+    /// Standard base64 with padding.
+    pub fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for group in bytes.chunks(3) {
+            let byte = |i: usize| u32::from(group.get(i).copied().unwrap_or(0));
+            let n = byte(0) << 16 | byte(1) << 8 | byte(2);
+            for k in 0..4 {
+                let c = if k <= group.len() {
+                    ALPHABET
+                        .get((n >> (18 - 6 * k) & 63) as usize)
+                        .copied()
+                        .unwrap_or(b'=')
+                } else {
+                    b'='
+                };
+                out.push(char::from(c));
+            }
+        }
+        out
+    }
+
+    /// An `invoke-with-response-stream` `chunk` payload: `{"bytes":"<base64 of event>","p":"<padding>"}`.
+    pub fn chunk_payload(event: &[u8], padding: &str) -> String {
+        format!(r#"{{"bytes":"{}","p":"{padding}"}}"#, base64(event))
+    }
+
     /// A message whose headers are all strings, in order.
     pub fn string_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
         let h: Vec<u8> = headers

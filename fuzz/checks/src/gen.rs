@@ -460,29 +460,6 @@ pub fn input(target: &str, rng: &mut Rng) -> Vec<u8> {
     }
 }
 
-/// Standard base64 with padding (Bedrock's chunk encoding).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for group in bytes.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            let c = if k <= group.len() {
-                ALPHABET[(n >> (18 - 6 * k) & 63) as usize]
-            } else {
-                b'='
-            };
-            out.push(char::from(c));
-        }
-    }
-    out
-}
-
 /// A random AWS event stream: messages with the headers the framer keeps, others, every value
 /// type and sometimes a bad one; then sometimes a byte flipped, a prelude forged or the tail cut.
 pub fn event_stream(rng: &mut Rng) -> Vec<u8> {
@@ -702,7 +679,10 @@ pub fn providers(rng: &mut Rng) -> Vec<u8> {
         _ => {
             for _ in 0..events {
                 let inner = anthropic_event(rng);
-                let payload = format!(r#"{{"bytes":"{}","p":"abc"}}"#, base64(inner.as_bytes()));
+                let payload = llm_telemetry_core::event_stream::encode::chunk_payload(
+                    inner.as_bytes(),
+                    "abc",
+                );
                 body.extend(string_message(
                     &[(":event-type", "chunk"), (":message-type", "event")],
                     payload.as_bytes(),

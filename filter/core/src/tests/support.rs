@@ -70,29 +70,9 @@ impl Rng {
     }
 }
 
-/// Standard base64 with padding (test side: the filter only decodes).
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for group in bytes.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= group.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * k) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-pub use crate::event_stream::encode::{header, message, string_message, HeaderValue};
+pub use crate::event_stream::encode::{
+    base64, chunk_payload, header, message, string_message, HeaderValue,
+};
 
 /// Re-encodes a `tests/fixtures/*.events.json` list as `make_event_streams.py` does.
 pub fn encode_event_list(json: &str) -> Vec<u8> {
@@ -109,11 +89,9 @@ pub fn encode_event_list(json: &str) -> Vec<u8> {
             })
             .collect();
         let payload = match e.get("chunk") {
-            Some(chunk) => format!(
-                r#"{{"bytes":"{}","p":"{}"}}"#,
-                base64(chunk.as_str().unwrap().as_bytes()),
-                e["p"].as_str().unwrap()
-            ),
+            Some(chunk) => {
+                chunk_payload(chunk.as_str().unwrap().as_bytes(), e["p"].as_str().unwrap())
+            }
             None => e["payload"].as_str().unwrap().to_owned(),
         };
         let pairs: Vec<(&str, &str)> = headers

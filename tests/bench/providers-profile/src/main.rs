@@ -6,7 +6,7 @@
 //! `openai` is the OpenAI chat path's per-event work (the SSE framer and the key spotter hunting
 //! `usage`, as the exchange drives them); the others go through `providers::ResponseReader`.
 //! tests/bench/providers.sh runs each under callgrind at two `D` and divides the difference.
-use llm_telemetry_core::event_stream::encode::string_message;
+use llm_telemetry_core::event_stream::encode::{chunk_payload, string_message};
 use llm_telemetry_core::providers::ResponseReader;
 use llm_telemetry_core::route::NativeApi;
 use llm_telemetry_core::spot::KeySpotter;
@@ -15,20 +15,6 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 const TEXT: &str = "Bonjour ! Ça va très bien,";
-
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for g in bytes.chunks(3) {
-        let b = [g[0], *g.get(1).unwrap_or(&0), *g.get(2).unwrap_or(&0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            let c = if k <= g.len() { A[(n >> (18 - 6 * k) & 63) as usize] } else { b'=' };
-            out.push(char::from(c));
-        }
-    }
-    out
-}
 
 fn event(event_type: &str, payload: &str) -> Vec<u8> {
     let h = [
@@ -40,7 +26,7 @@ fn event(event_type: &str, payload: &str) -> Vec<u8> {
 }
 
 fn chunk(inner: &str) -> Vec<u8> {
-    event("chunk", &format!(r#"{{"bytes":"{}","p":"abcdefghijklmnop"}}"#, base64(inner.as_bytes())))
+    event("chunk", &chunk_payload(inner.as_bytes(), "abcdefghijklmnop"))
 }
 
 /// The stream's chunks, one event each.

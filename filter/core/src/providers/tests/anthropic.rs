@@ -25,6 +25,18 @@ fn sse(body: &str) -> Reading {
     read(SSE, &[body.as_bytes()])
 }
 
+/// A complete reading of `usage` from the fixtures' model, with `service_tier` standard.
+fn fixture_reading(usage: Usage) -> Reading {
+    Reading {
+        usage: Some(usage),
+        usage_incomplete: false,
+        response_model: Some("claude-sonnet-4-20250514".into()),
+        error: None,
+        unreadable: None,
+        service_tier: Some("standard".into()),
+    }
+}
+
 fn tokens(input: u64, output: u64, cached: u64, creation: u64, reasoning: u64) -> Usage {
     Usage {
         input,
@@ -41,34 +53,14 @@ fn tokens(input: u64, output: u64, cached: u64, creation: u64, reasoning: u64) -
 #[test]
 fn json_message_counts_input_as_litellm_does() {
     let r = assert_split_invariant("anthropic_message.json", MESSAGE, 0, |c| read(JSON, c));
-    assert_eq!(
-        r,
-        Reading {
-            // 12 uncached + 2048 read from the cache + 1024 written to it.
-            usage: Some(tokens(3084, 15, 2048, 1024, 0)),
-            usage_incomplete: false,
-            response_model: Some("claude-sonnet-4-20250514".into()),
-            error: None,
-            unreadable: None,
-            service_tier: Some("standard".into()),
-        }
-    );
+    // 12 uncached + 2048 read from the cache + 1024 written to it.
+    assert_eq!(r, fixture_reading(tokens(3084, 15, 2048, 1024, 0)));
 }
 
 #[test]
 fn stream_usage_from_message_start_and_message_delta() {
     let r = assert_split_invariant("anthropic_stream.sse", STREAM, 0, |c| read(SSE, c));
-    assert_eq!(
-        r,
-        Reading {
-            usage: Some(tokens(3084, 87, 2048, 1024, 0)),
-            usage_incomplete: false,
-            response_model: Some("claude-sonnet-4-20250514".into()),
-            error: None,
-            unreadable: None,
-            service_tier: Some("standard".into()),
-        }
-    );
+    assert_eq!(r, fixture_reading(tokens(3084, 87, 2048, 1024, 0)));
 }
 
 #[test]
