@@ -24,7 +24,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # make fuzz: seconds per target, the targets (all by default), cargo-fuzz options. Targets run one
 # after another, each a single libFuzzer process (the machine is shared).
 FUZZ_SECONDS   ?= 60
-FUZZ_TARGETS   ?= sse json_scan spot decode config exchange
+FUZZ_TARGETS   ?= sse json_scan spot decode config exchange event_stream json_array json_object providers
 FUZZ_FLAGS     ?= --sanitizer none
 FUZZ_ARGS      ?= -timeout=10 -rss_limit_mb=2048
 
@@ -121,7 +121,7 @@ fuzz: ## Run each cargo-fuzz target FUZZ_SECONDS (default 60) on nightly from it
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@mkdir -p .run
 	@for t in $(FUZZ_TARGETS); do \
-	  case $$t in json_scan|spot) dict=json ;; *) dict=$$t ;; esac; \
+	  case $$t in json_scan|spot|json_array|json_object) dict=json ;; *) dict=$$t ;; esac; \
 	  dict_arg=$$([ -f fuzz/dicts/$$dict.dict ] && echo -dict=fuzz/dicts/$$dict.dict || true); \
 	  mkdir -p fuzz/corpus/$$t; \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log .run/fuzz-$$t.log)"; \

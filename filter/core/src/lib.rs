@@ -13,17 +13,27 @@ pub mod catalogue;
 pub mod config;
 /// Streaming gzip/deflate decoding of compressed response bodies, bounded memory.
 pub mod decode;
+/// Incremental AWS event-stream framer (Bedrock's streamed responses), zero-copy, CRC-checked.
+pub mod event_stream;
 /// One request/response exchange, from headers to the final record.
 pub mod exchange;
+/// The OpenTelemetry gen_ai metric vocabulary and its Prometheus names, as data.
+pub mod gen_ai;
 /// API keys to `hashed_api_key`, and the identity table.
 pub mod identity;
+/// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.
+pub mod json_array;
+/// Reads members, elements and counts of a small captured JSON value without allocating.
+pub mod json_object;
 /// Incremental JSON scanner that captures selected values without buffering the document.
 pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
 pub mod labels;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
-/// Which OpenAI-style API a request path is.
+/// Anthropic, Gemini / Vertex AI and Bedrock responses read natively, with LiteLLM's semantics.
+pub mod providers;
+/// Which OpenAI-style (or provider-native) API a request path is.
 pub mod route;
 /// Spend and budgets: prices, cost per request, budget decisions, shared spend.
 pub mod spend;
@@ -33,3 +43,8 @@ pub mod spot;
 pub mod sse;
 /// Token usage read from OpenAI-style usage objects.
 pub mod usage;
+
+/// Shared test helpers: split-invariance checks and test-side encoders.
+#[cfg(test)]
+#[path = "tests/support.rs"]
+mod test_support;

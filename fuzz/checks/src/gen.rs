@@ -447,6 +447,249 @@ pub fn input(target: &str, rng: &mut Rng) -> Vec<u8> {
         "decode" => decode(rng),
         "config" => config(rng),
         "exchange" => exchange(rng),
+        "event_stream" => event_stream(rng),
+        "json_array" => json_array(rng),
+        "json_object" => {
+            let mut doc = Vec::new();
+            json(rng, 4, &mut doc);
+            damage(rng, &mut doc);
+            doc
+        }
+        "providers" => providers(rng),
         _ => Vec::new(),
     }
+}
+
+/// A random AWS event stream: messages with the headers the framer keeps, others, every value
+/// type and sometimes a bad one; then sometimes a byte flipped, a prelude forged or the tail cut.
+pub fn event_stream(rng: &mut Rng) -> Vec<u8> {
+    use llm_telemetry_core::event_stream::encode::{header, message, HeaderValue};
+    const NAMES: &[&str] = &[
+        ":message-type",
+        ":event-type",
+        ":exception-type",
+        ":error-code",
+        ":error-message",
+        ":content-type",
+        ":date",
+        "x",
+        ":message-type-longer-than-kept",
+    ];
+    const TEXTS: &[&str] = &[
+        "event",
+        "exception",
+        "chunk",
+        "metadata",
+        "",
+        "throttlingException",
+    ];
+    let mut out = Vec::new();
+    for _ in 0..rng.below(6) {
+        let mut h = Vec::new();
+        for _ in 0..rng.below(5) {
+            let name = *rng.pick(NAMES);
+            let v = match rng.below(9) {
+                0 => HeaderValue::Bool(rng.one_in(2)),
+                1 => HeaderValue::Byte(7),
+                2 => HeaderValue::Short(-3),
+                3 => HeaderValue::Int(1 << 20),
+                4 => HeaderValue::Long(-1),
+                5 => HeaderValue::Bytes(b"\x07\x00\x05event"),
+                6 => HeaderValue::Timestamp(1_700_000_000_000),
+                7 => HeaderValue::Uuid([9; 16]),
+                _ => HeaderValue::Str(TEXTS[rng.below(TEXTS.len())]),
+            };
+            h.extend(header(name, &v));
+        }
+        if rng.one_in(12) {
+            h.extend_from_slice(&[1, b'z', 10 + rng.below(200) as u8]);
+        }
+        let mut payload = Vec::new();
+        if rng.one_in(2) {
+            json(rng, 3, &mut payload);
+        }
+        let mut m = message(&h, &payload);
+        match rng.below(10) {
+            0 => {
+                let at = rng.below(m.len());
+                m[at] ^= 1 << rng.below(8);
+            }
+            1 => {
+                // A prelude that passes its CRC but claims impossible lengths.
+                let total = [0u32, 15, 17, u32::MAX][rng.below(4)];
+                m[..4].copy_from_slice(&total.to_be_bytes());
+                let crc = llm_telemetry_core::event_stream::crc32(&m[..8]);
+                m[8..12].copy_from_slice(&crc.to_be_bytes());
+            }
+            _ => {}
+        }
+        out.extend(m);
+    }
+    if rng.one_in(5) {
+        out.truncate(rng.below(out.len() + 1));
+    }
+    out
+}
+
+/// A random JSON array (elements from the JSON vocabulary, any separator spacing), sometimes
+/// damaged or preceded by a BOM.
+pub fn json_array(rng: &mut Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    if rng.one_in(10) {
+        out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    space(rng, &mut out);
+    out.push(b'[');
+    for i in 0..rng.below(5) {
+        if i > 0 {
+            out.extend_from_slice(rng.pick(&[",", "\r\n,\r\n", " ,", ",\n"]).as_bytes());
+        }
+        json(rng, 3, &mut out);
+    }
+    out.push(b']');
+    space(rng, &mut out);
+    damage(rng, &mut out);
+    out
+}
+
+/// A provider body for one of `providers::SETUPS` (its index first): Anthropic messages and
+/// events, Gemini objects, arrays and events, Bedrock Converse bodies, event streams of Converse
+/// events and of base64 chunks, with random counts; sometimes damaged.
+pub fn providers(rng: &mut Rng) -> Vec<u8> {
+    use llm_telemetry_core::event_stream::encode::string_message;
+    let n = |rng: &mut Rng| ["0", "1", "7", "300", "null", "\"5\"", "-2", "2.5"][rng.below(8)];
+    let anthropic_usage = |rng: &mut Rng| {
+        format!(
+            r#"{{"input_tokens":{},"output_tokens":{},"cache_read_input_tokens":{},"cache_creation_input_tokens":{},"output_tokens_details":{{"thinking_tokens":{}}}}}"#,
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng)
+        )
+    };
+    let anthropic_event = |rng: &mut Rng| {
+        match rng.below(7) {
+        0 => format!(r#"{{"type":"message_start","message":{{"model":"claude","usage":{}}}}}"#, anthropic_usage(rng)),
+        1 => format!(r#"{{"type":"message_delta","delta":{{"stop_reason":"end_turn"}},"usage":{{"output_tokens":{}}}}}"#, n(rng)),
+        2 => r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\"usage\":{}"}}"#.to_owned(),
+        3 => r#"{"type": "ping"}"#.to_owned(),
+        4 => r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.to_owned(),
+        5 => format!(r#"{{"usage":{},"type":"message_delta"}}"#, anthropic_usage(rng)),
+        _ => format!(r#"{{"type":"message_stop","amazon-bedrock-invocationMetrics":{{"inputTokenCount":{},"outputTokenCount":{}}}}}"#, n(rng), n(rng)),
+    }
+    };
+    let gemini_chunk = |rng: &mut Rng| {
+        format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"text":"a"}}]}},"groundingMetadata":{{"webSearchQueries":[{}]}}}}],"usageMetadata":{{"promptTokenCount":{},"candidatesTokenCount":{},"totalTokenCount":{},"thoughtsTokenCount":{},"toolUsePromptTokenCount":{},"promptTokensDetails":[{{"modality":"AUDIO","tokenCount":{}}}]}},"modelVersion":"g"}}"#,
+            ["", r#""q""#][rng.below(2)],
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng)
+        )
+    };
+    let converse_usage = |rng: &mut Rng| {
+        format!(
+            r#"{{"inputTokens":{},"outputTokens":{},"totalTokens":{},"cacheReadInputTokens":{},"cacheWriteInputTokens":{}}}"#,
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng),
+            n(rng)
+        )
+    };
+    let setup = rng.below(8);
+    let mut body = Vec::new();
+    let events = rng.below(6);
+    match setup {
+        0 | 6 => body.extend(
+            format!(
+                r#"{{"type":"message","model":"claude","usage":{}}}"#,
+                anthropic_usage(rng)
+            )
+            .bytes(),
+        ),
+        1 => {
+            for _ in 0..events {
+                body.extend(format!("data: {}\n\n", anthropic_event(rng)).bytes());
+            }
+        }
+        2 => {
+            body.push(b'[');
+            for i in 0..events {
+                if i > 0 {
+                    body.extend_from_slice(b"\r\n,\r\n");
+                }
+                body.extend(gemini_chunk(rng).bytes());
+            }
+            body.push(b']');
+        }
+        3 => {
+            for _ in 0..events {
+                body.extend(format!("data: {}\r\n\r\n", gemini_chunk(rng)).bytes());
+            }
+        }
+        4 => body.extend(
+            format!(
+                r#"{{"message":"Too many requests","usage":{}}}"#,
+                converse_usage(rng)
+            )
+            .bytes(),
+        ),
+        5 => {
+            for _ in 0..events {
+                let (event, payload) = match rng.below(4) {
+                    0 => (
+                        "metadata",
+                        format!(
+                            r#"{{"usage":{},"metrics":{{"latencyMs":1}}}}"#,
+                            converse_usage(rng)
+                        ),
+                    ),
+                    1 => (
+                        "messageStop",
+                        format!(
+                            r#"{{"stopReason":"end_turn","additionalModelResponseFields":{{"usage":{{"output_tokens_details":{{"thinking_tokens":{}}}}}}}}}"#,
+                            n(rng)
+                        ),
+                    ),
+                    2 => ("contentBlockDelta", r#"{"delta":{"text":"x"}}"#.to_owned()),
+                    _ => ("", r#"{"message":"slow down"}"#.to_owned()),
+                };
+                let m = if event.is_empty() {
+                    string_message(
+                        &[
+                            (":exception-type", "throttlingException"),
+                            (":message-type", "exception"),
+                        ],
+                        payload.as_bytes(),
+                    )
+                } else {
+                    string_message(
+                        &[(":event-type", event), (":message-type", "event")],
+                        payload.as_bytes(),
+                    )
+                };
+                body.extend(m);
+            }
+        }
+        _ => {
+            for _ in 0..events {
+                let inner = anthropic_event(rng);
+                let payload = llm_telemetry_core::event_stream::encode::chunk_payload(
+                    inner.as_bytes(),
+                    "abc",
+                );
+                body.extend(string_message(
+                    &[(":event-type", "chunk"), (":message-type", "event")],
+                    payload.as_bytes(),
+                ));
+            }
+        }
+    }
+    damage(rng, &mut body);
+    [&[setup as u8][..], &body].concat()
 }

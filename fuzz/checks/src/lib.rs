@@ -16,12 +16,20 @@
 pub mod config;
 /// gzip/deflate decoding.
 pub mod decode;
+/// The AWS event-stream framer.
+pub mod event_stream;
 /// A whole exchange.
 pub mod exchange;
 /// Random structured inputs for the stable replay.
 pub mod gen;
+/// The streamed JSON array framer.
+pub mod json_array;
+/// Members, elements and counts of a captured JSON value.
+pub mod json_object;
 /// The incremental JSON scanner.
 pub mod json_scan;
+/// The provider-native response readers.
+pub mod providers;
 /// serde_json-based references.
 pub mod reference;
 /// Randomness and split plans.
@@ -42,4 +50,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("decode", decode::check),
     ("config", config::check),
     ("exchange", exchange::check),
+    ("event_stream", event_stream::check),
+    ("json_array", json_array::check),
+    ("json_object", json_object::check),
+    ("providers", providers::check),
 ];

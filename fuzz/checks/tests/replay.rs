@@ -83,6 +83,26 @@ fn exchange_corpus_and_random_exchanges() {
     replay("exchange");
 }
 
+#[test]
+fn event_stream_corpus_and_random_streams() {
+    replay("event_stream");
+}
+
+#[test]
+fn json_array_corpus_and_random_arrays() {
+    replay("json_array");
+}
+
+#[test]
+fn json_object_corpus_and_random_values() {
+    replay("json_object");
+}
+
+#[test]
+fn providers_corpus_and_random_bodies() {
+    replay("providers");
+}
+
 /// Writes the hand-made part of the seed corpus (fixtures and edge cases). Run once after
 /// changing it: `cargo test -p llm-telemetry-fuzz-checks --test replay -- --ignored write_seeds`.
 /// Inputs fuzzing found (`regression-*`) are added by hand and left alone.
@@ -208,4 +228,72 @@ fn write_seeds() {
         b"{\"model\":",
         &fixture("malformed.json"),
     );
+
+    let event_streams = [
+        "bedrock_converse_stream.eventstream",
+        "bedrock_converse_stream_throttled.eventstream",
+        "bedrock_invoke_stream.eventstream",
+        "bedrock_invoke_stream_llama.eventstream",
+    ];
+    for f in event_streams {
+        write("event_stream", f, &fixture(f));
+    }
+    {
+        use llm_telemetry_core::event_stream::encode::{header, message, HeaderValue};
+        let mut h = header(":date", &HeaderValue::Timestamp(1_700_000_000_000));
+        h.extend(header(":event-type", &HeaderValue::Str("metadata")));
+        h.extend(header("b", &HeaderValue::Bytes(b"\x07\x00:x")));
+        h.extend(header("u", &HeaderValue::Uuid([7; 16])));
+        h.extend(header(":message-type", &HeaderValue::Str("event")));
+        let mut bad_crc = message(&h, b"{}");
+        let last = bad_crc.len() - 1;
+        bad_crc[last] ^= 1;
+        let edges = [
+            message(&[], &[]),
+            message(&h, b"{}"),
+            bad_crc,
+            message(&[1, b'z', 42], b"x"),
+        ]
+        .concat();
+        write("event_stream", "edges.eventstream", &edges);
+    }
+    write(
+        "json_array",
+        "gemini_stream.json",
+        &fixture("gemini_stream.json"),
+    );
+    write(
+        "json_array",
+        "kinds.json",
+        br#" [ {"a":[1,{"b":"]}\"["}]} , [[]],"s\"t]",-1.5e3,true,null ,false]  "#,
+    );
+    write("json_array", "empty.json", b"\xEF\xBB\xBF[]\r\n");
+    write("json_object", "anthropic-usage.json", br#"{"input_tokens":12,"cache_creation_input_tokens":1024,"cache_read_input_tokens":2048,"cache_creation":{"ephemeral_5m_input_tokens":1024,"ephemeral_1h_input_tokens":0},"output_tokens":15,"service_tier":"standard","iterations":[{"input_tokens":1,"output_tokens_details":{"thinking_tokens":2}}]}"#);
+    write("json_object", "gemini-usage.json", br#"{"promptTokenCount":1043,"candidatesTokenCount":12,"totalTokenCount":1083,"cachedContentTokenCount":1024,"promptTokensDetails":[{"modality":"TEXT","tokenCount":1003},{"modality":"AUDIO","tokenCount":40}],"thoughtsTokenCount":28}"#);
+    write("json_object", "counts.json", br#"{"a":-0,"b":-0.0e5,"c":3.9,"d":1e400,"e":99999999999999999999999,"f":"7","g\u0041":null,"a":[1,{"x":[]}]}"#);
+    let provider_seeds = [
+        (0u8, "anthropic_message.json"),
+        (0, "anthropic_error_529.json"),
+        (1, "anthropic_stream.sse"),
+        (1, "anthropic_stream_error.sse"),
+        (2, "gemini_generate.json"),
+        (2, "gemini_grounding.json"),
+        (2, "gemini_stream.json"),
+        (2, "gemini_error_429.json"),
+        (3, "gemini_stream.sse"),
+        (4, "bedrock_error_throttling.json"),
+        (4, "bedrock_converse.json"),
+        (5, "bedrock_converse_stream.eventstream"),
+        (5, "bedrock_converse_stream_throttled.eventstream"),
+        (6, "bedrock_invoke_anthropic.json"),
+        (7, "bedrock_invoke_stream.eventstream"),
+        (7, "bedrock_invoke_stream_llama.eventstream"),
+    ];
+    for (setup, f) in provider_seeds {
+        write(
+            "providers",
+            &format!("{setup}-{f}"),
+            &[&[setup][..], &fixture(f)].concat(),
+        );
+    }
 }
