@@ -21,8 +21,13 @@ pub mod identity;
 pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
 pub mod labels;
+/// Per-request logging as LiteLLM does it: call ids, response headers, the standard logging
+/// payload, the generic endpoint, OpenTelemetry, Datadog, access-log filter state.
+pub mod logging;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
+/// Records queued in the VM, batched into POST bodies, retried, dropped and counted.
+pub mod outbox;
 /// Which OpenAI-style API a request path is.
 pub mod route;
 /// Spend and budgets: prices, cost per request, budget decisions, shared spend.
