@@ -252,19 +252,16 @@ impl<'a> Attrs<'a> {
     /// A JSON number from the request body as an int or double attribute (strings and other
     /// values are skipped: LiteLLM only sets these when they are truthy numbers).
     fn number(&mut self, key: &str, raw: &[u8]) {
-        match serde_json::from_slice::<Value>(raw) {
-            Ok(Value::Number(n)) => {
-                if let Some(i) = n.as_i64() {
-                    if i != 0 {
-                        self.int(key, i);
-                    }
-                } else if let Some(f) = n.as_f64() {
-                    if f != 0.0 {
-                        self.double(key, f);
-                    }
+        if let Ok(Value::Number(n)) = serde_json::from_slice::<Value>(raw) {
+            if let Some(i) = n.as_i64() {
+                if i != 0 {
+                    self.int(key, i);
+                }
+            } else if let Some(f) = n.as_f64() {
+                if f != 0.0 {
+                    self.double(key, f);
                 }
             }
-            _ => {}
         }
     }
 
@@ -472,7 +469,8 @@ fn write_content(a: &mut Attrs, input: &LogInput, scratch: &mut String) {
         }
         a.str("gen_ai.input.messages", &json_text(scratch));
     }
-    if let Some(r) = &input.response {
+    // A failure's body is an error, not output (LiteLLM has no response then).
+    if let Some(r) = input.response.as_ref().filter(|_| input.succeeded()) {
         scratch.clear();
         let parsed = parse_whole(r);
         let choices = parsed
@@ -534,7 +532,7 @@ fn input_messages(v: Value) -> Value {
                     Value::Object(obj) => {
                         let role = obj.get("role").and_then(Value::as_str).unwrap_or("user");
                         let content = obj.get("content").cloned().unwrap_or(Value::Null);
-                        message_parts(&role.to_owned(), content, Some(&obj))
+                        message_parts(role, content, Some(&obj))
                     }
                     Value::String(s) => message_parts("user", Value::String(s), None),
                     other => other,
