@@ -8,7 +8,7 @@ the OpenTelemetry logger names, optionally a Wasm filter), and `--validate` runs
 this checks that Envoy accepts the snippets; the wiring folds them into render.py and e2e.
 
     .venv/bin/python envoy/access_logs.py --validate [--envoy PATH]
-    .venv/bin/python envoy/access_logs.py --print stdout-payload.yaml [--wasm F] [--log-dir D]
+    .venv/bin/python envoy/access_logs.py --print stdout-payload.yaml [--log-dir D]
 """
 
 import argparse
@@ -51,29 +51,13 @@ def snippet(name: str, log_dir: str | None = None) -> list:
     return entries
 
 
-def bootstrap(access_log: list, wasm: str | None = None, plugin_config: str = "{}") -> dict:
-    """A minimal Envoy bootstrap (admin and listener on port 0) carrying `access_log`."""
-    http_filters = []
-    if wasm:
-        http_filters.append({
-            "name": "llm_telemetry",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                "config": {
-                    "name": "llm_telemetry",
-                    "root_id": "llm_telemetry",
-                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                      "value": plugin_config},
-                    "failure_policy": "FAIL_OPEN",
-                    "vm_config": {"runtime": "envoy.wasm.runtime.v8",
-                                  "code": {"local": {"filename": wasm}}},
-                },
-            },
-        })
-    http_filters.append({
+def bootstrap(access_log: list) -> dict:
+    """A minimal Envoy bootstrap (admin and listener on port 0) carrying `access_log`. The
+    filter itself is not in it: render.py builds the real bootstrap (issue 11, part 2)."""
+    http_filters = [{
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-    })
+    }]
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "llm",
@@ -127,14 +111,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--validate", action="store_true", help="envoy --mode validate on every snippet")
     p.add_argument("--print", metavar="SNIPPET", help="print a bootstrap carrying SNIPPET")
-    p.add_argument("--wasm", help="with --print: put this Wasm filter before the router")
     p.add_argument("--log-dir", help="with --print: write file access logs here")
     p.add_argument("--envoy", help="the Envoy binary (default: the one in .venv)")
     a = p.parse_args(argv)
     if a.validate:
         return validate(a.envoy or envoy_binary())
     if a.print:
-        yaml.safe_dump(bootstrap(snippet(a.print, a.log_dir), a.wasm), sys.stdout, sort_keys=False)
+        yaml.safe_dump(bootstrap(snippet(a.print, a.log_dir)), sys.stdout, sort_keys=False)
         return 0
     p.print_help()
     return 2

@@ -80,13 +80,13 @@ pub fn filter_state_entries<'a>(
         owned(input.model_group),
         owned(input.model_id),
         owned(Some(input.api_base)),
-        owned(input.provider),
+        owned(input.provider()),
         Some(total_tokens(&u).to_string()),
         Some(u.input.to_string()),
         Some(u.output.to_string()),
         input.cost.map(|c| py_float(pico_to_usd(c.total()))),
         Some(py_float(input.response_time_s())),
-        owned(input.end_user),
+        owned(input.end_user()),
     ];
     values.extend(key_fields.iter().map(|v| {
         if redact_user_api_key_info {
@@ -124,7 +124,7 @@ mod tests {
                 total: 29,
                 ..Usage::default()
             }),
-            identity: super::super::input::LogIdentity {
+            identity: crate::spend::budget::Identity {
                 key_alias: Some("app"),
                 ..Default::default()
             },

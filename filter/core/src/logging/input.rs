@@ -7,29 +7,9 @@ use serde_json::{Map, Value};
 use super::capture::Captured;
 use crate::exchange::RateLimits;
 use crate::route::Api;
+use crate::spend::budget::Identity;
 use crate::spend::cost::Cost;
 use crate::usage::Usage;
-
-/// Who made the request, as resolved for metrics (key table or trusted headers).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LogIdentity<'a> {
-    /// SHA-256 hex of the API key (`user_api_key_hash`); never the key.
-    pub hashed_api_key: Option<&'a str>,
-    /// `user_api_key_alias`.
-    pub key_alias: Option<&'a str>,
-    /// `user_api_key_team_id`.
-    pub team_id: Option<&'a str>,
-    /// `user_api_key_team_alias`.
-    pub team_alias: Option<&'a str>,
-    /// `user_api_key_user_id`.
-    pub user_id: Option<&'a str>,
-    /// `user_api_key_user_email`.
-    pub user_email: Option<&'a str>,
-    /// `user_api_key_org_id`.
-    pub org_id: Option<&'a str>,
-    /// `user_api_key_org_alias`.
-    pub org_alias: Option<&'a str>,
-}
 
 /// Budget figures LiteLLM reads from its database at authentication, in USD, when the spend
 /// module knows them (`None` otherwise: logged as `null`).
@@ -84,10 +64,9 @@ pub struct LogInput<'a> {
     pub user_agent: Option<&'a str>,
     /// The client address (first `x-forwarded-for` entry, else the downstream address).
     pub requester_ip: Option<&'a str>,
-    /// The end user (the request's `user`, or the end-user header).
-    pub end_user: Option<&'a str>,
-    /// The caller.
-    pub identity: LogIdentity<'a>,
+    /// The caller, resolved once for spend and logs (key hash, alias, team, user, org, end
+    /// user, provider): the same value spend's budget decisions use.
+    pub identity: Identity<'a>,
     /// The caller's budgets, when known.
     pub spend: LogSpend<'a>,
 
@@ -102,8 +81,6 @@ pub struct LogInput<'a> {
     pub model_id: Option<&'a str>,
     /// The deployment's API base (or the upstream Envoy connected to).
     pub api_base: &'a str,
-    /// `custom_llm_provider` (`openai`, `azure`, ...).
-    pub provider: Option<&'a str>,
     /// The price-table entry the cost was computed from (`model_map_information.model_map_key`).
     pub model_map_key: Option<&'a str>,
 
@@ -202,6 +179,31 @@ impl<'a> LogInput<'a> {
             _ if self.status == 0 => "Connection error: no response from upstream".to_owned(),
             _ => format!("HTTP {} from upstream", self.status),
         })
+    }
+
+    /// The request's `metadata.tags` that are strings.
+    pub fn request_tags(&self) -> impl Iterator<Item = &'a str> {
+        self.metadata
+            .and_then(|m| m.get("tags"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+
+    /// `custom_llm_provider` (`openai`, `azure`, ...): the identity's provider.
+    pub fn provider(&self) -> Option<&'a str> {
+        self.identity.provider
+    }
+
+    /// The service tier the cost was priced on: the served one, else the requested one.
+    pub fn service_tier(&self) -> Option<&'a str> {
+        self.served_service_tier.or(self.requested_service_tier)
+    }
+
+    /// The end user (the request's `user`, or the end-user header).
+    pub fn end_user(&self) -> Option<&'a str> {
+        self.identity.end_user
     }
 
     /// A string member of the request's `metadata`.

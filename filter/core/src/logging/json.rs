@@ -185,16 +185,32 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Writes `items` as a JSON array of strings.
-pub fn push_string_array<'s>(out: &mut String, items: impl IntoIterator<Item = &'s str>) {
-    out.push('[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_string(out, s);
+/// An array of strings being written.
+pub struct StrArray<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> StrArray<'a> {
+    /// Opens `[`.
+    pub fn begin(out: &'a mut String) -> StrArray<'a> {
+        out.push('[');
+        StrArray { out, first: true }
     }
-    out.push(']');
+
+    /// Appends one string.
+    pub fn push(&mut self, s: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        push_string(self.out, s);
+    }
+
+    /// Closes `]`.
+    pub fn end(self) {
+        self.out.push(']');
+    }
 }
 
 #[cfg(test)]
@@ -264,7 +280,12 @@ mod tests {
             inner.raw("bad", b"{\"unterminated\":");
             inner.end();
         }
-        push_string_array(o.key("h"), ["i", "j"]);
+        {
+            let mut a = StrArray::begin(o.key("h"));
+            a.push("i");
+            a.push("j");
+            a.end();
+        }
         o.opt_f64("k", Some(0.5));
         o.end();
         assert_eq!(

@@ -47,7 +47,8 @@ mod settings_tests;
 #[cfg(test)]
 mod tests;
 
-pub use input::{LogIdentity, LogInput, LogSpend};
+pub use crate::spend::budget::Identity;
+pub use input::{LogInput, LogSpend};
 
 use crate::outbox::{Outbox, OutboxCounters, Settled};
 use call_id::{reused_call_id, IdGenerator};
@@ -280,14 +281,7 @@ fn datadog_tag_value(v: &str) -> String {
 /// `info` or `error`, the tags LiteLLM's `get_datadog_tags` builds.
 fn datadog_entry(f: &DatadogFields, input: &LogInput, payload_json: &str) -> String {
     let mut tags = f.base_tags.clone();
-    let request_tags = input
-        .metadata
-        .and_then(|m| m.get("tags"))
-        .and_then(|t| t.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str());
-    for t in request_tags {
+    for t in input.request_tags() {
         tags.push_str(",request_tag:");
         tags.push_str(&datadog_tag_value(t));
     }

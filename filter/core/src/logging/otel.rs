@@ -18,11 +18,10 @@ use super::call_id::{push_hex, IdGenerator};
 use super::input::LogInput;
 use super::json::{push_f64, push_string, push_u64, push_value, Obj};
 use super::payload::{
-    metadata_fields, push_hidden_params, push_object, push_usage_object, total_tokens,
-    MetadataField,
+    cost_breakdown, metadata_fields, push_hidden_params, push_object, push_usage_object,
+    total_tokens, MetadataField,
 };
 use crate::outbox::Framing;
-use crate::spend::money::pico_to_usd;
 
 /// LiteLLM's span name (`LITELLM_REQUEST_SPAN_NAME`); `metadata.generation_name` replaces it.
 pub const SPAN_NAME: &str = "litellm_request";
@@ -366,22 +365,19 @@ fn write_attributes(out: &mut String, input: &LogInput, opts: &SpanOptions) {
         "litellm.provider.model",
         input.litellm_model_name.or(Some(input.model)),
     );
-    if let Some(c) = input.cost {
-        a.double("gen_ai.cost.input_cost", pico_to_usd(c.input));
-        a.double("gen_ai.cost.output_cost", pico_to_usd(c.output));
-        a.double("gen_ai.cost.total_cost", pico_to_usd(c.total()));
-        a.double("gen_ai.cost.tool_usage_cost", 0.0);
-        a.opt_str(
-            "gen_ai.cost.service_tier",
-            input.served_service_tier.or(input.requested_service_tier),
-        );
+    // LiteLLM: one `gen_ai.cost.<key>` per non-null `cost_breakdown` entry.
+    if let Some(amounts) = cost_breakdown(input) {
+        for (k, v) in amounts {
+            a.double(&format!("gen_ai.cost.{k}"), v);
+        }
+        a.opt_str("gen_ai.cost.service_tier", input.service_tier());
     }
     a.opt_str(
         "gen_ai.request.model",
         input.litellm_model_name.or(input.requested_model),
     );
     a.str("llm.request.type", input.call_type());
-    let provider = input.provider.unwrap_or("Unknown");
+    let provider = input.provider().unwrap_or("Unknown");
     a.str("gen_ai.system", provider);
     a.str("gen_ai.provider.name", provider);
     a.str("gen_ai.operation.name", input.operation_name());
@@ -448,7 +444,7 @@ fn write_attributes(out: &mut String, input: &LogInput, opts: &SpanOptions) {
         }
         a.opt_str("error.type", input.error_class);
         a.str("error.message", &error);
-        a.opt_str("error.llm_provider", input.provider);
+        a.opt_str("error.llm_provider", input.provider());
     }
     a.end();
 }

@@ -27,22 +27,33 @@ fn span(input: &LogInput, ids: &SpanIds, opts: SpanOptions) -> String {
     out
 }
 
+/// The fixtures' span up to its request metadata attributes, ending at `$end_ns`.
+macro_rules! span_head {
+    ($end_ns:literal) => {
+        concat!(
+            r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","#,
+            r#""parentSpanId":"0102030405060708","traceState":"vendor=x","name":"gen1","kind":1,"#,
+            r#""startTimeUnixNano":"1796216891000123000","endTimeUnixNano":""#,
+            $end_ns,
+            r#"","#,
+            r#""attributes":[{"key":"metadata.user_api_key_hash","value":{"stringValue":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"}},"#,
+            r#"{"key":"metadata.user_api_key_alias","value":{"stringValue":"app-key"}},"#,
+            r#"{"key":"metadata.user_api_key_team_id","value":{"stringValue":"t1"}},"#,
+            r#"{"key":"metadata.user_api_key_user_id","value":{"stringValue":"alice"}},"#,
+            r#"{"key":"metadata.user_api_key_team_alias","value":{"stringValue":"Team A"}},"#,
+            r#"{"key":"metadata.user_api_key_end_user_id","value":{"stringValue":"u1"}},"#,
+            r#"{"key":"metadata.user_api_key_request_route","value":{"stringValue":"/v1/chat/completions"}},"#,
+            r#"{"key":"metadata.spend_logs_metadata","value":{"stringValue":"{\"app\":\"a\"}"}},"#,
+            r#"{"key":"metadata.requester_ip_address","value":{"stringValue":"10.0.0.7"}},"#,
+            r#"{"key":"metadata.user_agent","value":{"stringValue":"curl/8.5.0"}},"#,
+            r#"{"key":"metadata.requester_metadata","value":{"stringValue":"{\"generation_name\":\"gen1\",\"spend_logs_metadata\":{\"app\":\"a\"},\"tags\":[\"prod\",3]}"}},"#,
+        )
+    };
+}
+
 /// A successful chat completion's span: LiteLLM's attributes, then the semantic conventions'.
 const SUCCESS_SPAN: &str = concat!(
-    r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","#,
-    r#""parentSpanId":"0102030405060708","traceState":"vendor=x","name":"gen1","kind":1,"#,
-    r#""startTimeUnixNano":"1796216891000123000","endTimeUnixNano":"1796216892500123000","#,
-    r#""attributes":[{"key":"metadata.user_api_key_hash","value":{"stringValue":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"}},"#,
-    r#"{"key":"metadata.user_api_key_alias","value":{"stringValue":"app-key"}},"#,
-    r#"{"key":"metadata.user_api_key_team_id","value":{"stringValue":"t1"}},"#,
-    r#"{"key":"metadata.user_api_key_user_id","value":{"stringValue":"alice"}},"#,
-    r#"{"key":"metadata.user_api_key_team_alias","value":{"stringValue":"Team A"}},"#,
-    r#"{"key":"metadata.user_api_key_end_user_id","value":{"stringValue":"u1"}},"#,
-    r#"{"key":"metadata.user_api_key_request_route","value":{"stringValue":"/v1/chat/completions"}},"#,
-    r#"{"key":"metadata.spend_logs_metadata","value":{"stringValue":"{\"app\":\"a\"}"}},"#,
-    r#"{"key":"metadata.requester_ip_address","value":{"stringValue":"10.0.0.7"}},"#,
-    r#"{"key":"metadata.user_agent","value":{"stringValue":"curl/8.5.0"}},"#,
-    r#"{"key":"metadata.requester_metadata","value":{"stringValue":"{\"generation_name\":\"gen1\",\"spend_logs_metadata\":{\"app\":\"a\"},\"tags\":[\"prod\",3]}"}},"#,
+    span_head!("1796216892500123000"),
     r#"{"key":"metadata.usage_object","value":{"stringValue":"{\"completion_tokens\":10,\"prompt_tokens\":19,\"total_tokens\":29,\"completion_tokens_details\":{\"reasoning_tokens\":2,\"audio_tokens\":0},\"prompt_tokens_details\":{\"cached_tokens\":3,\"audio_tokens\":0},\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":3}"}},"#,
     r#"{"key":"hidden_params","value":{"stringValue":"{\"model_id\":\"dep-1\",\"cache_key\":null,\"api_base\":\"https://api.openai.com/v1\",\"response_cost\":0.00014125,\"additional_headers\":{\"x_ratelimit_limit_requests\":500,\"x_ratelimit_limit_tokens\":30000,\"x_ratelimit_remaining_requests\":499,\"x_ratelimit_remaining_tokens\":29000},\"litellm_overhead_time_ms\":0.0,\"batch_models\":null,\"batch_successful_requests\":null,\"batch_failed_requests\":null,\"litellm_model_name\":\"gpt-4o\",\"usage_object\":null}"}},"#,
     r#"{"key":"http.route","value":{"stringValue":"/v1/chat/completions"}},"#,
@@ -78,20 +89,7 @@ const SUCCESS_SPAN: &str = concat!(
 
 /// The 429's span: error attributes and status ERROR.
 const RATE_LIMITED_SPAN: &str = concat!(
-    r#"{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","#,
-    r#""parentSpanId":"0102030405060708","traceState":"vendor=x","name":"gen1","kind":1,"#,
-    r#""startTimeUnixNano":"1796216891000123000","endTimeUnixNano":"1796216891100123000","#,
-    r#""attributes":[{"key":"metadata.user_api_key_hash","value":{"stringValue":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"}},"#,
-    r#"{"key":"metadata.user_api_key_alias","value":{"stringValue":"app-key"}},"#,
-    r#"{"key":"metadata.user_api_key_team_id","value":{"stringValue":"t1"}},"#,
-    r#"{"key":"metadata.user_api_key_user_id","value":{"stringValue":"alice"}},"#,
-    r#"{"key":"metadata.user_api_key_team_alias","value":{"stringValue":"Team A"}},"#,
-    r#"{"key":"metadata.user_api_key_end_user_id","value":{"stringValue":"u1"}},"#,
-    r#"{"key":"metadata.user_api_key_request_route","value":{"stringValue":"/v1/chat/completions"}},"#,
-    r#"{"key":"metadata.spend_logs_metadata","value":{"stringValue":"{\"app\":\"a\"}"}},"#,
-    r#"{"key":"metadata.requester_ip_address","value":{"stringValue":"10.0.0.7"}},"#,
-    r#"{"key":"metadata.user_agent","value":{"stringValue":"curl/8.5.0"}},"#,
-    r#"{"key":"metadata.requester_metadata","value":{"stringValue":"{\"generation_name\":\"gen1\",\"spend_logs_metadata\":{\"app\":\"a\"},\"tags\":[\"prod\",3]}"}},"#,
+    span_head!("1796216891100123000"),
     r#"{"key":"hidden_params","value":{"stringValue":"{\"model_id\":\"dep-1\",\"cache_key\":null,\"api_base\":\"https://api.openai.com/v1\",\"response_cost\":null,\"additional_headers\":{\"x_ratelimit_limit_requests\":500,\"x_ratelimit_limit_tokens\":30000,\"x_ratelimit_remaining_requests\":499,\"x_ratelimit_remaining_tokens\":29000,\"llm_provider-x-request-id\":\"req_123\"},\"litellm_overhead_time_ms\":null,\"batch_models\":null,\"batch_successful_requests\":null,\"batch_failed_requests\":null,\"litellm_model_name\":\"gpt-4o\",\"usage_object\":null}"}},"#,
     r#"{"key":"http.route","value":{"stringValue":"/v1/chat/completions"}},"#,
     r#"{"key":"litellm.model_group","value":{"stringValue":"gpt-4o"}},"#,
@@ -116,21 +114,14 @@ const RATE_LIMITED_SPAN: &str = concat!(
 );
 
 #[test]
-fn a_success_span_byte_for_byte() {
+fn spans_byte_for_byte() {
     let md = metadata();
-    assert_eq!(
-        span(&success(&md), &IDS, SpanOptions::default()),
-        SUCCESS_SPAN
-    );
-}
-
-#[test]
-fn a_failure_span_has_litellms_error_attributes() {
-    let md = metadata();
-    assert_eq!(
-        span(&rate_limited(&md), &IDS, SpanOptions::default()),
-        RATE_LIMITED_SPAN
-    );
+    for (input, want) in [
+        (success(&md), SUCCESS_SPAN),
+        (rate_limited(&md), RATE_LIMITED_SPAN),
+    ] {
+        assert_eq!(span(&input, &IDS, SpanOptions::default()), want);
+    }
 }
 
 #[test]

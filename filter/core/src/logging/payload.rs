@@ -11,7 +11,7 @@ use super::capture::{REDACTED_MESSAGES_JSON, REDACTED_RESPONSE_JSON};
 use super::input::LogInput;
 use serde_json::{Map, Value};
 
-use super::json::{push_f64, push_raw_or_null, push_string, push_string_array, push_value, Obj};
+use super::json::{push_f64, push_raw_or_null, push_string, push_value, Obj, StrArray};
 use crate::spend::money::pico_to_usd;
 use crate::usage::Usage;
 
@@ -102,7 +102,7 @@ pub fn encode_payload(input: &LogInput, opts: &PayloadOptions, out: &mut String)
         s.str("guardrail_status", "not_run");
         s.end();
     }
-    o.opt_str("custom_llm_provider", input.provider);
+    o.opt_str("custom_llm_provider", input.provider());
     o.f64("saved_cache_cost", 0.0);
     o.f64("startTime", LogInput::seconds(input.start_ns));
     o.f64("endTime", LogInput::seconds(input.end_ns));
@@ -128,7 +128,7 @@ pub fn encode_payload(input: &LogInput, opts: &PayloadOptions, out: &mut String)
     o.u64("completion_tokens", u.output);
     write_request_tags(o.key("request_tags"), input, opts);
     o.key("request_model_access_groups").push_str("[]");
-    o.opt_str("end_user", input.end_user);
+    o.opt_str("end_user", input.end_user());
     o.str("api_base", strip_trailing_slash(input.api_base));
     o.str("model_group", input.model_group.unwrap_or(""));
     o.str("model_id", input.model_id.unwrap_or(""));
@@ -233,7 +233,7 @@ pub(super) fn metadata_fields<'a>(
             s("user_api_key_user_id", id.user_id),
             s("user_api_key_team_alias", id.team_alias),
             s("user_api_key_user_email", id.user_email),
-            s("user_api_key_end_user_id", input.end_user),
+            s("user_api_key_end_user_id", input.end_user()),
             Str("user_api_key_request_route", input.route),
         ] {
             f(field);
@@ -322,20 +322,28 @@ pub(super) fn push_usage_object(out: &mut String, u: Option<&Usage>) {
 }
 
 /// LiteLLM's `cost_breakdown` (`set_cost_breakdown`): `null` when no cost was computed.
+/// The USD amounts of LiteLLM's `cost_breakdown` (`set_cost_breakdown`), in its order; `None`
+/// when no cost was computed. The filter bills no built-in tools.
+pub(super) fn cost_breakdown(input: &LogInput) -> Option<[(&'static str, f64); 4]> {
+    let c = input.cost?;
+    Some([
+        ("input_cost", pico_to_usd(c.input)),
+        ("output_cost", pico_to_usd(c.output)),
+        ("total_cost", pico_to_usd(c.total())),
+        ("tool_usage_cost", 0.0),
+    ])
+}
+
 fn write_cost_breakdown(o: &mut Obj, input: &LogInput) {
-    let Some(c) = input.cost else {
+    let Some(amounts) = cost_breakdown(input) else {
         o.null("cost_breakdown");
         return;
     };
     let mut b = Obj::begin(o.key("cost_breakdown"));
-    b.f64("input_cost", pico_to_usd(c.input));
-    b.f64("output_cost", pico_to_usd(c.output));
-    b.f64("total_cost", pico_to_usd(c.total()));
-    b.f64("tool_usage_cost", 0.0);
-    b.opt_str(
-        "service_tier",
-        input.served_service_tier.or(input.requested_service_tier),
-    );
+    for (k, v) in amounts {
+        b.f64(k, v);
+    }
+    b.opt_str("service_tier", input.service_tier());
     b.null("data_residency");
     b.null("vertex_location");
     b.end();
@@ -343,13 +351,7 @@ fn write_cost_breakdown(o: &mut Obj, input: &LogInput) {
 
 /// `metadata.tags` (strings), then LiteLLM's `User-Agent: <product>` and `User-Agent: <full>`.
 fn write_request_tags(out: &mut String, input: &LogInput, opts: &PayloadOptions) {
-    let tags = input
-        .metadata
-        .and_then(|m| m.get("tags"))
-        .and_then(|t| t.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str());
+    let tags = input.request_tags();
     let mut ua_tags: [Option<String>; 2] = [None, None];
     if opts.user_agent_tags {
         if let Some(ua) = input.user_agent {
@@ -359,10 +361,14 @@ fn write_request_tags(out: &mut String, input: &LogInput, opts: &PayloadOptions)
             ua_tags[1] = Some(format!("User-Agent: {ua}"));
         }
     }
-    push_string_array(
-        out,
-        tags.chain(ua_tags.iter().flatten().map(String::as_str)),
-    );
+    let mut a = StrArray::begin(out);
+    for t in tags {
+        a.push(t);
+    }
+    for t in ua_tags.iter().flatten() {
+        a.push(t);
+    }
+    a.end();
 }
 
 fn write_bodies(o: &mut Obj, input: &LogInput) {
@@ -479,7 +485,7 @@ fn write_error_information(o: &mut Obj, input: &LogInput, error: Option<&str>) {
             let code = if input.status == 0 { 500 } else { input.status };
             push_string(e.key("error_code"), &code.to_string());
             e.str("error_class", input.error_class.unwrap_or(""));
-            e.str("llm_provider", input.provider.unwrap_or(""));
+            e.str("llm_provider", input.provider().unwrap_or(""));
             e.str("traceback", "");
             e.str("error_message", text);
             e.opt_str("error_provider_request_id", input.provider_request_id);
@@ -508,7 +514,7 @@ fn write_cost_failure(o: &mut Obj, input: &LogInput) {
         o.null("response_cost_failure_debug_info");
         return;
     }
-    let provider = input.provider.unwrap_or("");
+    let provider = input.provider().unwrap_or("");
     let mut d = Obj::begin(o.key("response_cost_failure_debug_info"));
     d.str(
         "error_str",
@@ -520,7 +526,7 @@ fn write_cost_failure(o: &mut Obj, input: &LogInput) {
     d.str("traceback_str", "");
     d.str("model", input.model);
     d.null("cache_hit");
-    d.opt_str("custom_llm_provider", input.provider);
+    d.opt_str("custom_llm_provider", input.provider());
     d.null("base_model");
     d.str("call_type", input.call_type());
     d.bool("custom_pricing", false);

@@ -19,6 +19,34 @@ fn field(json: &str, key: &str) -> serde_json::Value {
     v[key].clone()
 }
 
+/// The fixtures' `metadata` object (the caller, the request's metadata), around `$usage`.
+macro_rules! metadata_json {
+    ($usage:literal) => {
+        concat!(
+            r#""metadata":{"user_api_key_hash":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b","#,
+            r#""user_api_key_alias":"app-key","user_api_key_spend":null,"user_api_key_max_budget":null,"#,
+            r#""user_api_key_budget_reset_at":null,"user_api_key_user_spend":null,"#,
+            r#""user_api_key_user_max_budget":null,"user_api_key_team_spend":null,"#,
+            r#""user_api_key_team_max_budget":null,"user_api_key_team_id":"t1","#,
+            r#""user_api_key_org_id":null,"user_api_key_org_alias":null,"user_api_key_project_id":null,"#,
+            r#""user_api_key_project_alias":null,"user_api_key_user_id":"alice","#,
+            r#""user_api_key_team_alias":"Team A","user_api_key_user_email":null,"#,
+            r#""user_api_key_end_user_id":"u1","user_api_key_request_route":"/v1/chat/completions","#,
+            r#""spend_logs_metadata":{"app":"a"},"requester_ip_address":"10.0.0.7","#,
+            r#""user_agent":"curl/8.5.0","#,
+            r#""requester_metadata":{"generation_name":"gen1","spend_logs_metadata":{"app":"a"},"tags":["prod",3]},"#,
+            r#""prompt_management_metadata":null,"applied_guardrails":null,"#,
+            r#""mcp_tool_call_metadata":null,"vector_store_request_metadata":null,"#,
+            r#""routing_decision":null,"#,
+            r#""usage_object":"#,
+            $usage,
+            r#","requester_custom_headers":null,"cold_storage_object_key":null,"#,
+            r#""user_api_key_auth_metadata":null,"team_alias":null,"team_id":null,"#,
+            r#""used_client_oauth_token":null},"#,
+        )
+    };
+}
+
 /// A chat completion that succeeded, every field in LiteLLM's order.
 const SUCCESS: &str = concat!(
     r#"{"id":"chatcmpl-abc","litellm_call_id":"b980db26-9512-45cc-b1da-c511a363b83f","#,
@@ -28,25 +56,10 @@ const SUCCESS: &str = concat!(
     r#""custom_llm_provider":"openai","saved_cache_cost":0.0,"startTime":1796216891.000123,"#,
     r#""endTime":1796216892.500123,"completionStartTime":1796216892.500123,"response_time":1.5,"#,
     r#""model":"openai/gpt-4o","#,
-    r#""metadata":{"user_api_key_hash":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b","#,
-    r#""user_api_key_alias":"app-key","user_api_key_spend":null,"user_api_key_max_budget":null,"#,
-    r#""user_api_key_budget_reset_at":null,"user_api_key_user_spend":null,"#,
-    r#""user_api_key_user_max_budget":null,"user_api_key_team_spend":null,"#,
-    r#""user_api_key_team_max_budget":null,"user_api_key_team_id":"t1","#,
-    r#""user_api_key_org_id":null,"user_api_key_org_alias":null,"user_api_key_project_id":null,"#,
-    r#""user_api_key_project_alias":null,"user_api_key_user_id":"alice","#,
-    r#""user_api_key_team_alias":"Team A","user_api_key_user_email":null,"#,
-    r#""user_api_key_end_user_id":"u1","user_api_key_request_route":"/v1/chat/completions","#,
-    r#""spend_logs_metadata":{"app":"a"},"requester_ip_address":"10.0.0.7","#,
-    r#""user_agent":"curl/8.5.0","#,
-    r#""requester_metadata":{"generation_name":"gen1","spend_logs_metadata":{"app":"a"},"tags":["prod",3]},"#,
-    r#""prompt_management_metadata":null,"applied_guardrails":null,"#,
-    r#""mcp_tool_call_metadata":null,"vector_store_request_metadata":null,"#,
-    r#""routing_decision":null,"#,
-    r#""usage_object":{"completion_tokens":10,"prompt_tokens":19,"total_tokens":29,"completion_tokens_details":{"reasoning_tokens":2,"audio_tokens":0},"prompt_tokens_details":{"cached_tokens":3,"audio_tokens":0},"cache_creation_input_tokens":0,"cache_read_input_tokens":3},"#,
-    r#""requester_custom_headers":null,"cold_storage_object_key":null,"#,
-    r#""user_api_key_auth_metadata":null,"team_alias":null,"team_id":null,"#,
-    r#""used_client_oauth_token":null},"cache_key":null,"response_cost":0.00014125,"#,
+    metadata_json!(
+        r#"{"completion_tokens":10,"prompt_tokens":19,"total_tokens":29,"completion_tokens_details":{"reasoning_tokens":2,"audio_tokens":0},"prompt_tokens_details":{"cached_tokens":3,"audio_tokens":0},"cache_creation_input_tokens":0,"cache_read_input_tokens":3}"#
+    ),
+    r#""cache_key":null,"response_cost":0.00014125,"#,
     r#""cost_breakdown":{"input_cost":4.125e-05,"output_cost":0.0001,"total_cost":0.00014125,"#,
     r#""tool_usage_cost":0.0,"service_tier":"default","data_residency":null,"#,
     r#""vertex_location":null},"autorouter_savings":null,"autorouter_savings_estimate":null,"#,
@@ -85,23 +98,8 @@ const RATE_LIMITED: &str = concat!(
     r#""custom_llm_provider":"openai","saved_cache_cost":0.0,"startTime":1796216891.000123,"#,
     r#""endTime":1796216891.100123,"completionStartTime":1796216891.100123,"response_time":0.1,"#,
     r#""model":"openai/gpt-4o","#,
-    r#""metadata":{"user_api_key_hash":"88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b","#,
-    r#""user_api_key_alias":"app-key","user_api_key_spend":null,"user_api_key_max_budget":null,"#,
-    r#""user_api_key_budget_reset_at":null,"user_api_key_user_spend":null,"#,
-    r#""user_api_key_user_max_budget":null,"user_api_key_team_spend":null,"#,
-    r#""user_api_key_team_max_budget":null,"user_api_key_team_id":"t1","#,
-    r#""user_api_key_org_id":null,"user_api_key_org_alias":null,"user_api_key_project_id":null,"#,
-    r#""user_api_key_project_alias":null,"user_api_key_user_id":"alice","#,
-    r#""user_api_key_team_alias":"Team A","user_api_key_user_email":null,"#,
-    r#""user_api_key_end_user_id":"u1","user_api_key_request_route":"/v1/chat/completions","#,
-    r#""spend_logs_metadata":{"app":"a"},"requester_ip_address":"10.0.0.7","#,
-    r#""user_agent":"curl/8.5.0","#,
-    r#""requester_metadata":{"generation_name":"gen1","spend_logs_metadata":{"app":"a"},"tags":["prod",3]},"#,
-    r#""prompt_management_metadata":null,"applied_guardrails":null,"#,
-    r#""mcp_tool_call_metadata":null,"vector_store_request_metadata":null,"#,
-    r#""routing_decision":null,"usage_object":{},"requester_custom_headers":null,"#,
-    r#""cold_storage_object_key":null,"user_api_key_auth_metadata":null,"team_alias":null,"#,
-    r#""team_id":null,"used_client_oauth_token":null},"cache_key":null,"response_cost":0.0,"#,
+    metadata_json!("{}"),
+    r#""cache_key":null,"response_cost":0.0,"#,
     r#""cost_breakdown":null,"autorouter_savings":null,"autorouter_savings_estimate":null,"#,
     r#""autorouter_baseline_observation":null,"total_tokens":0,"prompt_tokens":0,"#,
     r#""completion_tokens":0,"request_tags":["prod","User-Agent: curl","#,
@@ -235,7 +233,10 @@ fn attacker_strings_stay_inside_their_json_strings() {
     let evil = "x\",\"status\":\"success\"}\n\u{0}";
     let input = LogInput {
         user_agent: Some(evil),
-        end_user: Some(evil),
+        identity: crate::spend::budget::Identity {
+            end_user: Some(evil),
+            ..success(&md).identity
+        },
         model: evil,
         metadata: Some(&md),
         model_parameters: &[("user", b"{\"unterminated\":")],

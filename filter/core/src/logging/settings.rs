@@ -70,15 +70,18 @@ pub struct Events {
 }
 
 impl Events {
-    const BOTH: Events = Events {
+    /// Successes and failures (`callbacks`).
+    pub const BOTH: Events = Events {
         success: true,
         failure: true,
     };
-    const SUCCESS: Events = Events {
+    /// Successes only (`success_callback`).
+    pub const SUCCESS: Events = Events {
         success: true,
         failure: false,
     };
-    const FAILURE: Events = Events {
+    /// Failures only (`failure_callback`).
+    pub const FAILURE: Events = Events {
         success: false,
         failure: true,
     };

@@ -69,13 +69,7 @@ fn the_generic_endpoint_from_litellms_variables() {
     assert_eq!(d.name, "generic_api");
     assert_eq!(d.kind, DestinationKind::Generic);
     assert_eq!(d.framing, Framing::JsonArray);
-    assert_eq!(
-        d.events,
-        Events {
-            success: true,
-            failure: true
-        }
-    );
+    assert_eq!(d.events, Events::BOTH);
     assert_eq!(d.limits, OutboxLimits::default());
     assert_eq!(d.endpoint.destination.cluster, "webhook_127.0.0.1_18081");
     assert_eq!(
@@ -105,25 +99,13 @@ fn success_and_failure_lists_select_events() {
         &[ENDPOINT],
     )
     .unwrap();
-    assert_eq!(
-        only(&l).events,
-        Events {
-            success: true,
-            failure: false
-        }
-    );
+    assert_eq!(only(&l).events, Events::SUCCESS);
     let l = load(
         json!({"litellm_settings": {"success_callback": "generic", "failure_callback": ["custom_callback_api"]}}),
         &[ENDPOINT],
     )
     .unwrap();
-    assert_eq!(
-        only(&l).events,
-        Events {
-            success: true,
-            failure: true
-        }
-    );
+    assert_eq!(only(&l).events, Events::BOTH);
     assert!(
         Events::default()
             == Events {
@@ -183,13 +165,7 @@ fn callback_settings_name_more_generic_endpoints() {
         .collect();
     assert_eq!(names, ["generic_api", "audit"]);
     let a = &l.settings.destinations[1];
-    assert_eq!(
-        a.events,
-        Events {
-            success: false,
-            failure: true
-        }
-    );
+    assert_eq!(a.events, Events::FAILURE);
     assert_eq!(a.framing, Framing::Ndjson);
     assert_eq!(
         (

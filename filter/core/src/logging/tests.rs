@@ -39,21 +39,21 @@ pub(super) fn success(md: &Map<String, Value>) -> LogInput<'_> {
         metadata: Some(md),
         user_agent: Some("curl/8.5.0"),
         requester_ip: Some("10.0.0.7"),
-        end_user: Some("u1"),
-        identity: LogIdentity {
+        identity: Identity {
             hashed_api_key: Some(KEY_HASH),
             key_alias: Some("app-key"),
             team_id: Some("t1"),
             team_alias: Some("Team A"),
             user_id: Some("alice"),
-            ..LogIdentity::default()
+            end_user: Some("u1"),
+            provider: Some("openai"),
+            ..Identity::default()
         },
         model: "openai/gpt-4o",
         litellm_model_name: Some("gpt-4o"),
         model_group: Some("gpt-4o"),
         model_id: Some("dep-1"),
         api_base: "https://api.openai.com/v1/",
-        provider: Some("openai"),
         model_map_key: Some("gpt-4o"),
         status: 200,
         response_model: Some("gpt-4o-2024-08-06"),
