@@ -15,9 +15,9 @@
 //! `telemetry_settings.logging.filter_state: true` (the shipped access-log configs need it).
 
 use super::input::LogInput;
+use super::json::pico_usd_text;
 use super::payload::total_tokens;
 use crate::alerts::text::py_float;
-use crate::spend::money::pico_to_usd;
 
 /// The namespace of the entries (`set_property` names; Envoy prefixes `wasm.`).
 pub const NAMESPACE: &str = "llm_telemetry";
@@ -84,7 +84,7 @@ pub fn filter_state_entries<'a>(
         Some(total_tokens(&u).to_string()),
         Some(u.input.to_string()),
         Some(u.output.to_string()),
-        input.cost.map(|c| py_float(pico_to_usd(c.total()))),
+        input.cost.map(|c| pico_usd_text(c.total())),
         Some(py_float(input.response_time_s())),
         owned(input.end_user()),
     ];

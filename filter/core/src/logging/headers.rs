@@ -12,9 +12,9 @@
 //! `model` (without a `model_list`), and a header must never carry what a client injected, so
 //! a value with anything but visible ASCII and spaces, or longer than 256 bytes, is left out.
 
+use super::json::pico_usd_text;
 use crate::alerts::text::py_float;
 use crate::spend::cost::Cost;
-use crate::spend::money::pico_to_usd;
 
 /// The LiteLLM release whose behaviour the filter follows: the value of `x-litellm-version`.
 pub const LITELLM_VERSION: &str = "1.106.2";
@@ -102,15 +102,9 @@ pub struct TrailerValues {
 pub fn response_trailers(v: &TrailerValues) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(TRAILER_NAMES.len());
     if let Some(c) = v.cost {
-        out.push(("x-litellm-response-cost", py_float(pico_to_usd(c.total()))));
-        out.push((
-            "x-litellm-response-cost-input",
-            py_float(pico_to_usd(c.input)),
-        ));
-        out.push((
-            "x-litellm-response-cost-output",
-            py_float(pico_to_usd(c.output)),
-        ));
+        out.push(("x-litellm-response-cost", pico_usd_text(c.total())));
+        out.push(("x-litellm-response-cost-input", pico_usd_text(c.input)));
+        out.push(("x-litellm-response-cost-output", pico_usd_text(c.output)));
     }
     out.push((
         "x-litellm-response-duration-ms",

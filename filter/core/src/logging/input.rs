@@ -220,12 +220,6 @@ impl<'a> LogInput<'a> {
             .unwrap_or(self.call_id)
     }
 
-    /// Seconds since the Unix epoch with microsecond precision, as Python's
-    /// `datetime.timestamp()` gives LiteLLM.
-    pub fn seconds(ns: u64) -> f64 {
-        (ns / 1_000) as f64 / 1e6
-    }
-
     /// LiteLLM's `completionStartTime`: the first token for streams, else the end.
     pub fn completion_start_ns(&self) -> u64 {
         if self.stream {
@@ -281,10 +275,6 @@ mod tests {
         assert_eq!(i.error_text().as_deref(), Some("HTTP 503 from upstream"));
         i.error_message = Some("overloaded");
         assert_eq!(i.error_text().as_deref(), Some("overloaded"));
-        assert_eq!(
-            LogInput::seconds(1_796_216_891_123_456_789),
-            1_796_216_891.123_456
-        );
         for (api, ct, op) in [
             (Api::Completions, "atext_completion", "text_completion"),
             (Api::Embeddings, "aembedding", "embeddings"),

@@ -54,7 +54,7 @@ use crate::outbox::{Outbox, OutboxCounters, Settled};
 use call_id::{reused_call_id, IdGenerator};
 use capture::{messages_logged, BodyCapture, RedactionHeaders};
 use headers::{response_headers, HeaderValues};
-use json::{push_string, Obj};
+use json::{key, push_string, Obj};
 use otel::{encode_span, SpanIds, SpanOptions};
 use payload::encode_payload;
 use settings::{DatadogFields, DestinationKind, LoggingSettings};
@@ -296,12 +296,15 @@ fn datadog_entry(f: &DatadogFields, input: &LogInput, payload_json: &str) -> Str
     }
     let mut out = String::with_capacity(payload_json.len() + tags.len() + 160);
     let mut o = Obj::begin(&mut out);
-    o.str("ddsource", &f.source);
-    o.str("ddtags", &tags);
-    o.str("hostname", &f.hostname);
-    push_string(o.key("message"), payload_json);
-    o.str("service", &f.service);
-    o.str("status", if input.succeeded() { "info" } else { "error" });
+    o.str(key!("ddsource"), &f.source);
+    o.str(key!("ddtags"), &tags);
+    o.str(key!("hostname"), &f.hostname);
+    push_string(o.field(key!("message")), payload_json);
+    o.str(key!("service"), &f.service);
+    o.str(
+        key!("status"),
+        if input.succeeded() { "info" } else { "error" },
+    );
     o.end();
     out
 }

@@ -11,8 +11,10 @@ use super::capture::{REDACTED_MESSAGES_JSON, REDACTED_RESPONSE_JSON};
 use super::input::LogInput;
 use serde_json::{Map, Value};
 
-use super::json::{push_f64, push_raw_or_null, push_string, push_value, Obj, StrArray};
-use crate::spend::money::pico_to_usd;
+use super::json::{
+    key, push_f64, push_pico_usd, push_raw_or_null, push_string, push_unix_micros, push_value, Key,
+    Obj, StrArray,
+};
 use crate::usage::Usage;
 
 /// Request body keys logged as `model_parameters` (LiteLLM's `optional_params` minus the prompt
@@ -78,77 +80,77 @@ pub fn encode_payload(input: &LogInput, opts: &PayloadOptions, out: &mut String)
     let succeeded = input.succeeded();
     let error = input.error_text();
     let mut o = Obj::begin(out);
-    o.str("id", input.payload_id());
-    o.str("litellm_call_id", input.call_id);
-    o.str("trace_id", input.trace_id());
+    o.str(key!("id"), input.payload_id());
+    o.str(key!("litellm_call_id"), input.call_id);
+    o.str(key!("trace_id"), input.trace_id());
     // LiteLLM fills `session_id` only with `request_correlation_in_logs`.
-    o.str("session_id", "");
-    o.str("call_type", input.call_type());
+    o.str(key!("session_id"), "");
+    o.str(key!("call_type"), input.call_type());
     // LiteLLM passes `cache_hit=None` on success; a failure never sets it (False).
     if succeeded {
-        o.null("cache_hit");
+        o.null(key!("cache_hit"));
     } else {
-        o.bool("cache_hit", false);
+        o.bool(key!("cache_hit"), false);
     }
     if input.stream {
-        o.bool("stream", true);
+        o.bool(key!("stream"), true);
     } else {
-        o.null("stream");
+        o.null(key!("stream"));
     }
-    o.str("status", input.status_str());
+    o.str(key!("status"), input.status_str());
     {
-        let mut s = Obj::begin(o.key("status_fields"));
-        s.str("llm_api_status", input.status_str());
-        s.str("guardrail_status", "not_run");
+        let mut s = Obj::begin(o.field(key!("status_fields")));
+        s.str(key!("llm_api_status"), input.status_str());
+        s.str(key!("guardrail_status"), "not_run");
         s.end();
     }
-    o.opt_str("custom_llm_provider", input.provider());
-    o.f64("saved_cache_cost", 0.0);
-    o.f64("startTime", LogInput::seconds(input.start_ns));
-    o.f64("endTime", LogInput::seconds(input.end_ns));
-    o.f64(
-        "completionStartTime",
-        LogInput::seconds(input.completion_start_ns()),
+    o.opt_str(key!("custom_llm_provider"), input.provider());
+    o.f64(key!("saved_cache_cost"), 0.0);
+    push_unix_micros(o.field(key!("startTime")), input.start_ns / 1_000);
+    push_unix_micros(o.field(key!("endTime")), input.end_ns / 1_000);
+    push_unix_micros(
+        o.field(key!("completionStartTime")),
+        input.completion_start_ns() / 1_000,
     );
-    o.f64("response_time", input.response_time_s());
-    o.str("model", input.model);
+    o.f64(key!("response_time"), input.response_time_s());
+    o.str(key!("model"), input.model);
     write_metadata(&mut o, input, opts);
-    o.null("cache_key");
-    o.f64(
-        "response_cost",
-        input.cost.map_or(0.0, |c| pico_to_usd(c.total())),
+    o.null(key!("cache_key"));
+    push_pico_usd(
+        o.field(key!("response_cost")),
+        input.cost.map_or(0, |c| c.total()),
     );
     write_cost_breakdown(&mut o, input);
-    o.null("autorouter_savings");
-    o.null("autorouter_savings_estimate");
-    o.null("autorouter_baseline_observation");
+    o.null(key!("autorouter_savings"));
+    o.null(key!("autorouter_savings_estimate"));
+    o.null(key!("autorouter_baseline_observation"));
     let u = input.usage.unwrap_or_default();
-    o.u64("total_tokens", total_tokens(&u));
-    o.u64("prompt_tokens", u.input);
-    o.u64("completion_tokens", u.output);
-    write_request_tags(o.key("request_tags"), input, opts);
-    o.key("request_model_access_groups").push_str("[]");
-    o.opt_str("end_user", input.end_user());
-    o.str("api_base", strip_trailing_slash(input.api_base));
-    o.str("model_group", input.model_group.unwrap_or(""));
-    o.str("model_id", input.model_id.unwrap_or(""));
-    o.opt_str("requester_ip_address", input.requester_ip);
-    o.opt_str("user_agent", input.user_agent);
+    o.u64(key!("total_tokens"), total_tokens(&u));
+    o.u64(key!("prompt_tokens"), u.input);
+    o.u64(key!("completion_tokens"), u.output);
+    write_request_tags(o.field(key!("request_tags")), input, opts);
+    o.field(key!("request_model_access_groups")).push_str("[]");
+    o.opt_str(key!("end_user"), input.end_user());
+    o.str(key!("api_base"), strip_trailing_slash(input.api_base));
+    o.str(key!("model_group"), input.model_group.unwrap_or(""));
+    o.str(key!("model_id"), input.model_id.unwrap_or(""));
+    o.opt_str(key!("requester_ip_address"), input.requester_ip);
+    o.opt_str(key!("user_agent"), input.user_agent);
     write_bodies(&mut o, input);
-    write_model_parameters(o.key("model_parameters"), input);
-    push_hidden_params(o.key("hidden_params"), input);
+    write_model_parameters(o.field(key!("model_parameters")), input);
+    push_hidden_params(o.field(key!("hidden_params")), input);
     {
-        let mut m = Obj::begin(o.key("model_map_information"));
-        m.str("model_map_key", input.model_map_key.unwrap_or(""));
-        m.null("model_map_value");
+        let mut m = Obj::begin(o.field(key!("model_map_information")));
+        m.str(key!("model_map_key"), input.model_map_key.unwrap_or(""));
+        m.null(key!("model_map_value"));
         m.end();
     }
-    o.opt_str("error_str", error.as_deref());
+    o.opt_str(key!("error_str"), error.as_deref());
     write_error_information(&mut o, input, error.as_deref());
     write_cost_failure(&mut o, input);
-    o.null("zero_cost_diagnostic");
-    o.null("guardrail_information");
-    o.null("standard_built_in_tools_params");
+    o.null(key!("zero_cost_diagnostic"));
+    o.null(key!("guardrail_information"));
+    o.null(key!("standard_built_in_tools_params"));
     o.end();
 }
 
@@ -174,29 +176,29 @@ fn strip_trailing_slash(s: &str) -> &str {
 /// the span's `metadata.*` attributes.
 pub(super) enum MetadataField<'a> {
     /// A field with no value (`null`).
-    Null(&'static str),
+    Null(Key),
     /// A string.
-    Str(&'static str, &'a str),
+    Str(Key, &'a str),
     /// A USD amount.
-    Float(&'static str, f64),
+    Float(Key, f64),
     /// A value from the request's `metadata`.
-    Json(&'static str, &'a Value),
+    Json(Key, &'a Value),
     /// The request's whole `metadata`.
-    Object(&'static str, &'a Map<String, Value>),
+    Object(Key, &'a Map<String, Value>),
     /// `usage_object` (`{}` without usage).
-    Usage(&'static str, Option<&'a Usage>),
+    Usage(Key, Option<&'a Usage>),
 }
 
 impl MetadataField<'_> {
     /// The field's name.
-    pub(super) fn key(&self) -> &'static str {
+    pub(super) fn key(&self) -> Key {
         match self {
             MetadataField::Null(k)
             | MetadataField::Str(k, _)
             | MetadataField::Float(k, _)
             | MetadataField::Json(k, _)
             | MetadataField::Object(k, _)
-            | MetadataField::Usage(k, _) => k,
+            | MetadataField::Usage(k, _) => *k,
         }
     }
 }
@@ -210,71 +212,74 @@ pub(super) fn metadata_fields<'a>(
     f: &mut dyn FnMut(MetadataField<'a>),
 ) {
     use MetadataField::{Float, Null, Str};
-    let s = |k: &'static str, v: Option<&'a str>| v.map_or(Null(k), |v| Str(k, v));
-    let n = |k: &'static str, v: Option<f64>| v.map_or(Null(k), |v| Float(k, v));
+    let s = |k: Key, v: Option<&'a str>| v.map_or(Null(k), |v| Str(k, v));
+    let n = |k: Key, v: Option<f64>| v.map_or(Null(k), |v| Float(k, v));
     let id = &input.identity;
     let sp = &input.spend;
     if !redact {
         for field in [
-            s("user_api_key_hash", id.hashed_api_key),
-            s("user_api_key_alias", id.key_alias),
-            n("user_api_key_spend", sp.key_spend),
-            n("user_api_key_max_budget", sp.key_max_budget),
-            s("user_api_key_budget_reset_at", sp.key_budget_reset_at),
-            n("user_api_key_user_spend", sp.user_spend),
-            n("user_api_key_user_max_budget", sp.user_max_budget),
-            n("user_api_key_team_spend", sp.team_spend),
-            n("user_api_key_team_max_budget", sp.team_max_budget),
-            s("user_api_key_team_id", id.team_id),
-            s("user_api_key_org_id", id.org_id),
-            s("user_api_key_org_alias", id.org_alias),
-            Null("user_api_key_project_id"),
-            Null("user_api_key_project_alias"),
-            s("user_api_key_user_id", id.user_id),
-            s("user_api_key_team_alias", id.team_alias),
-            s("user_api_key_user_email", id.user_email),
-            s("user_api_key_end_user_id", input.end_user()),
-            Str("user_api_key_request_route", input.route),
+            s(key!("user_api_key_hash"), id.hashed_api_key),
+            s(key!("user_api_key_alias"), id.key_alias),
+            n(key!("user_api_key_spend"), sp.key_spend),
+            n(key!("user_api_key_max_budget"), sp.key_max_budget),
+            s(key!("user_api_key_budget_reset_at"), sp.key_budget_reset_at),
+            n(key!("user_api_key_user_spend"), sp.user_spend),
+            n(key!("user_api_key_user_max_budget"), sp.user_max_budget),
+            n(key!("user_api_key_team_spend"), sp.team_spend),
+            n(key!("user_api_key_team_max_budget"), sp.team_max_budget),
+            s(key!("user_api_key_team_id"), id.team_id),
+            s(key!("user_api_key_org_id"), id.org_id),
+            s(key!("user_api_key_org_alias"), id.org_alias),
+            Null(key!("user_api_key_project_id")),
+            Null(key!("user_api_key_project_alias")),
+            s(key!("user_api_key_user_id"), id.user_id),
+            s(key!("user_api_key_team_alias"), id.team_alias),
+            s(key!("user_api_key_user_email"), id.user_email),
+            s(key!("user_api_key_end_user_id"), input.end_user()),
+            Str(key!("user_api_key_request_route"), input.route),
         ] {
             f(field);
         }
     }
     f(
         match input.metadata.and_then(|md| md.get("spend_logs_metadata")) {
-            Some(v) => MetadataField::Json("spend_logs_metadata", v),
-            None => Null("spend_logs_metadata"),
+            Some(v) => MetadataField::Json(key!("spend_logs_metadata"), v),
+            None => Null(key!("spend_logs_metadata")),
         },
     );
-    f(s("requester_ip_address", input.requester_ip));
-    f(s("user_agent", input.user_agent));
+    f(s(key!("requester_ip_address"), input.requester_ip));
+    f(s(key!("user_agent"), input.user_agent));
     f(match input.metadata {
-        Some(md) => MetadataField::Object("requester_metadata", md),
-        None => Null("requester_metadata"),
+        Some(md) => MetadataField::Object(key!("requester_metadata"), md),
+        None => Null(key!("requester_metadata")),
     });
     for k in [
-        "prompt_management_metadata",
-        "applied_guardrails",
-        "mcp_tool_call_metadata",
-        "vector_store_request_metadata",
-        "routing_decision",
+        key!("prompt_management_metadata"),
+        key!("applied_guardrails"),
+        key!("mcp_tool_call_metadata"),
+        key!("vector_store_request_metadata"),
+        key!("routing_decision"),
     ] {
         f(Null(k));
     }
-    f(MetadataField::Usage("usage_object", input.usage.as_ref()));
-    f(Null("requester_custom_headers"));
-    f(Null("cold_storage_object_key"));
+    f(MetadataField::Usage(
+        key!("usage_object"),
+        input.usage.as_ref(),
+    ));
+    f(Null(key!("requester_custom_headers")));
+    f(Null(key!("cold_storage_object_key")));
     if !redact {
-        f(Null("user_api_key_auth_metadata"));
+        f(Null(key!("user_api_key_auth_metadata")));
     }
-    f(Null("team_alias"));
-    f(Null("team_id"));
-    f(Null("used_client_oauth_token"));
+    f(Null(key!("team_alias")));
+    f(Null(key!("team_id")));
+    f(Null(key!("used_client_oauth_token")));
 }
 
 fn write_metadata(o: &mut Obj, input: &LogInput, opts: &PayloadOptions) {
-    let mut m = Obj::begin(o.key("metadata"));
+    let mut m = Obj::begin(o.field(key!("metadata")));
     metadata_fields(input, opts.redact_user_api_key_info, &mut |field| {
-        let out = m.key(field.key());
+        let out = m.field(field.key());
         match field {
             MetadataField::Null(_) => out.push_str("null"),
             MetadataField::Str(_, v) => push_string(out, v),
@@ -300,52 +305,52 @@ pub(super) fn push_object(out: &mut String, m: &Map<String, Value>) {
 pub(super) fn push_usage_object(out: &mut String, u: Option<&Usage>) {
     let mut o = Obj::begin(out);
     if let Some(u) = u {
-        o.u64("completion_tokens", u.output);
-        o.u64("prompt_tokens", u.input);
-        o.u64("total_tokens", total_tokens(u));
+        o.u64(key!("completion_tokens"), u.output);
+        o.u64(key!("prompt_tokens"), u.input);
+        o.u64(key!("total_tokens"), total_tokens(u));
         {
-            let mut c = Obj::begin(o.key("completion_tokens_details"));
-            c.u64("reasoning_tokens", u.output_reasoning);
-            c.u64("audio_tokens", u.output_audio);
+            let mut c = Obj::begin(o.field(key!("completion_tokens_details")));
+            c.u64(key!("reasoning_tokens"), u.output_reasoning);
+            c.u64(key!("audio_tokens"), u.output_audio);
             c.end();
         }
         {
-            let mut p = Obj::begin(o.key("prompt_tokens_details"));
-            p.u64("cached_tokens", u.input_cached);
-            p.u64("audio_tokens", u.input_audio);
+            let mut p = Obj::begin(o.field(key!("prompt_tokens_details")));
+            p.u64(key!("cached_tokens"), u.input_cached);
+            p.u64(key!("audio_tokens"), u.input_audio);
             p.end();
         }
-        o.u64("cache_creation_input_tokens", u.input_cache_creation);
-        o.u64("cache_read_input_tokens", u.input_cached);
+        o.u64(key!("cache_creation_input_tokens"), u.input_cache_creation);
+        o.u64(key!("cache_read_input_tokens"), u.input_cached);
     }
     o.end();
 }
 
 /// LiteLLM's `cost_breakdown` (`set_cost_breakdown`): `null` when no cost was computed.
-/// The USD amounts of LiteLLM's `cost_breakdown` (`set_cost_breakdown`), in its order; `None`
-/// when no cost was computed. The filter bills no built-in tools.
-pub(super) fn cost_breakdown(input: &LogInput) -> Option<[(&'static str, f64); 4]> {
+/// The amounts (pico-dollars; LiteLLM's are USD) of `cost_breakdown` (`set_cost_breakdown`),
+/// in its order; `None` when no cost was computed. The filter bills no built-in tools.
+pub(super) fn cost_breakdown(input: &LogInput) -> Option<[(Key, u64); 4]> {
     let c = input.cost?;
     Some([
-        ("input_cost", pico_to_usd(c.input)),
-        ("output_cost", pico_to_usd(c.output)),
-        ("total_cost", pico_to_usd(c.total())),
-        ("tool_usage_cost", 0.0),
+        (key!("input_cost"), c.input),
+        (key!("output_cost"), c.output),
+        (key!("total_cost"), c.total()),
+        (key!("tool_usage_cost"), 0),
     ])
 }
 
 fn write_cost_breakdown(o: &mut Obj, input: &LogInput) {
     let Some(amounts) = cost_breakdown(input) else {
-        o.null("cost_breakdown");
+        o.null(key!("cost_breakdown"));
         return;
     };
-    let mut b = Obj::begin(o.key("cost_breakdown"));
-    for (k, v) in amounts {
-        b.f64(k, v);
+    let mut b = Obj::begin(o.field(key!("cost_breakdown")));
+    for (k, pico) in amounts {
+        push_pico_usd(b.field(k), pico);
     }
-    b.opt_str("service_tier", input.service_tier());
-    b.null("data_residency");
-    b.null("vertex_location");
+    b.opt_str(key!("service_tier"), input.service_tier());
+    b.null(key!("data_residency"));
+    b.null(key!("vertex_location"));
     b.end();
 }
 
@@ -373,17 +378,17 @@ fn write_request_tags(out: &mut String, input: &LogInput, opts: &PayloadOptions)
 
 fn write_bodies(o: &mut Obj, input: &LogInput) {
     if !input.messages_logged {
-        o.key("messages").push_str(REDACTED_MESSAGES_JSON);
-        o.key("response").push_str(REDACTED_RESPONSE_JSON);
+        o.field(key!("messages")).push_str(REDACTED_MESSAGES_JSON);
+        o.field(key!("response")).push_str(REDACTED_RESPONSE_JSON);
         return;
     }
     match &input.messages {
-        Some(c) => c.push_json(o.key("messages")),
-        None => o.null("messages"),
+        Some(c) => c.push_json(o.field(key!("messages"))),
+        None => o.null(key!("messages")),
     }
     match &input.response {
-        Some(c) => c.push_json(o.key("response")),
-        None => o.key("response").push_str("{}"),
+        Some(c) => c.push_json(o.field(key!("response"))),
+        None => o.field(key!("response")).push_str("{}"),
     }
 }
 
@@ -400,20 +405,26 @@ fn write_model_parameters(out: &mut String, input: &LogInput) {
 pub(super) fn push_hidden_params(out: &mut String, input: &LogInput) {
     let succeeded = input.succeeded();
     let mut h = Obj::begin(out);
-    h.opt_str("model_id", input.model_id);
-    h.null("cache_key");
-    h.str("api_base", strip_trailing_slash(input.api_base));
-    h.opt_f64("response_cost", input.cost.map(|c| pico_to_usd(c.total())));
+    h.opt_str(key!("model_id"), input.model_id);
+    h.null(key!("cache_key"));
+    h.str(key!("api_base"), strip_trailing_slash(input.api_base));
+    match input.cost {
+        Some(c) => push_pico_usd(h.field(key!("response_cost")), c.total()),
+        None => h.null(key!("response_cost")),
+    }
     if input.status == 0 {
-        h.null("additional_headers");
+        h.null(key!("additional_headers"));
     } else {
         let rl = &input.rate_limits;
-        let mut a = Obj::begin(h.key("additional_headers"));
+        let mut a = Obj::begin(h.field(key!("additional_headers")));
         for (k, v) in [
-            ("x_ratelimit_limit_requests", rl.limit_requests),
-            ("x_ratelimit_limit_tokens", rl.limit_tokens),
-            ("x_ratelimit_remaining_requests", rl.remaining_requests),
-            ("x_ratelimit_remaining_tokens", rl.remaining_tokens),
+            (key!("x_ratelimit_limit_requests"), rl.limit_requests),
+            (key!("x_ratelimit_limit_tokens"), rl.limit_tokens),
+            (
+                key!("x_ratelimit_remaining_requests"),
+                rl.remaining_requests,
+            ),
+            (key!("x_ratelimit_remaining_tokens"), rl.remaining_tokens),
         ] {
             if let Some(v) = v {
                 a.u64(k, v);
@@ -421,11 +432,14 @@ pub(super) fn push_hidden_params(out: &mut String, input: &LogInput) {
         }
         for (k, v) in [
             (
-                "x_ratelimit_reset_requests",
+                key!("x_ratelimit_reset_requests"),
                 input.rate_limit_reset_requests,
             ),
-            ("x_ratelimit_reset_tokens", input.rate_limit_reset_tokens),
-            ("llm_provider-x-request-id", input.provider_request_id),
+            (
+                key!("x_ratelimit_reset_tokens"),
+                input.rate_limit_reset_tokens,
+            ),
+            (key!("llm_provider-x-request-id"), input.provider_request_id),
         ] {
             if let Some(v) = v {
                 a.str(k, v);
@@ -435,15 +449,15 @@ pub(super) fn push_hidden_params(out: &mut String, input: &LogInput) {
     }
     // The filter never holds a request: no overhead to report (LiteLLM reports it on success).
     if succeeded {
-        h.f64("litellm_overhead_time_ms", 0.0);
+        h.f64(key!("litellm_overhead_time_ms"), 0.0);
     } else {
-        h.null("litellm_overhead_time_ms");
+        h.null(key!("litellm_overhead_time_ms"));
     }
-    h.null("batch_models");
-    h.null("batch_successful_requests");
-    h.null("batch_failed_requests");
-    h.opt_str("litellm_model_name", input.litellm_model_name);
-    h.null("usage_object");
+    h.null(key!("batch_models"));
+    h.null(key!("batch_successful_requests"));
+    h.null(key!("batch_failed_requests"));
+    h.opt_str(key!("litellm_model_name"), input.litellm_model_name);
+    h.null(key!("usage_object"));
     h.end();
 }
 
@@ -466,44 +480,44 @@ fn normalized_error(status: u16) -> &'static str {
 
 /// LiteLLM's `error_information`: empty strings on success (`get_error_information(None)`).
 fn write_error_information(o: &mut Obj, input: &LogInput, error: Option<&str>) {
-    let mut e = Obj::begin(o.key("error_information"));
+    let mut e = Obj::begin(o.field(key!("error_information")));
     match error {
         None => {
             for k in [
-                "error_code",
-                "error_class",
-                "llm_provider",
-                "traceback",
-                "error_message",
+                key!("error_code"),
+                key!("error_class"),
+                key!("llm_provider"),
+                key!("traceback"),
+                key!("error_message"),
             ] {
                 e.str(k, "");
             }
-            e.null("error_provider_request_id");
+            e.null(key!("error_provider_request_id"));
         }
         Some(text) => {
             // No response at all is LiteLLM's APIConnectionError, whose status is 500.
             let code = if input.status == 0 { 500 } else { input.status };
-            push_string(e.key("error_code"), &code.to_string());
-            e.str("error_class", input.error_class.unwrap_or(""));
-            e.str("llm_provider", input.provider().unwrap_or(""));
-            e.str("traceback", "");
-            e.str("error_message", text);
-            e.opt_str("error_provider_request_id", input.provider_request_id);
+            push_string(e.field(key!("error_code")), &code.to_string());
+            e.str(key!("error_class"), input.error_class.unwrap_or(""));
+            e.str(key!("llm_provider"), input.provider().unwrap_or(""));
+            e.str(key!("traceback"), "");
+            e.str(key!("error_message"), text);
+            e.opt_str(key!("error_provider_request_id"), input.provider_request_id);
         }
     }
     for k in [
-        "error_rate_limit_category",
-        "error_rate_limit_type",
-        "error_budget_entity_type",
-        "error_budget_entity_id",
-        "error_budget_limit",
-        "error_budget_spend",
+        key!("error_rate_limit_category"),
+        key!("error_rate_limit_type"),
+        key!("error_budget_entity_type"),
+        key!("error_budget_entity_id"),
+        key!("error_budget_limit"),
+        key!("error_budget_spend"),
     ] {
         e.null(k);
     }
     match error {
-        None => e.null("normalized_error"),
-        Some(_) => e.str("normalized_error", normalized_error(input.status)),
+        None => e.null(key!("normalized_error")),
+        Some(_) => e.str(key!("normalized_error"), normalized_error(input.status)),
     }
     e.end();
 }
@@ -511,24 +525,23 @@ fn write_error_information(o: &mut Obj, input: &LogInput, error: Option<&str>) {
 /// `response_cost_failure_debug_info` for a success whose model has no price.
 fn write_cost_failure(o: &mut Obj, input: &LogInput) {
     if !input.succeeded() || input.cost.is_some() || input.usage.is_none() {
-        o.null("response_cost_failure_debug_info");
+        o.null(key!("response_cost_failure_debug_info"));
         return;
     }
     let provider = input.provider().unwrap_or("");
-    let mut d = Obj::begin(o.key("response_cost_failure_debug_info"));
-    d.str(
-        "error_str",
+    let mut d = Obj::begin(o.field(key!("response_cost_failure_debug_info")));
+    d.str(key!("error_str"),
         &format!(
             "This model isn't mapped yet. model={}, custom_llm_provider={provider}. Add it here - https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json.",
             input.model
         ),
     );
-    d.str("traceback_str", "");
-    d.str("model", input.model);
-    d.null("cache_hit");
-    d.opt_str("custom_llm_provider", input.provider());
-    d.null("base_model");
-    d.str("call_type", input.call_type());
-    d.bool("custom_pricing", false);
+    d.str(key!("traceback_str"), "");
+    d.str(key!("model"), input.model);
+    d.null(key!("cache_hit"));
+    d.opt_str(key!("custom_llm_provider"), input.provider());
+    d.null(key!("base_model"));
+    d.str(key!("call_type"), input.call_type());
+    d.bool(key!("custom_pricing"), false);
     d.end();
 }

@@ -381,3 +381,41 @@ fn response_headers_can_be_turned_off() {
     );
     assert!(off.response_headers(&v).is_empty());
 }
+
+/// Not a test: a loop for counting instructions per encode under valgrind (no timing is
+/// asserted anywhere). `N` encodes of `W` (`payload`, `span`, with `_nobody` for no logged
+/// bodies, or `none`); the difference between two `N` divided by their difference is the cost of
+/// one, e.g. `N=200` and `N=1200` under `valgrind --tool=cachegrind --cache-sim=no
+/// --branch-sim=no <test binary> --ignored --exact logging::tests::encode_loop_for_instruction_counts`.
+#[test]
+#[ignore]
+fn encode_loop_for_instruction_counts() {
+    let n: usize = std::env::var("N").map_or(1, |v| v.parse().unwrap_or(1));
+    let which = std::env::var("W").unwrap_or_else(|_| "payload".to_owned());
+    let md = metadata();
+    let with_bodies = success(&md);
+    let no_bodies = LogInput {
+        messages: None,
+        response: None,
+        ..success(&md)
+    };
+    let input = if which.ends_with("_nobody") {
+        no_bodies
+    } else {
+        with_bodies
+    };
+    let which = which.trim_end_matches("_nobody").to_owned();
+    let mut buf = String::new();
+    let ids = otel::SpanIds::for_request(&input, &mut call_id::IdGenerator::from_seed(&[1]));
+    for _ in 0..n {
+        buf.clear();
+        match which.as_str() {
+            "payload" => {
+                payload::encode_payload(&input, &payload::PayloadOptions::default(), &mut buf)
+            }
+            "span" => otel::encode_span(&input, &ids, &otel::SpanOptions::default(), &mut buf),
+            _ => {}
+        }
+    }
+    assert!(n == 0 || !buf.is_empty() || which == "none");
+}
