@@ -251,7 +251,7 @@ impl Outbox {
     /// dispatch the host refuses at once is status 0). Call from the root context's tick.
     pub fn on_tick(&mut self, now_ms: u64) -> Vec<u64> {
         self.expire_lost(now_ms);
-        while self.flush_due(now_ms) && self.bodies.len() < self.limits.max_pending_bodies {
+        while self.flush_due(now_ms) && self.bodies.len() < self.max_bodies() {
             self.form_body(now_ms);
         }
         let mut due: Vec<u64> = Vec::new();
@@ -339,6 +339,19 @@ impl Outbox {
         self.queue.len() >= self.batch_records()
             || self.queue_bytes + self.framing.overhead() >= self.limits.batch_max_bytes
             || now_ms.saturating_sub(*oldest) >= self.limits.flush_interval_ms
+    }
+
+    /// Bodies pending at once. One record per body (`single`) would cap throughput at
+    /// `max_pending_bodies` records per tick, so there a batch's worth go at once, as LiteLLM
+    /// sends a `single` batch's records in parallel.
+    fn max_bodies(&self) -> usize {
+        if self.framing == Framing::Single {
+            self.limits
+                .max_pending_bodies
+                .max(self.limits.batch_max_records)
+        } else {
+            self.limits.max_pending_bodies
+        }
     }
 
     fn batch_records(&self) -> usize {
@@ -489,9 +502,12 @@ mod tests {
         assert_eq!(bodies(&mut nd, 5_000), ["{}\n[]"]);
 
         let mut single = Outbox::new(limits(), Framing::Single);
-        single.push("1".into(), 0);
-        single.push("2".into(), 0);
-        assert_eq!(bodies(&mut single, 0), ["1", "2"]);
+        for r in ["1", "2", "3", "4"] {
+            single.push(r.into(), 0);
+        }
+        // One record per body, a batch's worth (3) at once though only 2 bodies may pend
+        // otherwise.
+        assert_eq!(bodies(&mut single, 0), ["1", "2", "3"]);
 
         let mut enc = Outbox::new(
             limits(),

@@ -196,7 +196,9 @@ impl Logging {
                 DestinationKind::Generic => self.payload_buf.clone(),
                 DestinationKind::Otel(_) if span_ok => self.span_buf.clone(),
                 DestinationKind::Otel(_) => continue,
-                DestinationKind::Datadog(f) => datadog_entry(f, input, &self.payload_buf),
+                DestinationKind::Datadog(f) => {
+                    datadog_entry(f, input, &self.payload_buf, opts.redact_user_api_key_info)
+                }
             };
             outbox.push(record, now_ms);
         }
@@ -278,8 +280,9 @@ fn datadog_tag_value(v: &str) -> String {
 }
 
 /// One Datadog log entry (LiteLLM's `DatadogPayload`): the payload JSON as `message`, status
-/// `info` or `error`, the tags LiteLLM's `get_datadog_tags` builds.
-fn datadog_entry(f: &DatadogFields, input: &LogInput, payload_json: &str) -> String {
+/// `info` or `error`, the tags LiteLLM's `get_datadog_tags` builds (its `team:` tag left out
+/// under `redact_user_api_key_info`, like the payload's key fields).
+fn datadog_entry(f: &DatadogFields, input: &LogInput, payload_json: &str, redact: bool) -> String {
     let mut tags = f.base_tags.clone();
     for t in input.request_tags() {
         tags.push_str(",request_tag:");
@@ -289,7 +292,7 @@ fn datadog_entry(f: &DatadogFields, input: &LogInput, payload_json: &str) -> Str
         .identity
         .team_alias
         .or(input.identity.team_id)
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty() && !redact);
     if let Some(team) = team {
         tags.push_str(",team:");
         tags.push_str(&datadog_tag_value(team));
