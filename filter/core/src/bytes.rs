@@ -49,6 +49,23 @@ pub fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     find_by(hay, |w| matches(w, a) | matches(w, b), |c| c == a || c == b)
 }
 
+/// Marks (high bit) the bytes of `word` below `n` (`n` <= 0x80). Exact for the lowest marked
+/// byte, like [`matches`].
+fn below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(LO * u64::from(n)) & !word & HI
+}
+
+/// Index of the first byte of `hay` a JSON string must escape: a control character (below
+/// 0x20), `"` or `\\`.
+#[inline]
+pub fn find_json_escape(hay: &[u8]) -> Option<usize> {
+    find_by(
+        hay,
+        |w| below(w, 0x20) | matches(w, b'"') | matches(w, b'\\'),
+        |c| c < 0x20 || c == b'"' || c == b'\\',
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +82,21 @@ mod tests {
                 assert_eq!(find(&hay, b'"'), Some(at));
                 assert_eq!(find2(&hay, b'\\', b'"'), Some(at));
                 assert_eq!(find2(&hay, b'\n', b'\r'), None);
+                for special in [0u8, b'\n', 0x1f, b'"', b'\\'] {
+                    // Bytes just outside the escaped set before it, other escaped bytes after.
+                    let mut hay: Vec<u8> =
+                        (0..len).map(|i| [0x20, 0x7f, 0x80, 0xff][i % 4]).collect();
+                    hay[at] = special;
+                    for b in hay.iter_mut().skip(at + 1) {
+                        *b = 0;
+                    }
+                    assert_eq!(find_json_escape(&hay), Some(at), "{special:#x} at {at}");
+                }
             }
+            // UTF-8 and DEL need no escape.
+            assert_eq!(find_json_escape(&vec![0x7f; len]), None);
+            assert_eq!(find_json_escape("é".repeat(len).as_bytes()), None);
+            assert_eq!(find_json_escape(&vec![b' '; len]), None);
             // Bytes that differ only in the high bit are not matches.
             assert_eq!(find(&vec![0x80 | b'"'; len], b'"'), None);
         }

@@ -29,8 +29,13 @@ pub mod json_object;
 pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
 pub mod labels;
+/// Per-request logging as LiteLLM does it: call ids, response headers, the standard logging
+/// payload, the generic endpoint, OpenTelemetry, Datadog, access-log filter state.
+pub mod logging;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
+/// Records queued in the VM, batched into POST bodies, retried, dropped and counted.
+pub mod outbox;
 /// Anthropic, Gemini / Vertex AI and Bedrock responses read natively, with LiteLLM's semantics.
 pub mod providers;
 /// Which OpenAI-style (or provider-native) API a request path is.

@@ -106,6 +106,8 @@ pub struct Identity<'a> {
     pub team_alias: Option<&'a str>,
     /// `org_id`.
     pub org_id: Option<&'a str>,
+    /// `org_alias`.
+    pub org_alias: Option<&'a str>,
     /// The end user id.
     pub end_user: Option<&'a str>,
     /// The provider (`api_provider`).
