@@ -256,7 +256,7 @@ mod tests {
             vec![("Authorization".into(), "Bearer x".into())],
         )
         .unwrap();
-        assert_eq!(e.destination.cluster, "webhook_logs.example.com_443");
+        assert_eq!(e.destination.cluster, "webhook_logs_example_com_443");
         assert_eq!(
             e.headers(),
             [

@@ -71,7 +71,7 @@ fn the_generic_endpoint_from_litellms_variables() {
     assert_eq!(d.framing, Framing::JsonArray);
     assert_eq!(d.events, Events::BOTH);
     assert_eq!(d.limits, OutboxLimits::default());
-    assert_eq!(d.endpoint.destination.cluster, "webhook_127.0.0.1_18081");
+    assert_eq!(d.endpoint.destination.cluster, "webhook_127_0_0_1_18081");
     assert_eq!(
         headers(d),
         [
@@ -177,7 +177,7 @@ fn callback_settings_name_more_generic_endpoints() {
     );
     assert_eq!(
         a.endpoint.destination.cluster,
-        "webhook_audit.example.com_443"
+        "webhook_audit_example_com_443"
     );
     assert_eq!(a.endpoint.destination.id, "audit");
     // Only success asked for, but event_types allow only failures: nothing to send.
@@ -250,7 +250,7 @@ fn otlp_variables_win_and_an_endpoint_alone_means_otlp_http() {
     let d = only(&l);
     assert_eq!(
         d.endpoint.destination.cluster,
-        "webhook_api.honeycomb.io_443"
+        "webhook_api_honeycomb_io_443"
     );
     assert_eq!(d.endpoint.destination.path, "/v1/traces");
 }
@@ -291,7 +291,7 @@ fn langfuse_through_its_otel_endpoint() {
     assert_eq!(d.name, "langfuse_otel");
     assert_eq!(
         d.endpoint.destination.cluster,
-        "webhook_us.cloud.langfuse.com_443"
+        "webhook_us_cloud_langfuse_com_443"
     );
     assert_eq!(
         headers(d)[1..],
@@ -315,7 +315,7 @@ fn langfuse_through_its_otel_endpoint() {
     .unwrap();
     assert_eq!(
         only(&l).endpoint.destination.cluster,
-        "webhook_127.0.0.1_3000"
+        "webhook_127_0_0_1_3000"
     );
     assert_eq!(
         error(json!({"litellm_settings": {"callbacks": ["langfuse_otel"]}}), &[]),
@@ -339,7 +339,7 @@ fn datadog_logs_intake() {
     let d = only(&l);
     assert_eq!(
         d.endpoint.destination.cluster,
-        "webhook_http-intake.logs.us5.datadoghq.com_443"
+        "webhook_http-intake_logs_us5_datadoghq_com_443"
     );
     assert_eq!(d.endpoint.destination.path, "/api/v2/logs");
     assert_eq!(headers(d)[5], ("dd-api-key", "dd-secret"));

@@ -155,7 +155,7 @@ fn the_generic_endpoint_receives_one_json_list_per_batch() {
         }]
     );
     let c = l.callout(calls[0]).unwrap();
-    assert_eq!(c.cluster, "webhook_127.0.0.1_18081");
+    assert_eq!(c.cluster, "webhook_127_0_0_1_18081");
     assert_eq!(c.timeout_ms, 5_000);
     assert_eq!(
         c.headers,
@@ -257,7 +257,7 @@ fn opentelemetry_receives_one_span_per_request_in_an_otlp_envelope() {
     l.on_finished(&unsampled, 0);
     let calls = l.on_tick(5_000);
     let c = l.callout(calls[0]).unwrap();
-    assert_eq!(c.cluster, "webhook_127.0.0.1_4318");
+    assert_eq!(c.cluster, "webhook_127_0_0_1_4318");
     assert_eq!(c.headers[1], (":path", "/v1/traces"));
     let v: Value = serde_json::from_str(c.body).unwrap();
     let spans = v["resourceSpans"][0]["scopeSpans"][0]["spans"]
