@@ -33,6 +33,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import litellm_config  # noqa: E402  (envoy/litellm_config.py: LiteLLM config.yaml -> plugin JSON)
+
 REPO = Path(__file__).resolve().parents[1]
 STATS_TAGS_FILE = REPO / "envoy" / "stats-tags.yaml"
 DEFAULT_WASM = "build/llm_telemetry.wasm"
@@ -360,13 +363,19 @@ _Dumper.add_representer(str, _str_representer)
 
 def load_plugin_config(plugin_config: str | Path | None = None, litellm_config: str | Path | None = None) -> dict:
     """The filter's configuration: from a JSON file, from a LiteLLM config.yaml, or else
-    examples/config.json if present, else {}."""
+    examples/config.json if present, else {}. A file that cannot be read raises
+    litellm_config.ConfigFileError, one line naming the file (and line and column)."""
     if litellm_config:
         return plugin_config_from_litellm(litellm_config)
     path = Path(plugin_config) if plugin_config else EXAMPLE_PLUGIN_CONFIG
-    if plugin_config or path.is_file():
+    if not (plugin_config or path.is_file()):
+        return {}
+    try:
         return json.loads(path.read_text())
-    return {}
+    except OSError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise litellm_config.ConfigFileError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
 
 
 def forwarded_env() -> dict:
@@ -375,15 +384,18 @@ def forwarded_env() -> dict:
 
 
 def plugin_config_from_litellm(path: str | Path, env: dict | None = None) -> dict:
-    """The filter's configuration converted from a LiteLLM config.yaml by envoy/litellm_config.py
-    (or {} with a warning while that converter does not exist)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    """The filter's configuration converted from a LiteLLM config.yaml by envoy/litellm_config.py.
+    Raises litellm_config.ConfigFileError (one line naming the file, line and column)."""
     try:
-        import litellm_config  # noqa: PLC0415 - optional sibling module
-    except ImportError:
-        print("warning: envoy/litellm_config.py not found: using an empty plugin config", file=sys.stderr)
-        return {}
-    return litellm_config.convert(Path(path).read_text(), dict(os.environ if env is None else env))
+        text = Path(path).read_text()
+    except OSError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e.strerror or e}") from None
+    try:
+        return litellm_config.convert(text, dict(os.environ if env is None else env), str(path))
+    except litellm_config.ConfigFileError:
+        raise
+    except ValueError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e}") from None
 
 
 ISTIO_NAMESPACE, ISTIO_APP = "llm-gateway", "llm-gateway"
@@ -627,7 +639,11 @@ def main(argv=None) -> int:
             return 1
         return 0
 
-    plugin = load_plugin_config(a.plugin_config, a.litellm_config)
+    try:
+        plugin = load_plugin_config(a.plugin_config, a.litellm_config)
+    except litellm_config.ConfigFileError as e:
+        print(e, file=sys.stderr)
+        return 1
     env = forwarded_env() if a.forward_env else {}
     env.update(kv.split("=", 1) for kv in a.env)
     text = render(a.listen_port, a.admin_port, a.upstream, a.wasm, plugin, a.extra_label,

@@ -110,63 +110,42 @@ impl Context for Root {
     }
 }
 
+/// Gauge: 1 while the last plugin configuration this filter received could not be used (the
+/// filter then passes traffic through untouched, or Envoy refused it), 0 once one could.
+const CONFIG_INVALID: &str = "llm_telemetry_config_invalid";
+
+fn set_config_invalid(invalid: bool) {
+    if let Some(id) = abi::define_metric(abi::METRIC_GAUGE, CONFIG_INVALID) {
+        abi::record_metric(id, u64::from(invalid));
+    }
+}
+
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let raw = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
             .ok()
             .flatten()
             .unwrap_or_default();
-        let env = |name: &str| std::env::var(name).ok();
-        let loaded = match config::parse(&raw, &env) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                // Returning false makes Envoy refuse the plugin: the operator sees this line.
-                log::error!("llm-telemetry: invalid plugin configuration: {e}");
-                return false;
-            }
+        let Err(e) = self.configure(&raw) else {
+            set_config_invalid(false);
+            return true;
         };
-        // Every VM (two on the main thread, one per worker) configures itself: only the first
-        // to claim this configuration's key logs what it ignores.
-        let claim = format!("llm_telemetry.ignored_logged.{}", host::fingerprint(&raw));
-        if !loaded.ignored.is_empty() && host::claim_once(&claim) {
-            log::info!(
-                "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
-                loaded.ignored.join(", ")
-            );
+        self.shared = None;
+        set_config_invalid(true);
+        // Every VM (two on the main thread, one per worker) configures itself: one line.
+        let claim = format!("llm_telemetry.invalid_logged.{}", host::fingerprint(&raw));
+        let refuse = config::InvalidConfigPolicy::of(&raw) == config::InvalidConfigPolicy::Refuse;
+        if host::claim_once(&claim) {
+            let outcome = if refuse {
+                "refused (telemetry_settings.on_invalid_config: refuse)"
+            } else {
+                "traffic passes through untouched, without telemetry, until a valid one arrives"
+            };
+            log::error!("llm-telemetry: invalid plugin configuration: {e}; {outcome}");
         }
-        let config = Rc::new(loaded.config);
-        let alerting = match alerting::configure(&config) {
-            Ok(a) => a,
-            Err(e) => {
-                log::error!("llm-telemetry: invalid plugin configuration: {e}");
-                return false;
-            }
-        };
-        let flush = config.limits.metrics_flush_interval_ms.max(1);
-        let interval = alerting::tick_period_ms(flush, alerting.as_ref());
-        let mut metrics = Metrics::new(&config);
-        // Cardinality bounds across every worker, scoped by this configuration.
-        let scope = host::fingerprint(&raw);
-        metrics.set_admission(Box::new(bounds::SharedBounds::new(
-            &scope,
-            metrics.label_keys(),
-        )));
-        let stat_budget =
-            bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
-        self.shared = Some(Rc::new(RefCell::new(Shared {
-            config,
-            metrics,
-            alerting,
-            flush_ms: flush,
-            next_flush_ms: 0,
-            tick_ms: interval,
-            fast_ticks: false,
-            stat_budget,
-        })));
-        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
-            log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
-        }
-        true
+        // false makes Envoy refuse the plugin: a bootstrap does not start, an xDS update is
+        // rejected (the previous configuration keeps serving).
+        !refuse
     }
 
     fn on_tick(&mut self) {
@@ -190,6 +169,54 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    /// Parses the plugin configuration and builds this VM's state; `Err` names what is wrong.
+    fn configure(&mut self, raw: &[u8]) -> Result<(), String> {
+        let env = |name: &str| std::env::var(name).ok();
+        let loaded = config::parse(raw, &env).map_err(|e| e.to_string())?;
+        // Only the first VM to claim this configuration's key logs what it ignores and warns of.
+        let claim = format!("llm_telemetry.ignored_logged.{}", host::fingerprint(raw));
+        if !(loaded.ignored.is_empty() && loaded.warnings.is_empty()) && host::claim_once(&claim) {
+            if !loaded.ignored.is_empty() {
+                log::info!(
+                    "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
+                    loaded.ignored.join(", ")
+                );
+            }
+            for w in &loaded.warnings {
+                log::warn!("llm-telemetry: {w}");
+            }
+        }
+        let config = Rc::new(loaded.config);
+        let alerting = alerting::configure(&config)?;
+        let flush = config.limits.metrics_flush_interval_ms.max(1);
+        let interval = alerting::tick_period_ms(flush, alerting.as_ref());
+        let mut metrics = Metrics::new(&config);
+        // Cardinality bounds across every worker, scoped by this configuration.
+        let scope = host::fingerprint(raw);
+        metrics.set_admission(Box::new(bounds::SharedBounds::new(
+            &scope,
+            metrics.label_keys(),
+        )));
+        let stat_budget =
+            bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
+        self.shared = Some(Rc::new(RefCell::new(Shared {
+            config,
+            metrics,
+            alerting,
+            flush_ms: flush,
+            next_flush_ms: 0,
+            tick_ms: interval,
+            fast_ticks: false,
+            stat_budget,
+        })));
+        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
+            log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
+        }
+        Ok(())
     }
 }
 
