@@ -23,7 +23,8 @@ when the file has one (LiteLLM ignores that section). What changes:
   variables Envoy hands it. Unresolvable references are kept; the filter resolves them at load
   (and names the missing variable if it cannot).
 - Other top-level sections (`guardrails`, `mcp_servers`, `credential_list`, `include`, ...)
-  are dropped: nothing in them is observable from a proxy, and some hold credentials.
+  are emptied (kept as `null`, so the filter lists them once as ignored): nothing in them is
+  observable from a proxy, and some hold credentials.
 
 A file that is not YAML, or not a mapping, is one line on stderr naming the file, line and
 column (`config.yaml:3:4: invalid YAML: ...`), exit status 1: no traceback.
@@ -247,6 +248,9 @@ def convert(yaml_text: str, env: dict, source: str = "<config>") -> dict:
 
     if "telemetry_settings" in doc:
         out["telemetry_settings"] = _telemetry_settings(doc["telemetry_settings"], resolver)
+    for name in doc:
+        if name not in out and name not in ("environment_variables", "model_list"):
+            out[str(name)] = None  # named, so that the filter says it is ignored; content dropped
     return out
 
 
