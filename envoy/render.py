@@ -129,6 +129,27 @@ def webhook_urls(plugin_config: dict, env_vars: dict | None = None) -> list[str]
     return found
 
 
+# The logging endpoints' variables (LiteLLM's): the `_OTLP_` form wins, as in the filter.
+LOGGING_URL_ENV = ("GENERIC_LOGGER_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_ENDPOINT")
+
+
+def logging_urls(plugin_config: dict, env_vars: dict | None = None) -> list[str]:
+    """The logging endpoints the filter posts to (logging::settings): `GENERIC_LOGGER_ENDPOINT`,
+    the OTLP endpoint, `callback_settings.<name>.endpoint`; resolved like `webhook_urls`."""
+    env = {**(env_vars or {}), **(plugin_config.get("environment_variables") or {})}
+
+    def resolve(v) -> str:
+        v = str(v or "")
+        return str(env.get(v[len("os.environ/"):], "")) if v.startswith("os.environ/") else v
+
+    otel = resolve(env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) or resolve(env.get("OTEL_ENDPOINT"))
+    found = [resolve(env.get("GENERIC_LOGGER_ENDPOINT")), otel]
+    for c in (plugin_config.get("callback_settings") or {}).values():
+        if isinstance(c, dict):
+            found.append(resolve(c.get("endpoint")))
+    return [u for u in dict.fromkeys(found) if u.startswith(("http://", "https://"))]
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -224,7 +245,8 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
 
     Clusters: `llm_upstream`; the default webhook cluster `webhook_127_0_0_1_18081`; one
     `webhook_<host>_<port>` (see `webhook_cluster_name`) per http(s) URL found in plugin_config,
-    env_vars or webhook_urls_extra (the filter posts alerts through a cluster of that name), each
+    env_vars or webhook_urls_extra (the filter posts alerts through a cluster of that name) and per
+    logging endpoint (`logging_urls`), each
     with a short idle timeout (`WEBHOOK_IDLE_TIMEOUT`) — except URLs whose host
     `general_settings.webhook_clusters` maps to a cluster of the operator's own (Istio's
     `outbound|443||host`, ...), which the operator defines; then clusters_extra,
@@ -313,7 +335,8 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
     # Variables the VM will read from Envoy's environment: this process's values name the clusters.
     host_env = {k: os.environ[k] for k in host_env_keys if os.environ.get(k)}
     hooks = [f"http://{DEFAULT_WEBHOOK[0]}:{DEFAULT_WEBHOOK[1]}/", *webhook_urls_extra,
-             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
+             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})}),
+             *logging_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
     wanted = [(*webhook_cluster(u), WEBHOOK_IDLE_TIMEOUT) for u in hooks if not overridden(u, overrides)]
     wanted += [(*c, None) for c in clusters_extra]
     for name, host, port, tls, idle in wanted:

@@ -58,6 +58,32 @@ extern "C" {
         return_size: *mut usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_http_call(
+        upstream: *const u8,
+        upstream_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        body: *const u8,
+        body_size: usize,
+        trailers: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        return_token: *mut u32,
+    ) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -175,6 +201,94 @@ pub fn remove_header(map_type: u32, key: &str) -> Result<(), HostError> {
     }
 }
 
+/// Adds a header (response headers: only while they have not left, i.e. in their callback).
+pub fn add_header(map_type: u32, key: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: key and value outlive the call.
+    let status = unsafe {
+        proxy_add_header_map_value(
+            map_type,
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Sets a one-segment property: Envoy stores it as filter state `wasm.<name>`, which access
+/// loggers read with `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: name and value outlive the call.
+    let status =
+        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// A header map in the ABI's serialized form (the layout [`get_header_pairs`] returns).
+fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let size = 4 + pairs
+        .iter()
+        .map(|(k, v)| 10 + k.len() + v.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(&len(pairs.len()));
+    for (k, v) in pairs {
+        out.extend_from_slice(&len(k.len()));
+        out.extend_from_slice(&len(v.len()));
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// Dispatches an HTTP callout to `cluster`; the answer comes to the root context's
+/// `on_http_call_response` with the returned token. An unknown cluster is refused at once.
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<u32, HostError> {
+    let headers = serialize_pairs(headers);
+    let trailers = serialize_pairs(&[]);
+    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+    let mut token = 0u32;
+    // SAFETY: every buffer outlives the call; out-pointer to a local.
+    let status = unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            headers.as_ptr(),
+            headers.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout,
+            &mut token,
+        )
+    };
+    if status == OK {
+        Ok(token)
+    } else {
+        Err(HostError(status))
+    }
+}
+
 /// An Envoy attribute, its path segments joined by NUL as the ABI wants.
 pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
     let mut serialized = Vec::new();
@@ -272,4 +386,25 @@ pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<(), HostError
     } else {
         Err(HostError(status))
     }
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+/// `N` words from WASI's `random_get` (Envoy 1.40 grants it); none when the host refuses.
+/// Called directly: the `getrandom` crate and std's `RandomState` fail, or panic, where the
+/// capability is restricted.
+pub fn random_words<const N: usize>() -> Vec<u64> {
+    let mut buf = [0u8; 8];
+    let mut out = Vec::with_capacity(N);
+    for _ in 0..N {
+        // SAFETY: buf outlives the call and has the length passed.
+        if unsafe { random_get(buf.as_mut_ptr(), buf.len()) } != 0 {
+            break;
+        }
+        out.push(u64::from_le_bytes(buf));
+    }
+    out
 }

@@ -35,6 +35,8 @@ pub mod json;
 pub mod otel;
 /// The StandardLoggingPayload encoder.
 pub mod payload;
+/// One request's logging state, from request headers to `on_log`.
+pub mod request;
 /// The configuration keys (LiteLLM's), parsed once into typed settings.
 pub mod settings;
 
