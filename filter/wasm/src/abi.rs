@@ -71,19 +71,6 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> u32;
-    #[allow(clippy::too_many_arguments)]
-    fn proxy_http_call(
-        upstream: *const u8,
-        upstream_size: usize,
-        headers: *const u8,
-        headers_size: usize,
-        body: *const u8,
-        body_size: usize,
-        trailers: *const u8,
-        trailers_size: usize,
-        timeout_ms: u32,
-        return_token: *mut u32,
-    ) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -228,62 +215,6 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), HostError> {
         unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status == OK {
         Ok(())
-    } else {
-        Err(HostError(status))
-    }
-}
-
-/// A header map in the ABI's serialized form (the layout [`get_header_pairs`] returns).
-fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let size = 4 + pairs
-        .iter()
-        .map(|(k, v)| 10 + k.len() + v.len())
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len(pairs.len()));
-    for (k, v) in pairs {
-        out.extend_from_slice(&len(k.len()));
-        out.extend_from_slice(&len(v.len()));
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
-/// Dispatches an HTTP callout to `cluster`; the answer comes to the root context's
-/// `on_http_call_response` with the returned token. An unknown cluster is refused at once.
-pub fn http_call(
-    cluster: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout_ms: u64,
-) -> Result<u32, HostError> {
-    let headers = serialize_pairs(headers);
-    let trailers = serialize_pairs(&[]);
-    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
-    let mut token = 0u32;
-    // SAFETY: every buffer outlives the call; out-pointer to a local.
-    let status = unsafe {
-        proxy_http_call(
-            cluster.as_ptr(),
-            cluster.len(),
-            headers.as_ptr(),
-            headers.len(),
-            body.as_ptr(),
-            body.len(),
-            trailers.as_ptr(),
-            trailers.len(),
-            timeout,
-            &mut token,
-        )
-    };
-    if status == OK {
-        Ok(token)
     } else {
         Err(HostError(status))
     }
