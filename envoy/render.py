@@ -41,7 +41,9 @@ DEFAULT_WEBHOOK = ("127.0.0.1", 18081)
 EXAMPLE_PLUGIN_CONFIG = REPO / "examples" / "config.json"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # Environment variables the filter reads (as LiteLLM does); `make envoy-up` forwards them.
-FORWARDED_ENV = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL")
+FORWARDED_ENV = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL", "GENERIC_LOGGER_ENDPOINT", "GENERIC_LOGGER_HEADERS",
+                 "OTEL_EXPORTER", "OTEL_ENDPOINT", "OTEL_HEADERS", "OTEL_SERVICE_NAME",
+                 "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 SHIPPED = {
     "envoy.yaml": {

@@ -12,7 +12,12 @@
 //! - `telemetry_settings`: the filter's own keys (identity table, trusted identity headers,
 //!   memory limits). This section is strict: an unknown key is an error.
 //!
-//! Everything else LiteLLM understands but a proxy filter cannot use (callbacks, router settings,
+//! - Logging (`litellm_settings.callbacks` and the other keys of
+//!   [`crate::logging::settings`], `callback_settings`, `telemetry_settings.logging`): parsed by
+//!   that module into [`Config::logging`]; what it accepts without acting on is in
+//!   [`Loaded::warnings`].
+//!
+//! Everything else LiteLLM understands but a proxy filter cannot use (router settings,
 //! guardrails, ...) is accepted and reported in [`Loaded::ignored`]. Every error names the exact
 //! JSON path. Secrets (the master key, API keys) never appear in errors or `Debug` output.
 
