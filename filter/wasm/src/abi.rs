@@ -45,13 +45,6 @@ extern "C" {
         data: *const u8,
         data_size: usize,
     ) -> u32;
-    fn proxy_get_header_map_value(
-        map_type: u32,
-        key: *const u8,
-        key_size: usize,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
     fn proxy_get_header_map_pairs(
         map_type: u32,
         return_data: *mut *mut u8,
@@ -142,17 +135,6 @@ pub fn set_buffer(
     } else {
         Err(HostError(status))
     }
-}
-
-/// A header's value.
-pub fn get_header(map_type: u32, key: &str) -> Option<String> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: key outlives the call; out-pointers to locals.
-    let status = unsafe {
-        proxy_get_header_map_value(map_type, key.as_ptr(), key.len(), &mut data, &mut size)
-    };
-    let bytes = returned_bytes(status, data, size).ok().flatten()?;
-    String::from_utf8(bytes).ok()
 }
 
 /// A whole header map in the ABI's serialized form (see [`crate::host::HeaderPairs`]): one host
