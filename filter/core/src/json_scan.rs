@@ -42,7 +42,7 @@ const MAX_PATHS: usize = 64;
 const MAX_SEGMENTS: usize = 3;
 
 /// JSON insignificant whitespace (RFC 8259 section 2): space, tab, LF, CR. Nothing else.
-#[inline]
+#[inline(always)]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -395,8 +395,10 @@ impl JsonScanner {
                 | St::Done => {
                     if is_ws(b) {
                         // Pretty-printed bodies have runs of indentation: skip them in one go.
-                        let rest = bytes.get(i..).unwrap_or_default();
-                        i = rest.iter().position(|&c| !is_ws(c)).map_or(n, |k| i + k);
+                        i += 1;
+                        while bytes.get(i).is_some_and(|&c| is_ws(c)) {
+                            i += 1;
+                        }
                         continue;
                     }
                     if !self.structural(bytes, i, b, base) {
@@ -468,11 +470,10 @@ impl JsonScanner {
                             // `01`: leading zeros are not JSON.
                             return self.malformed();
                         }
-                        let rest = bytes.get(i..).unwrap_or_default();
-                        i = rest
-                            .iter()
-                            .position(|c| !c.is_ascii_digit())
-                            .map_or(n, |k| i + k);
+                        i += 1;
+                        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                            i += 1;
+                        }
                         continue;
                     }
                     match (self.state, b) {
@@ -552,6 +553,7 @@ impl JsonScanner {
     }
 
     /// The public view of the grammar state.
+    #[inline(always)]
     fn scan_state(&self) -> ScanState {
         match self.state {
             St::Done => ScanState::Complete,
@@ -674,6 +676,7 @@ impl JsonScanner {
     }
 
     /// A value ended just before `bytes[end]`, at the current depth.
+    #[inline(always)]
     fn value_done(&mut self, bytes: &[u8], end: usize) {
         if self.active > 0 {
             self.end_captures(bytes, end);
@@ -701,6 +704,7 @@ impl JsonScanner {
     }
 
     /// Whether the innermost open container is an object (false at root level).
+    #[inline(always)]
     fn top_is_object(&self) -> bool {
         let Some(d) = self.depth.checked_sub(1) else {
             return false;

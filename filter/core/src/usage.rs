@@ -230,12 +230,14 @@ mod plain {
     }
 
     impl<'a> Cursor<'a> {
+        #[inline(always)]
         fn ws(&mut self) {
             while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
                 self.i += 1;
             }
         }
 
+        #[inline(always)]
         fn eat(&mut self, c: u8) -> bool {
             self.ws();
             let ok = self.b.get(self.i) == Some(&c);
@@ -243,27 +245,24 @@ mod plain {
             ok
         }
 
+        #[inline(always)]
         fn peek(&mut self) -> Option<u8> {
             self.ws();
             self.b.get(self.i).copied()
         }
 
-        /// A string of printable ASCII without escapes; its contents.
+        /// A string of ASCII without escapes or control characters; its contents.
         fn plain_string(&mut self) -> Option<&'a [u8]> {
             if !self.eat(b'"') {
                 return None;
             }
-            let start = self.i;
-            loop {
-                match *self.b.get(self.i)? {
-                    b'"' => break,
-                    b'\\' => return None,
-                    0x20..=0x7e => self.i += 1,
-                    _ => return None,
-                }
+            let rest = self.b.get(self.i..)?;
+            let len = crate::bytes::find_json_escape(rest)?;
+            let inner = rest.get(..len)?;
+            if rest.get(len) != Some(&b'"') || !inner.is_ascii() {
+                return None;
             }
-            let inner = self.b.get(start..self.i)?;
-            self.i += 1;
+            self.i += len + 1;
             Some(inner)
         }
 
