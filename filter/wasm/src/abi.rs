@@ -157,7 +157,7 @@ pub fn set_buffer(
     }
 }
 
-/// A header's value.
+/// One header's value (a callout's `:status`: cheaper than the whole map).
 pub fn get_header(map_type: u32, key: &str) -> Option<String> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: key outlives the call; out-pointers to locals.

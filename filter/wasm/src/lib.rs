@@ -16,7 +16,7 @@ mod bounds;
 mod host;
 mod logging;
 
-use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
+use host::{now_ns, property_string, HeaderPairs, HostStats};
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
 use llm_telemetry_core::logging::request::RequestLog;
@@ -239,19 +239,19 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = HostHeaders(abi::HTTP_REQUEST_HEADERS);
+        // One host call for the whole map: the route check and every header the exchange (and
+        // later readers) look at come from it.
+        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
             return Action::Continue;
         };
-        let Some(route) = route::classify_request(&method, &path) else {
+        let Some(route) = route::classify_request(method, path) else {
             return Action::Continue;
         };
         let Some(config) = self.config() else {
             return Action::Continue;
         };
         let mut exchange = Exchange::new(route, &config, now_ns());
-        // An LLM request reads a dozen headers: one host call for the whole map.
-        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         // The downstream address is asked for only when no proxy in front named the client.
         let client_ip = match headers.value("x-forwarded-for") {
             Some(_) => None,
@@ -375,7 +375,13 @@ impl HttpContext for Http {
                 exchange.on_response_details(&details);
             }
         }
-        let Some(record) = exchange.finish(now_ns(), upstream) else {
+        // The clock only for a response that did not end (its end is now); else it is unused.
+        let now = if exchange.wants_end_details() {
+            now_ns()
+        } else {
+            0
+        };
+        let Some(record) = exchange.finish(now, upstream) else {
             return;
         };
         let Some(shared) = &self.shared else { return };
