@@ -42,7 +42,7 @@ INVALID = [
                  "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, "
                  "inject_stream_usage, max_capture_bytes, max_series_per_metric, "
                  "max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, "
-                 "max_new_stats_per_second",
+                 "max_new_stats_per_second, logging",
                  id="unknown-telemetry-key"),
     pytest.param({"litellm_settings": {"prometheus_metrics_config": [
                      {"group": "g", "metrics": ["litellm_requests_metric", "litellm_bogus"]}]}},
@@ -138,7 +138,7 @@ IGNORED_CFG = {
 IGNORED_LINE = (
     "llm-telemetry: ignoring LiteLLM settings a filter cannot use: "
     "litellm_settings.prometheus_metrics_config[0].metrics[0] (litellm_total_users), "
-    "litellm_settings.cache, litellm_settings.callbacks, litellm_settings.drop_params, "
+    "litellm_settings.cache, litellm_settings.drop_params, "
     "general_settings.database_url, general_settings.store_model_in_db, "
     "guardrails, router_settings.num_retries, router_settings.routing_strategy")
 

@@ -576,7 +576,7 @@ pub const LITELLM_METRIC_NAMES: &[&str] = &[
 ];
 
 /// Label keys of the filter's own metrics (`llm_telemetry_*`), beside LiteLLM's.
-pub const OWN_LABELS: &[&str] = &["alert_type", "label", "outcome", "reason"];
+pub const OWN_LABELS: &[&str] = &["alert_type", "destination", "label", "outcome", "reason"];
 
 /// Every label key that must have a `stats_tags` regex in Envoy's bootstrap (sorted): LiteLLM's,
 /// the filter's own, and `le` for histogram buckets. Custom metadata/tag labels come on top.

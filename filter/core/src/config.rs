@@ -12,7 +12,12 @@
 //! - `telemetry_settings`: the filter's own keys (identity table, trusted identity headers,
 //!   memory limits). This section is strict: an unknown key is an error.
 //!
-//! Everything else LiteLLM understands but a proxy filter cannot use (callbacks, router settings,
+//! - Logging (`litellm_settings.callbacks` and the other keys of
+//!   [`crate::logging::settings`], `callback_settings`, `telemetry_settings.logging`): parsed by
+//!   that module into [`Config::logging`]; what it accepts without acting on is in
+//!   [`Loaded::warnings`].
+//!
+//! Everything else LiteLLM understands but a proxy filter cannot use (router settings,
 //! guardrails, ...) is accepted and reported in [`Loaded::ignored`]. Every error names the exact
 //! JSON path. Secrets (the master key, API keys) never appear in errors or `Debug` output.
 
@@ -49,6 +54,8 @@ pub struct Loaded {
     pub config: Config,
     /// Dotted paths of LiteLLM keys the filter cannot use (the host logs them once).
     pub ignored: Vec<String>,
+    /// Settings accepted but not acted on, each a sentence (the host logs them once).
+    pub warnings: Vec<String>,
 }
 
 /// The filter's configuration. `Debug` redacts the master-key hash and alerting values (webhook
@@ -91,6 +98,9 @@ pub struct Config {
     /// `os.environ/NAME` references up here before the VM's environment (see
     /// [`Config::env_var`]). Values may be secrets: `Debug` shows only the names.
     pub environment_variables: HashMap<String, String>,
+    /// Per-request logging (`litellm_settings.callbacks`, `callback_settings`,
+    /// `telemetry_settings.logging`, ...), parsed by [`crate::logging::settings::parse`].
+    pub logging: crate::logging::settings::LoggingSettings,
 }
 
 impl Default for Config {
@@ -110,6 +120,7 @@ impl Default for Config {
             metric_names: crate::gen_ai::Vocabulary::Litellm,
             alerting_general_settings: Map::new(),
             environment_variables: HashMap::new(),
+            logging: Default::default(),
         }
     }
 }
@@ -137,6 +148,7 @@ impl fmt::Debug for Config {
             .field("metric_names", &self.metric_names)
             .field("alerting_general_settings (keys)", &alerting)
             .field("environment_variables (names)", &env_names)
+            .field("logging", &self.logging)
             .finish()
     }
 }
@@ -508,6 +520,8 @@ const TELEMETRY_KEYS: &[&str] = &[
     "max_tracked_keys",
     "max_new_stats_per_second",
     "metric_names",
+    // Read by `logging::settings`.
+    "logging",
 ];
 const KEY_ENTRY_KEYS: &[&str] = &[
     "api_key",
@@ -590,6 +604,12 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     if let Some(v) = root.get("telemetry_settings") {
         p.telemetry_settings(v, &mut config)?;
     }
+    let logging = {
+        let env_vars = &p.env_vars;
+        let lookup = |name: &str| env_vars.get(name).cloned().or_else(|| env(name));
+        crate::logging::settings::parse(&root, &lookup, &logging_cluster_overrides(&root))?
+    };
+    config.logging = logging.settings;
     for (k, v) in &root {
         match k.as_str() {
             "environment_variables"
@@ -597,6 +617,7 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
             | "litellm_settings"
             | "general_settings"
             | "telemetry_settings" => {}
+            k if crate::logging::settings::ROOT_KEYS.contains(&k) => {}
             "router_settings" => match v {
                 Value::Object(m) if !m.is_empty() => {
                     p.ignored
@@ -613,7 +634,23 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     Ok(Loaded {
         config,
         ignored: p.ignored,
+        warnings: logging.warnings,
     })
+}
+
+/// `general_settings.webhook_clusters` (host → Envoy cluster) for the logging endpoints, read
+/// leniently: the alerts parser refuses a malformed one when alerting is on.
+fn logging_cluster_overrides(root: &Map<String, Value>) -> HashMap<String, String> {
+    root.get("general_settings")
+        .and_then(|g| g.get("webhook_clusters"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(host, c)| {
+            let c = c.as_str()?.trim();
+            (!c.is_empty()).then(|| (host.trim().to_ascii_lowercase(), c.to_owned()))
+        })
+        .collect()
 }
 
 fn err(path: &str, message: impl Into<String>) -> ConfigError {
@@ -956,6 +993,8 @@ impl Parser<'_> {
                         .alerting_general_settings
                         .insert(k.to_owned(), v.clone());
                 }
+                // Read by `logging::settings`.
+                k if crate::logging::settings::LITELLM_SETTINGS_KEYS.contains(&k) => {}
                 _ => self.ignored.push(key_path(P, k)),
             }
         }
@@ -1104,6 +1143,7 @@ impl Parser<'_> {
                             )
                         })?;
                 }
+                "logging" => {}
                 _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
             }
         }
@@ -1358,7 +1398,9 @@ mod tests {
 
     #[test]
     fn full_litellm_config() {
-        let Loaded { config: c, ignored } = parse(FULL.as_bytes(), &full_env).unwrap();
+        let Loaded {
+            config: c, ignored, ..
+        } = parse(FULL.as_bytes(), &full_env).unwrap();
         assert_eq!(c.deployments.len(), 4);
         assert_eq!(
             c.deployments[0],
@@ -1490,8 +1532,6 @@ mod tests {
             ignored,
             [
                 "litellm_settings.prometheus_metrics_config[0].metrics[1] (litellm_spend_metric)",
-                "litellm_settings.callbacks",
-                "litellm_settings.success_callback",
                 "general_settings.database_url",
                 "guardrails",
                 "router_settings.routing_strategy",
@@ -1642,7 +1682,7 @@ mod tests {
             (r#"{"general_settings": {"master_key": "os.environ/MASTER"}}"#, "general_settings.master_key: environment variable MASTER is not set"),
             (r#"{"general_settings": {"master_key": ""}}"#, "general_settings.master_key: must not be empty"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names, logging"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
@@ -1743,7 +1783,9 @@ mod tests {
     #[test]
     fn shipped_example_config_loads() {
         let text = include_str!("../../../examples/config.json");
-        let Loaded { config: c, ignored } = parse(text.as_bytes(), &no_env).unwrap();
+        let Loaded {
+            config: c, ignored, ..
+        } = parse(text.as_bytes(), &no_env).unwrap();
         let d = c
             .find_deployment("gpt-4o", Some("127.0.0.1:18080"))
             .unwrap();
@@ -1779,7 +1821,8 @@ mod tests {
             c.env_var("SLACK_WEBHOOK_URL", &no_env).as_deref(),
             Some("http://127.0.0.1:18081/slack")
         );
-        assert!(ignored.contains(&"litellm_settings.callbacks".to_owned()));
+        // Read by the logging settings now (`prometheus` is what the filter does anyway).
+        assert!(!ignored.contains(&"litellm_settings.callbacks".to_owned()));
         assert!(ignored.contains(&"router_settings.routing_strategy".to_owned()));
     }
 

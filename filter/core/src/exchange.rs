@@ -44,19 +44,21 @@ const REQUEST_PATHS_WITHOUT_PROMPT: &[&str] = match REQUEST_PATHS.split_at_check
 };
 
 /// Values read from a JSON (non-streamed) response.
-pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier"];
+pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier", "id"];
 const RESP_MODEL: usize = 0;
 const RESP_USAGE: usize = 1;
 const RESP_ERROR: usize = 2;
 const RESP_SERVICE_TIER: usize = 3;
+const RESP_ID: usize = 4;
 
 /// Keys read from each SSE event, at any depth: chat/completions chunks carry them at the top,
 /// Responses API events inside `response`.
-pub const SSE_EVENT_KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier"];
+pub const SSE_EVENT_KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier", b"id"];
 const EV_USAGE: usize = 0;
 const EV_MODEL: usize = 1;
 const EV_ERROR: usize = 2;
 const EV_SERVICE_TIER: usize = 3;
+const EV_ID: usize = 4;
 
 /// Header access, implemented by the host adapter over Envoy's header maps.
 pub trait Headers {
@@ -162,6 +164,8 @@ struct EventReader {
     model: Option<String>,
     service_tier: Option<String>,
     error_message: Option<String>,
+    /// The first event's `id` (`chatcmpl-...`, or the Responses API's `response.id`).
+    id: Option<String>,
     events: u32,
     malformed_events: u32,
     /// Events whose data is neither a JSON object nor `[DONE]`, and lines of fields the SSE
@@ -226,7 +230,7 @@ impl SseSink for EventReader {
         // errors, from events that announce one) is looked for.
         let first = self.model.is_none();
         self.spotter.reset_wanting(|k| match k {
-            EV_MODEL | EV_SERVICE_TIER => first,
+            EV_MODEL | EV_SERVICE_TIER | EV_ID => first,
             EV_ERROR => false,
             _ => true,
         });
@@ -315,6 +319,9 @@ impl EventReader {
         if self.service_tier.is_none() {
             self.service_tier = s.value(EV_SERVICE_TIER).and_then(json_string);
         }
+        if self.id.is_none() {
+            self.id = s.value(EV_ID).and_then(json_string);
+        }
         if self.error_message.is_none() {
             self.error_message = s.value(EV_ERROR).and_then(error_message);
         }
@@ -370,6 +377,13 @@ pub struct Record {
     pub status: u16,
     pub usage: Option<Usage>,
     pub rate_limits: RateLimits,
+    /// `x-ratelimit-reset-requests` / `-tokens` as the provider sent them (`1s`, `6m0s`), and
+    /// its own request id (the response's `x-request-id`): read for the logs.
+    pub rate_limit_reset_requests: Option<String>,
+    pub rate_limit_reset_tokens: Option<String>,
+    pub provider_request_id: Option<String>,
+    /// The response's `id` (`chatcmpl-...`): LiteLLM's payload `id`.
+    pub response_id: Option<String>,
     pub started_ns: u64,
     /// When the request left for the upstream: its headers are never held, so the time they
     /// reached the filter.
@@ -682,6 +696,9 @@ impl Exchange {
         self.record.rate_limits = native
             .and_then(|api| providers::rate_limits(api, &get))
             .unwrap_or_else(|| RateLimits::read(h));
+        self.record.rate_limit_reset_requests = h.get("x-ratelimit-reset-requests");
+        self.record.rate_limit_reset_tokens = h.get("x-ratelimit-reset-tokens");
+        self.record.provider_request_id = h.get("x-request-id");
         let content_type = h
             .get("content-type")
             .unwrap_or_default()
@@ -722,6 +739,7 @@ impl Exchange {
                     model: None,
                     service_tier: None,
                     error_message: None,
+                    id: None,
                     events: 0,
                     malformed_events: 0,
                     garbage: 0,
@@ -809,6 +827,7 @@ impl Exchange {
                     self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
                     self.record.error_message =
                         scanner.captured(RESP_ERROR).and_then(error_message);
+                    self.record.response_id = scanner.captured(RESP_ID).and_then(json_string);
                     let tier = scanner.captured(RESP_SERVICE_TIER).and_then(json_string);
                     if tier.is_some() {
                         self.record.service_tier = tier;
@@ -830,6 +849,7 @@ impl Exchange {
                     self.record.usage = events.usage;
                     self.record.response_model = events.model;
                     self.record.error_message = events.error_message;
+                    self.record.response_id = events.id;
                     if events.service_tier.is_some() {
                         self.record.service_tier = events.service_tier;
                     }

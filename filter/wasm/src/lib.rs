@@ -14,10 +14,12 @@ mod abi;
 mod alerting;
 mod bounds;
 mod host;
+mod logging;
 
-use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
+use host::{now_ns, property_string, HeaderPairs, HostStats};
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
+use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::metrics::Metrics;
 use llm_telemetry_core::route;
 use proxy_wasm::hostcalls;
@@ -29,7 +31,9 @@ use std::time::Duration;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(Root { context_id, shared: None })
+    });
 }}
 
 /// State shared by the root context and the HTTP contexts of one VM (one per worker thread).
@@ -38,6 +42,8 @@ struct Shared {
     metrics: Metrics,
     /// `None` when alerting is off.
     alerting: Option<alerting::Alerting>,
+    /// `None` when logging has nothing to do.
+    logging: Option<logging::VmLogging>,
     /// Milliseconds between metric flushes, and when the next is due.
     flush_ms: u64,
     next_flush_ms: u64,
@@ -93,8 +99,8 @@ impl Shared {
     }
 }
 
-#[derive(Default)]
 struct Root {
+    context_id: u32,
     shared: Option<Rc<RefCell<Shared>>>,
 }
 
@@ -102,6 +108,11 @@ impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
+                if let Some(l) = s.logging.as_mut() {
+                    if l.on_http_call_response(token_id) {
+                        return;
+                    }
+                }
                 if let Some(a) = s.alerting.as_mut() {
                     a.on_http_call_response(token_id, body_size);
                 }
@@ -134,7 +145,16 @@ impl RootContext for Root {
                 loaded.ignored.join(", ")
             );
         }
+        for w in &loaded.warnings {
+            if host::claim_once(&format!(
+                "llm_telemetry.warned.{}",
+                host::fingerprint(w.as_bytes())
+            )) {
+                log::warn!("llm-telemetry: {w}");
+            }
+        }
         let config = Rc::new(loaded.config);
+        let logging = logging::configure(&config, self.context_id);
         let alerting = match alerting::configure(&config) {
             Ok(a) => a,
             Err(e) => {
@@ -157,6 +177,7 @@ impl RootContext for Root {
             config,
             metrics,
             alerting,
+            logging,
             flush_ms: flush,
             next_flush_ms: 0,
             tick_ms: interval,
@@ -176,6 +197,9 @@ impl RootContext for Root {
                 if let Some(a) = s.alerting.as_mut() {
                     a.on_tick();
                 }
+                if let Some(l) = s.logging.as_mut() {
+                    l.on_tick();
+                }
             }
         }
     }
@@ -185,6 +209,7 @@ impl RootContext for Root {
             alert: alerting::Request::new(context_id, self.shared.as_ref()),
             shared: self.shared.clone(),
             exchange: None,
+            log: None,
         }))
     }
 
@@ -198,6 +223,8 @@ struct Http {
     shared: Option<Rc<RefCell<Shared>>>,
     exchange: Option<Exchange>,
     alert: alerting::Request,
+    /// `None` unless logging is on and this is an LLM request.
+    log: Option<RequestLog>,
 }
 
 impl Context for Http {}
@@ -212,25 +239,29 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = HostHeaders(abi::HTTP_REQUEST_HEADERS);
+        // One host call for the whole map: the route check and every header the exchange (and
+        // later readers) look at come from it.
+        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
             return Action::Continue;
         };
-        let Some(route) = route::classify_request(&method, &path) else {
+        let Some(route) = route::classify_request(method, path) else {
             return Action::Continue;
         };
         let Some(config) = self.config() else {
             return Action::Continue;
         };
         let mut exchange = Exchange::new(route, &config, now_ns());
-        // An LLM request reads a dozen headers: one host call for the whole map.
-        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         // The downstream address is asked for only when no proxy in front named the client.
         let client_ip = match headers.value("x-forwarded-for") {
             Some(_) => None,
             None => property_string(&["source", "address"]).map(|a| host::strip_port(&a)),
         };
         let rewrite = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
+        self.log = self.shared.as_ref().and_then(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            Some(s.logging.as_mut()?.request_started(&headers))
+        });
         if end_of_stream {
             exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), &exchange);
@@ -255,6 +286,9 @@ impl HttpContext for Http {
             .flatten()
             .unwrap_or_default();
         let action = exchange.on_request_body(&chunk, end_of_stream);
+        if let Some(log) = &mut self.log {
+            log.on_request_body(&chunk);
+        }
         if end_of_stream {
             self.alert.request_ended(self.shared.as_ref(), exchange);
         }
@@ -279,6 +313,14 @@ impl HttpContext for Http {
         if let Some(exchange) = &mut self.exchange {
             let headers = HeaderPairs::fetch(abi::HTTP_RESPONSE_HEADERS);
             exchange.on_response_headers(&headers, end_of_stream);
+            if let Some(log) = &mut self.log {
+                log.on_response_headers(&headers);
+                if let Some(s) = self.shared.as_ref().and_then(|s| s.try_borrow().ok()) {
+                    if let Some(l) = &s.logging {
+                        l.add_response_headers(log, exchange.record(), &s.config);
+                    }
+                }
+            }
             if end_of_stream {
                 exchange.on_response_end(now_ns());
             }
@@ -299,6 +341,9 @@ impl HttpContext for Http {
             };
             // A stream has a chunk per token: the clock (a host call) is read only for the first
             // byte and the end.
+            if let Some(log) = &mut self.log {
+                log.on_response_body(&chunk);
+            }
             let timed = end_of_stream || exchange.record().first_byte_ns.is_none();
             let now = if timed { now_ns() } else { 0 };
             exchange.on_response_body(&chunk, end_of_stream, now);
@@ -330,7 +375,13 @@ impl HttpContext for Http {
                 exchange.on_response_details(&details);
             }
         }
-        let Some(record) = exchange.finish(now_ns(), upstream) else {
+        // The clock only for a response that did not end (its end is now); else it is unused.
+        let now = if exchange.wants_end_details() {
+            now_ns()
+        } else {
+            0
+        };
+        let Some(record) = exchange.finish(now, upstream) else {
             return;
         };
         let Some(shared) = &self.shared else { return };
@@ -343,5 +394,8 @@ impl HttpContext for Http {
             s.flush_metrics();
         }
         self.alert.finished(&mut s, &record);
+        if let (Some(log), Some(l)) = (self.log.take(), s.logging.as_mut()) {
+            l.finished(log, &record, &config);
+        }
     }
 }
