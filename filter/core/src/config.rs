@@ -130,6 +130,8 @@ pub struct Config {
     /// `telemetry_settings.inject_stream_usage` (default true): add
     /// `stream_options.include_usage` to streaming chat requests so that usage can be counted.
     pub inject_stream_usage: bool,
+    /// `telemetry_settings.metric_names`: `litellm` (default), `gen_ai` (alias `otel`) or `both`.
+    pub metric_names: crate::gen_ai::Vocabulary,
     /// The alerting keys of `general_settings` (`alerting`, `alerting_threshold`,
     /// `alert_types`, `alert_to_webhook_url`, `alerting_args`, and our `webhook_clusters`) and
     /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
@@ -159,6 +161,7 @@ impl Default for Config {
             identity_headers: IdentityHeaders::default(),
             limits: Limits::default(),
             inject_stream_usage: true,
+            metric_names: crate::gen_ai::Vocabulary::Litellm,
             alerting_general_settings: Map::new(),
             environment_variables: HashMap::new(),
             logging: Default::default(),
@@ -186,6 +189,7 @@ impl fmt::Debug for Config {
             .field("identity_headers", &self.identity_headers)
             .field("limits", &self.limits)
             .field("inject_stream_usage", &self.inject_stream_usage)
+            .field("metric_names", &self.metric_names)
             .field("alerting_general_settings (keys)", &alerting)
             .field("environment_variables (names)", &env_names)
             .field("logging", &self.logging)
@@ -560,6 +564,7 @@ const TELEMETRY_KEYS: &[&str] = &[
     "metrics_flush_interval_ms",
     "max_tracked_keys",
     "max_new_stats_per_second",
+    "metric_names",
     // Read by `logging::settings`.
     "logging",
 ];
@@ -1239,6 +1244,16 @@ impl Parser<'_> {
                     }
                     l.max_new_stats_per_second = n;
                 }
+                "metric_names" => {
+                    let name = string(v, &path)?;
+                    config.metric_names = crate::gen_ai::Vocabulary::from_setting(name)
+                        .ok_or_else(|| {
+                            err(
+                                &path,
+                                format!("expected litellm, gen_ai (or otel) or both, got {name:?}"),
+                            )
+                        })?;
+                }
                 "logging" => {}
                 _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
             }
@@ -1778,7 +1793,7 @@ mod tests {
             (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_requests_metric"], "include_labels": "model"}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels: expected a list, got string"),
             (r#"{"general_settings": {"master_key": 12345}}"#, "general_settings.master_key: expected a string, got number"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, logging"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names, logging"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
@@ -1788,6 +1803,7 @@ mod tests {
             (r#"{"telemetry_settings": {"max_tracked_keys": 0}}"#, "telemetry_settings.max_tracked_keys: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_new_stats_per_second": 10}}"#, "telemetry_settings.max_new_stats_per_second: must be at least 20: the 20 parts of a histogram are defined together"),
             (r#"{"telemetry_settings": {"inject_stream_usage": "no"}}"#, "telemetry_settings.inject_stream_usage: expected a boolean, got string"),
+            (r#"{"telemetry_settings": {"metric_names": "prometheus"}}"#, "telemetry_settings.metric_names: expected litellm, gen_ai (or otel) or both, got \"prometheus\""),
             (r#"{"telemetry_settings": {"identity_headers": {"team": 1}}}"#, "telemetry_settings.identity_headers.team: expected a string, got number 1"),
             (r#"{"telemetry_settings": {"identity_headers": {"group": "x-group"}}}"#, "telemetry_settings.identity_headers.group: unknown key; expected one of team, team_alias, user, user_email, api_key_alias, end_user, org_id, org_alias"),
             (r#"{"telemetry_settings": {"identity_headers": {"user": "x user"}}}"#, "telemetry_settings.identity_headers.user: \"x user\" is not a valid HTTP header name"),

@@ -454,16 +454,21 @@ fn resolve_into<'a>(
             }
         }
     }
+    let mut failure_class = None;
     if !rec.succeeded() {
         v.set(Label::ExceptionStatus, status_text(rec.status));
         let class = rec
             .local_failure_class
             .or_else(|| rec.provider_exception_class(&provider))
             .unwrap_or_else(|| status_class(rec.status));
+        failure_class = Some(class);
         v.set(
             Label::ExceptionClass,
             Shared(cache.exception(&provider, class)),
         );
+    }
+    if config.metric_names.otel() {
+        gen_ai_labels(v, rec, requested, &provider, failure_class);
     }
     v.set(Label::ApiProvider, provider);
 
@@ -502,6 +507,39 @@ fn resolve_into<'a>(
         if value.len() > max_value_bytes {
             value.truncate(max_value_bytes);
         }
+    }
+}
+
+/// The gen_ai attributes of a record (`telemetry_settings.metric_names` `gen_ai` / `both`): the
+/// operation, the provider's conventional name, the model requested (as `requested_model`, so
+/// bounded the same way) and reported, and `error.type` (LiteLLM's class without its provider
+/// prefix) on failures. Unknown ones stay `None`, which the gen_ai families leave out.
+fn gen_ai_labels<'a>(
+    v: &mut LabelValues<'a>,
+    rec: &'a Record,
+    requested: Option<&'a str>,
+    provider: &LabelValue<'a>,
+    failure_class: Option<&'static str>,
+) {
+    use crate::gen_ai::{operation_name, provider_name};
+    v.fixed(
+        Label::GenAiOperationName,
+        operation_name(rec.api, rec.native),
+    );
+    let name = match provider {
+        LabelValue::Static(p) => LabelValue::Static(provider_name(p)),
+        LabelValue::Borrowed(p) => LabelValue::Borrowed(provider_name(p)),
+        other => LabelValue::Owned(provider_name(other).into()),
+    };
+    v.set(Label::GenAiProviderName, name);
+    if let Some(m) = requested {
+        v.borrow(Label::GenAiRequestModel, m);
+    }
+    if let Some(m) = rec.response_model.as_deref() {
+        v.borrow(Label::GenAiResponseModel, m);
+    }
+    if let Some(class) = failure_class {
+        v.fixed(Label::ErrorType, crate::gen_ai::error_type(class));
     }
 }
 
@@ -804,6 +842,11 @@ fn name_labels(
     emit_stream_label: bool,
     custom_names: &[String],
 ) -> Box<[usize]> {
+    if f.is_gen_ai() {
+        // The gen_ai vocabulary's own attributes only: LiteLLM's settings (label filters, the
+        // stream label, custom labels) shape LiteLLM's families.
+        return f.labels.iter().map(|l| *l as usize).collect();
+    }
     let kept = |name: &str| include.is_none_or(|inc| inc.iter().any(|i| i == name));
     let mut out = Vec::new();
     for l in f.labels {
@@ -837,7 +880,11 @@ impl Metrics {
         let mut next = 0usize;
         for f in &FAMILIES {
             let mf = config.metric_filter.as_ref();
-            enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
+            enabled[f.id as usize] = if f.is_gen_ai() {
+                config.metric_names.otel()
+            } else {
+                config.metric_names.litellm() && mf.is_none_or(|mf| mf.enabled(f.name))
+            };
             labels.push(name_labels(
                 f,
                 mf.and_then(|mf| mf.include_labels(f.name)),
@@ -956,12 +1003,29 @@ impl Metrics {
             if let Some(per_token) = latency.checked_div(output) {
                 self.observe(series, DeploymentLatencyPerOutputToken, per_token);
             }
+            if config.metric_names.otel() {
+                if let Some(u) = &rec.usage {
+                    for (t, n) in crate::gen_ai::token_observations(u) {
+                        self.observe(series, t.usage_family(), n);
+                    }
+                }
+                if let Some(t) = ttft {
+                    self.observe(series, GenAiTimeToFirstToken, t);
+                }
+                let total = rec.total_latency_us();
+                let per_token = crate::gen_ai::time_per_output_token_us(total, ttft, output);
+                if let Some(t) = per_token {
+                    self.observe(series, GenAiTimePerOutputToken, t);
+                }
+            }
         } else {
             self.count(series, ProxyFailedRequests, 1);
             self.count(series, LlmApiFailedRequests, 1);
             self.count(series, DeploymentFailureResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
         }
+        // Every operation, failed ones with their `error.type`.
+        self.observe(series, GenAiOperationDuration, rec.total_latency_us());
         // A client that left before any answer says nothing about the deployment.
         let state = if rec.client_left {
             0
@@ -1327,13 +1391,18 @@ impl Metrics {
         let Some(indexes) = self.name_labels.get(family as usize) else {
             return;
         };
+        let omit_unknown = family.family().omit_unknown;
         for (pos, &i) in indexes.iter().enumerate() {
             let key = ALL_LABELS.get(i).map(|l| l.as_str()).or_else(|| {
                 self.custom_names
                     .get(i.checked_sub(LABEL_COUNT)?)
                     .map(String::as_str)
             });
-            push_label(out, key.unwrap_or_default(), value(pos, i));
+            let v = value(pos, i);
+            if omit_unknown && v == UNKNOWN {
+                continue;
+            }
+            push_label(out, key.unwrap_or_default(), v);
         }
     }
 
@@ -1566,7 +1635,7 @@ impl Metrics {
                 None
             }
             Kind::Histogram => {
-                name.push_str("_sum_microseconds");
+                name.push_str(f.sum_suffix);
                 None
             }
             _ => {
@@ -1582,6 +1651,9 @@ impl Metrics {
             let id = series.values.get(i).copied().unwrap_or(0);
             self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
         });
+        if let Some((k, v)) = f.fixed_label {
+            push_label(&mut name, k, v);
+        }
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }
