@@ -26,7 +26,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "envoy" / "prometheus"
-RULE_FILES = (PROMETHEUS_DIR / "recording-rules.yaml", PROMETHEUS_DIR / "alerting-rules.yaml")
+RULE_FILES = (PROMETHEUS_DIR / "recording-rules.yaml", PROMETHEUS_DIR / "alerting-rules.yaml",
+              PROMETHEUS_DIR / "spend-rules.yaml")
 ALERTMANAGER_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 
 

@@ -106,10 +106,30 @@ pub enum FamilyId {
     Requests,
     ProviderCacheReadInputTokens,
     ProviderCacheCreationInputTokens,
+    // Spend and budgets, in `spend::families::FAMILIES` order: integer units, the shipped
+    // recording rules rebuild LiteLLM's series from them.
+    Spend,
+    ApiKeyMaxBudget,
+    ApiKeyBudgetSpend,
+    ApiKeyBudgetResetAt,
+    TeamMaxBudget,
+    TeamBudgetSpend,
+    TeamBudgetResetAt,
+    UserMaxBudget,
+    UserBudgetSpend,
+    UserBudgetResetAt,
+    CustomerMaxBudget,
+    CustomerBudgetSpend,
+    CustomerBudgetResetAt,
+    ProviderMaxBudget,
+    ProviderBudgetSpend,
 }
 
 /// Number of emitted families.
-pub const FAMILY_COUNT: usize = FamilyId::ProviderCacheCreationInputTokens as usize + 1;
+pub const FAMILY_COUNT: usize = FamilyId::ProviderBudgetSpend as usize + 1;
+
+/// The first spend family: from here on, [`FAMILIES`] follows `spend::families::FAMILIES`.
+pub const FIRST_SPEND_FAMILY: FamilyId = FamilyId::Spend;
 
 /// A metric family: what LiteLLM calls it and which labels it carries.
 #[derive(Debug)]
@@ -366,7 +386,34 @@ pub const FAMILIES: [Family; FAMILY_COUNT] = [
         Counter,
         PROVIDER_CACHE
     ),
+    spend_family(FamilyId::Spend),
+    spend_family(FamilyId::ApiKeyMaxBudget),
+    spend_family(FamilyId::ApiKeyBudgetSpend),
+    spend_family(FamilyId::ApiKeyBudgetResetAt),
+    spend_family(FamilyId::TeamMaxBudget),
+    spend_family(FamilyId::TeamBudgetSpend),
+    spend_family(FamilyId::TeamBudgetResetAt),
+    spend_family(FamilyId::UserMaxBudget),
+    spend_family(FamilyId::UserBudgetSpend),
+    spend_family(FamilyId::UserBudgetResetAt),
+    spend_family(FamilyId::CustomerMaxBudget),
+    spend_family(FamilyId::CustomerBudgetSpend),
+    spend_family(FamilyId::CustomerBudgetResetAt),
+    spend_family(FamilyId::ProviderMaxBudget),
+    spend_family(FamilyId::ProviderBudgetSpend),
 ];
+
+/// A spend family's catalogue entry, from its definition in `spend::families`.
+const fn spend_family(id: FamilyId) -> Family {
+    let f = &crate::spend::families::FAMILIES[id as usize - FIRST_SPEND_FAMILY as usize];
+    Family {
+        id,
+        name: f.name,
+        kind: f.kind,
+        labels: f.labels,
+        buckets: &[],
+    }
+}
 
 impl FamilyId {
     /// The family's catalogue entry.
@@ -491,7 +538,10 @@ mod tests {
     #[test]
     fn every_emitted_family_is_a_litellm_name() {
         for f in &FAMILIES {
-            assert!(LITELLM_METRIC_NAMES.contains(&f.name), "{}", f.name);
+            // Spend families are integer stats that recording rules turn into LiteLLM's series
+            // (`spend::families` checks those).
+            let spend = f.id as usize >= FIRST_SPEND_FAMILY as usize;
+            assert_eq!(LITELLM_METRIC_NAMES.contains(&f.name), !spend, "{}", f.name);
             assert_eq!(
                 f.kind == Kind::Histogram,
                 !f.buckets.is_empty(),

@@ -14,6 +14,7 @@ mod abi;
 mod alerting;
 mod bounds;
 mod host;
+mod spend;
 
 use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
 use llm_telemetry_core::config::{self, Config};
@@ -47,6 +48,8 @@ struct Shared {
     fast_ticks: bool,
     /// New stat definitions allowed, shared by every worker.
     stat_budget: bounds::StatBudget,
+    /// Prices, spend and budgets.
+    spend: spend::Spend,
 }
 
 /// While new stats wait for the budget, the tick (and a budgeted flush) comes this often: each
@@ -58,6 +61,10 @@ impl Shared {
     /// Root tick: flushes when due, or sooner while definitions wait, and ticks fast meanwhile.
     fn on_tick(&mut self) {
         let now = now_ns() / 1_000_000;
+        // Before the flush: the budget gauges it sends are the shared spend as of now.
+        let config = self.config.clone();
+        self.spend
+            .on_tick(&config, &mut self.metrics, i64::try_from(now).unwrap_or(0));
         if now >= self.next_flush_ms || self.metrics.has_backlog() {
             self.flush_metrics();
             if now >= self.next_flush_ms {
@@ -153,6 +160,7 @@ impl RootContext for Root {
         )));
         let stat_budget =
             bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
+        let spend = spend::Spend::configure(&config, &scope);
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
             metrics,
@@ -162,6 +170,7 @@ impl RootContext for Root {
             tick_ms: interval,
             fast_ticks: false,
             stat_budget,
+            spend,
         })));
         if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
             log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
@@ -208,6 +217,14 @@ impl Http {
             .as_ref()
             .and_then(|s| s.try_borrow().ok().map(|s| s.config.clone()))
     }
+
+    /// The budget refusal for a request whose headers `exchange` has read, if any.
+    fn refusal(&self, config: &Config, exchange: &Exchange) -> Option<spend::Refusal> {
+        let shared = self.shared.as_ref()?;
+        let mut s = shared.try_borrow_mut().ok()?;
+        let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap_or(0);
+        s.spend.refusal(config, exchange.record(), now_ms)
+    }
 }
 
 impl HttpContext for Http {
@@ -231,6 +248,24 @@ impl HttpContext for Http {
             None => property_string(&["source", "address"]).map(|a| host::strip_port(&a)),
         };
         let rewrite = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
+        if let Some((status, body)) = self.refusal(&config, &exchange) {
+            // Answered here: the request never reaches the upstream.
+            let headers = [("content-type", "application/json")];
+            match abi::send_local_response(
+                u32::from(status),
+                "budget_exceeded",
+                &headers,
+                body.as_bytes(),
+            ) {
+                Ok(()) => {
+                    self.exchange = Some(exchange);
+                    return Action::Pause;
+                }
+                Err(e) => log::warn!(
+                    "llm-telemetry: could not refuse a request over budget ({e:?}); it goes on"
+                ),
+            }
+        }
         if end_of_stream {
             exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), &exchange);
@@ -330,18 +365,27 @@ impl HttpContext for Http {
                 exchange.on_response_details(&details);
             }
         }
-        let Some(record) = exchange.finish(now_ns(), upstream) else {
+        let Some(mut record) = exchange.finish(now_ns(), upstream) else {
             return;
         };
         let Some(shared) = &self.shared else { return };
         let Ok(mut s) = shared.try_borrow_mut() else {
             return;
         };
+        let s = &mut *s;
         let config = s.config.clone();
+        let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
+        let alerting = &mut s.alerting;
+        s.spend
+            .finished(&config, &mut record, &mut s.metrics, now_ms, |event| {
+                if let Some(a) = alerting.as_mut() {
+                    a.enqueue(event);
+                }
+            });
         s.metrics.record(&record, &config, record.end_ns);
         if config.limits.metrics_flush_interval_ms == 0 {
             s.flush_metrics();
         }
-        self.alert.finished(&mut s, &record);
+        self.alert.finished(s, &record);
     }
 }
