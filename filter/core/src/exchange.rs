@@ -12,7 +12,8 @@
 use crate::config::{Config, IdentityFields};
 use crate::decode::{DecodeError, Decoder, Encoding};
 use crate::json_scan::{JsonScanner, ScanState};
-use crate::route::{Api, RouteMatch};
+use crate::providers::{self, ProviderError};
+use crate::route::{Api, Classified, NativeApi, NativeRoute};
 use crate::spot::KeySpotter;
 use crate::sse::{SseFramer, SseSink};
 use crate::usage::{parse_usage, Usage};
@@ -72,6 +73,9 @@ pub enum BodyProblem {
     ResponseMalformedSse,
     UnsupportedEncoding,
     DecodeError,
+    /// An AWS event stream (Bedrock) with a bad prelude, corrupt messages, or an event that is
+    /// not what its API sends.
+    ResponseMalformedEventStream,
     /// The response ended before its body was complete (reset, disconnect, truncated). A body
     /// cut short is counted under this reason alone, never also as malformed.
     ResponseIncomplete,
@@ -84,6 +88,7 @@ impl BodyProblem {
             BodyProblem::RequestMalformedJson => "request_malformed_json",
             BodyProblem::ResponseMalformedJson => "response_malformed_json",
             BodyProblem::ResponseMalformedSse => "response_malformed_sse",
+            BodyProblem::ResponseMalformedEventStream => "response_malformed_event_stream",
             BodyProblem::UnsupportedEncoding => "unsupported_encoding",
             BodyProblem::DecodeError => "decode_error",
             BodyProblem::ResponseIncomplete => "response_incomplete",
@@ -136,6 +141,8 @@ pub enum RequestBodyAction {
 enum ResponseReader {
     /// Not read: unsupported content type or encoding, or not LLM JSON/SSE.
     Skip,
+    /// A provider-native API's body (Anthropic, Gemini, Bedrock), read by its provider's reader.
+    Native(Box<providers::ResponseReader>),
     Json(Box<JsonScanner>),
     // Boxed: one reader per exchange, and the SSE state is the large one.
     Sse {
@@ -348,6 +355,8 @@ fn error_message(raw: &[u8]) -> Option<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Record {
     pub api: Option<Api>,
+    /// The provider-native API of the request (`api` is then `None`).
+    pub native: Option<NativeApi>,
     pub route: String,
     pub base_path: String,
     pub azure_deployment: Option<String>,
@@ -372,6 +381,8 @@ pub struct Record {
     pub metadata: Option<Vec<u8>>,
     pub service_tier: Option<String>,
     pub error_message: Option<String>,
+    /// A provider-native API's own error report (its type decides LiteLLM's exception class).
+    pub provider_error: Option<ProviderError>,
     /// The first 100 characters of the request's messages, for alerts that quote them.
     pub messages_preview: Option<String>,
     pub problems: Vec<BodyProblem>,
@@ -387,7 +398,8 @@ pub struct Record {
     /// The upstream broke the response after its headers: reset or closed mid-body (Envoy's
     /// `upstream_reset_after_response_started`), stalled past a timeout, or a body that ended
     /// before it was complete (`content-length` shorter than the JSON, a cut SSE event). The
-    /// client got the status of the headers and an unusable body: a failed request.
+    /// client got the status of the headers and an unusable body: a failed request. Also a
+    /// provider-native stream that reported an error mid-way (LiteLLM raises it).
     pub upstream_broke: bool,
     /// The client went away before any response (Envoy: `downstream_remote_disconnect`): status
     /// [`CLIENT_CLOSED_REQUEST`], not the upstream's failure (no health change, no alert).
@@ -421,6 +433,16 @@ impl Record {
         self.stream
             .then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
     }
+    /// LiteLLM's exception class (without the provider prefix) of a failed provider-native
+    /// request, as LiteLLM maps `provider`'s errors (an error inside a 2xx stream takes the
+    /// status LiteLLM gives it); `None` for OpenAI-style requests (the status table applies).
+    pub fn provider_exception_class(&self, provider: &str) -> Option<&'static str> {
+        self.native?;
+        let error = self.provider_error.as_ref();
+        let status = error.and_then(|e| e.stream_status).unwrap_or(self.status);
+        providers::exception_class(provider, status, error)
+    }
+
     /// Whether the client got a success (LiteLLM counts everything else as failed): a 2xx/3xx
     /// status whose body the upstream did not break.
     pub fn succeeded(&self) -> bool {
@@ -460,19 +482,24 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Starts an exchange for a classified LLM request at `now_ns`.
-    pub fn new(route: RouteMatch, config: &Config, now_ns: u64) -> Exchange {
+    /// Starts an exchange for a classified LLM request (OpenAI-style or provider-native) at
+    /// `now_ns`.
+    pub fn new(route: impl Into<Classified>, config: &Config, now_ns: u64) -> Exchange {
         let limits = &config.limits;
-        let record = Record {
-            api: Some(route.api),
-            route: route.route,
-            base_path: route.base_path,
-            requested_model: route.azure_deployment.clone(),
-            azure_deployment: route.azure_deployment,
-            started_ns: now_ns,
-            upstream_start_ns: now_ns,
-            ..Record::default()
+        let record = match route.into() {
+            Classified::OpenAi(route) => Record {
+                api: Some(route.api),
+                route: route.route,
+                base_path: route.base_path,
+                requested_model: route.azure_deployment.clone(),
+                azure_deployment: route.azure_deployment,
+                started_ns: now_ns,
+                upstream_start_ns: now_ns,
+                ..Record::default()
+            },
+            Classified::Native(route) => Exchange::native_record(route, now_ns),
         };
+        let inject = record.api.is_some_and(Api::usage_needs_stream_options);
         Exchange {
             record,
             request: JsonScanner::new(
@@ -487,13 +514,29 @@ impl Exchange {
             request_done: false,
             rewrite_candidate: false,
             rewrite_decided: false,
-            inject_usage: config.inject_stream_usage && route.api.usage_needs_stream_options(),
+            inject_usage: config.inject_stream_usage && inject,
             response: None,
             decoder: None,
             response_done: false,
             broke_mid_body: None,
             max_capture: limits.max_capture_bytes,
             finished: false,
+        }
+    }
+
+    /// The record of a provider-native request: the model its path names (Gemini, Vertex AI,
+    /// Bedrock; Anthropic's body names it, and the body's wins) is the requested model, and a
+    /// path that streams (Gemini's `streamGenerateContent`, Bedrock's streams) is a stream.
+    fn native_record(route: NativeRoute, now_ns: u64) -> Record {
+        Record {
+            native: Some(route.api),
+            route: route.route,
+            base_path: route.base_path,
+            requested_model: route.model,
+            stream: route.api.streams(),
+            started_ns: now_ns,
+            upstream_start_ns: now_ns,
+            ..Record::default()
         }
     }
 
@@ -510,17 +553,33 @@ impl Exchange {
         let authorization = h.get("authorization");
         let api_key = h.get("api-key");
         let x_api_key = h.get("x-api-key");
-        let key = crate::identity::api_key(
+        // Gemini's key header and query keys (`key=`, a presigned `X-Amz-Credential=`) only
+        // identify provider-native callers.
+        let native = self.record.native.is_some();
+        let goog_key = if native {
+            h.get("x-goog-api-key")
+        } else {
+            None
+        };
+        let path = if native { h.get(":path") } else { None };
+        let query = path
+            .as_deref()
+            .and_then(|p| p.split_once('?'))
+            .map_or("", |(_, q)| q);
+        // A SigV4 signature changes with every request: the caller is its access key id.
+        let key = providers::caller_key(
             authorization.as_deref(),
             api_key.as_deref(),
             x_api_key.as_deref(),
+            goog_key.as_deref(),
+            query,
         );
         let forwarded_ip = h
             .get("x-forwarded-for")
             .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
             .filter(|s| !s.is_empty());
         self.record.caller = Caller {
-            api_key: key.map(str::to_owned),
+            api_key: key.map(|k| k.as_str().to_owned()),
             user_agent: h.get("user-agent"),
             client_ip: forwarded_ip.or(client_ip),
             identity: config.identity_headers.read(|name| h.get(name)),
@@ -585,7 +644,8 @@ impl Exchange {
         if let Some(m) = s.captured(REQ_MODEL).and_then(json_string) {
             self.record.requested_model = Some(m);
         }
-        self.record.stream = s.captured(REQ_STREAM) == Some(b"true");
+        // `|=`: a provider-native path may already say it streams.
+        self.record.stream |= s.captured(REQ_STREAM) == Some(b"true");
         self.record.end_user = s.captured(REQ_USER).and_then(json_string);
         self.record.metadata = s.captured(REQ_METADATA).map(<[u8]>::to_vec);
         self.record.service_tier = s.captured(REQ_SERVICE_TIER).and_then(json_string);
@@ -620,7 +680,11 @@ impl Exchange {
             .get(":status")
             .and_then(|s| s.trim().parse::<u16>().ok())
             .unwrap_or(0);
-        self.record.rate_limits = RateLimits::read(h);
+        let native = self.record.native;
+        let get = |name: &str| h.get(name);
+        self.record.rate_limits = native
+            .and_then(|api| providers::rate_limits(api, &get))
+            .unwrap_or_else(|| RateLimits::read(h));
         let content_type = h
             .get("content-type")
             .unwrap_or_default()
@@ -638,6 +702,18 @@ impl Exchange {
                 return;
             }
             Some(enc) => self.decoder = Decoder::new(enc),
+        }
+        if let Some(api) = native {
+            // A stream whatever the request said: Anthropic's SSE, Gemini's SSE, Bedrock's
+            // event streams (a streamed Gemini JSON array is known from the path).
+            if content_type.starts_with("text/event-stream")
+                || content_type.starts_with("application/vnd.amazon.eventstream")
+            {
+                self.record.stream = true;
+            }
+            let reader = providers::ResponseReader::new(api, &get, self.max_capture);
+            self.response = Some(ResponseReader::Native(Box::new(reader)));
+            return;
         }
         self.response = Some(if content_type.starts_with("text/event-stream") {
             ResponseReader::Sse {
@@ -761,6 +837,33 @@ impl Exchange {
                         self.record.service_tier = events.service_tier;
                     }
                 }
+                Some(ResponseReader::Native(mut reader)) => {
+                    let reading = reader.finish();
+                    problem = reading.unreadable.map(|u| match u {
+                        providers::Unreadable::MalformedJson => BodyProblem::ResponseMalformedJson,
+                        providers::Unreadable::MalformedSse => BodyProblem::ResponseMalformedSse,
+                        providers::Unreadable::MalformedEventStream => {
+                            BodyProblem::ResponseMalformedEventStream
+                        }
+                    });
+                    self.record.stream_without_usage =
+                        self.record.stream && reading.usage.is_none();
+                    self.record.usage = reading.usage;
+                    self.record.response_model = reading.response_model;
+                    if reading.service_tier.is_some() {
+                        self.record.service_tier = reading.service_tier;
+                    }
+                    if let Some(e) = reading.error {
+                        self.record.error_message = e.message.clone();
+                        // An error event inside a stream that began with a 2xx (Anthropic's
+                        // `overloaded_error`, Bedrock's `throttlingException`): LiteLLM raises
+                        // it, so the request failed although its headers said 200.
+                        if e.stream_status.is_some() && self.record.succeeded() {
+                            self.record.upstream_broke = true;
+                        }
+                        self.record.provider_error = Some(e);
+                    }
+                }
                 Some(_) | None => {}
             }
         }
@@ -873,6 +976,7 @@ fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {
             scanner.feed(bytes);
         }
         Some(ResponseReader::Sse { framer, events }) => framer.feed(bytes, &mut **events),
+        Some(ResponseReader::Native(r)) => r.feed(bytes),
         Some(ResponseReader::Skip) | None => {}
     }
 }

@@ -32,6 +32,8 @@ use crate::config::{Config, Deployment, IdentityFields};
 use crate::exchange::Record;
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
 use crate::labels::{end_labels, push_label, truncate_utf8, OVERFLOW, UNKNOWN};
+use crate::providers::detect_provider;
+use crate::route::NativeApi;
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -187,6 +189,8 @@ const CACHE_ENTRIES: usize = 8;
 struct UpstreamLabels {
     host: Box<str>,
     base_path: Box<str>,
+    /// Anthropic's `/v1` and OpenAI's `/v1` share a host and base path in a gateway.
+    native: Option<NativeApi>,
     api_base: Rc<str>,
     provider: &'static str,
 }
@@ -218,12 +222,14 @@ fn cache_put<T>(table: &mut Vec<T>, next: &mut usize, entry: T) {
 }
 
 impl LabelCache {
-    /// `api_base` (`http[s]://host/base_path`) and provider of an upstream.
-    fn upstream(&mut self, host: &str, base_path: &str) -> (Rc<str>, &'static str) {
+    /// `api_base` (`http[s]://host/base_path`) and provider ([`detect_provider`], from the
+    /// host and the request's path) of an upstream.
+    fn upstream(&mut self, host: &str, rec: &Record) -> (Rc<str>, &'static str) {
+        let base_path = rec.base_path.as_str();
         let hit = self
             .upstreams
             .iter()
-            .find(|u| *u.host == *host && *u.base_path == *base_path);
+            .find(|u| *u.host == *host && *u.base_path == *base_path && u.native == rec.native);
         if let Some(u) = hit {
             return (u.api_base.clone(), u.provider);
         }
@@ -239,8 +245,9 @@ impl LabelCache {
         let entry = UpstreamLabels {
             host: host.into(),
             base_path: base_path.into(),
+            native: rec.native,
             api_base: api_base.into(),
-            provider: provider_from_host(host),
+            provider: detect_provider(host, &rec.route),
         };
         let out = (entry.api_base.clone(), entry.provider);
         cache_put(&mut self.upstreams, &mut self.next_upstream, entry);
@@ -305,26 +312,6 @@ fn exception_class_named(provider: &str, class: &str) -> String {
     out.push('.');
     out.push_str(class);
     out
-}
-
-/// The provider an upstream host belongs to, when no `model_list` entry says.
-fn provider_from_host(host: &str) -> &'static str {
-    let host = host.to_ascii_lowercase();
-    if host.ends_with(".openai.azure.com") || host.contains(".azure.") {
-        "azure"
-    } else if host.contains("anthropic.com") {
-        "anthropic"
-    } else if host.contains("groq.com") {
-        "groq"
-    } else if host.contains("mistral.ai") {
-        "mistral"
-    } else if host.contains("deepseek.com") {
-        "deepseek"
-    } else if host.contains("googleapis.com") {
-        "gemini"
-    } else {
-        "openai"
-    }
 }
 
 /// Resolves a record's labels the way LiteLLM would fill them. `deployment` is the `model_list`
@@ -454,13 +441,16 @@ fn resolve_into<'a>(
     let provider = match deployment {
         Some(d) => Borrowed(d.provider.as_str()),
         None if rec.azure_deployment.is_some() => Static("azure"),
-        None => Static(upstream_host.map_or("openai", |h| cache.upstream(h, &rec.base_path).1)),
+        None => Static(match upstream_host {
+            Some(h) => cache.upstream(h, rec).1,
+            None => detect_provider("", &rec.route),
+        }),
     };
     match deployment.and_then(|d| d.api_base.as_deref()) {
         Some(b) => v.borrow(Label::ApiBase, b),
         None => {
             if let Some(h) = upstream_host {
-                v.set(Label::ApiBase, Shared(cache.upstream(h, &rec.base_path).0));
+                v.set(Label::ApiBase, Shared(cache.upstream(h, rec).0));
             }
         }
     }
@@ -468,6 +458,7 @@ fn resolve_into<'a>(
         v.set(Label::ExceptionStatus, status_text(rec.status));
         let class = rec
             .local_failure_class
+            .or_else(|| rec.provider_exception_class(&provider))
             .unwrap_or_else(|| status_class(rec.status));
         v.set(
             Label::ExceptionClass,

@@ -233,7 +233,7 @@ impl HttpContext for Http {
         let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
             return Action::Continue;
         };
-        let Some(route) = route::classify(&method, &path) else {
+        let Some(route) = route::classify_request(&method, &path) else {
             return Action::Continue;
         };
         let Some(config) = self.config() else {
