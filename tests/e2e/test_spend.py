@@ -176,6 +176,11 @@ def test_key_walked_past_soft_and_max_budget_alerts_once_each_then_is_refused(st
         "message": "Budget has been exceeded! Key=walker Current cost: 0.000116, Max budget: 0.0001",
         "type": "budget_exceeded", "param": None, "code": "429"}}
     assert len(fake_upstream.take_records()) == upstream_before == 4
+    # Counted as LiteLLM counts a refusal: a failed proxy request, BudgetExceededError.
+    envoy.wait_for(lambda t: any(labels.get("exception_class") == "BudgetExceededError"
+                                 and labels.get("exception_status") == "429" and v == 1
+                                 for labels, v in envoy_samples(t, "litellm_proxy_failed_requests_metric_total")),
+                   what="the refusal in litellm_proxy_failed_requests_metric_total")
 
     # Slack: each event once (the batch interval is 1 s; let a few pass before counting).
     def slack():

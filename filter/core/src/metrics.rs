@@ -460,10 +460,15 @@ fn resolve_into<'a>(
             .local_failure_class
             .or_else(|| rec.provider_exception_class(&provider))
             .unwrap_or_else(|| status_class(rec.status));
-        v.set(
-            Label::ExceptionClass,
-            Shared(cache.exception(&provider, class)),
-        );
+        if class == crate::spend::budget::EXCEPTION_CLASS {
+            // LiteLLM names a budget refusal without a provider.
+            v.fixed(Label::ExceptionClass, crate::spend::budget::EXCEPTION_CLASS);
+        } else {
+            v.set(
+                Label::ExceptionClass,
+                Shared(cache.exception(&provider, class)),
+            );
+        }
     }
     v.set(Label::ApiProvider, provider);
 

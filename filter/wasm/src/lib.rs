@@ -194,6 +194,7 @@ impl RootContext for Root {
             alert: alerting::Request::new(context_id, self.shared.as_ref()),
             shared: self.shared.clone(),
             exchange: None,
+            refused: false,
         }))
     }
 
@@ -206,6 +207,8 @@ impl RootContext for Root {
 struct Http {
     shared: Option<Rc<RefCell<Shared>>>,
     exchange: Option<Exchange>,
+    /// Answered with a budget refusal (counted as LiteLLM's `BudgetExceededError`).
+    refused: bool,
     alert: alerting::Request,
 }
 
@@ -259,6 +262,7 @@ impl HttpContext for Http {
             ) {
                 Ok(()) => {
                     self.exchange = Some(exchange);
+                    self.refused = true;
                     return Action::Pause;
                 }
                 Err(e) => log::warn!(
@@ -368,6 +372,9 @@ impl HttpContext for Http {
         let Some(mut record) = exchange.finish(now_ns(), upstream) else {
             return;
         };
+        if self.refused {
+            record.local_failure_class = Some(llm_telemetry_core::spend::budget::EXCEPTION_CLASS);
+        }
         let Some(shared) = &self.shared else { return };
         let Ok(mut s) = shared.try_borrow_mut() else {
             return;

@@ -411,6 +411,51 @@ mod tests {
     }
 
     #[test]
+    fn litellm_budget_and_price_keys_are_read_not_ignored() {
+        let json = r#"{
+          "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o",
+            "output_cost_per_token": "2e-6"}, "model_info": {"input_cost_per_token": 1e-6}}],
+          "litellm_settings": {"max_budget": 10, "budget_duration": "30d",
+            "max_end_user_budget": 0.5, "budget_exceeded_status_code": 422},
+          "general_settings": {"apply_user_budget_to_team_keys": true},
+          "router_settings": {"provider_budget_config": {"openai": {"budget_limit": 100, "time_period": "1d"}},
+            "routing_strategy": "simple-shuffle"},
+          "telemetry_settings": {"keys": [{"api_key": "sk-a", "max_budget": 1, "budget_duration": "1h"}],
+            "users": [{"user_id": "u1", "max_budget": 2}], "end_users": [{"user_id": "e1", "max_budget": 3}]}
+        }"#;
+        let loaded = parse(json.as_bytes(), &|_| None).unwrap();
+        assert_eq!(
+            loaded.ignored,
+            vec!["router_settings.routing_strategy".to_owned()]
+        );
+        let c = loaded.config;
+        let s = &c.spend;
+        assert_eq!(s.budget_exceeded_status, 422);
+        assert!(s.apply_user_budget_to_team_keys);
+        let hash = crate::identity::sha256_hex("sk-a");
+        assert_eq!(s.keys[&hash].max_budget, Some(1_000_000_000_000));
+        assert_eq!(s.users["u1"].max_budget, Some(2_000_000_000_000));
+        assert_eq!(s.end_users["e1"].max_budget, Some(3_000_000_000_000));
+        assert_eq!(
+            s.default_end_user.as_ref().unwrap().max_budget,
+            Some(500_000_000_000)
+        );
+        assert_eq!(
+            s.proxy.as_ref().unwrap().max_budget,
+            Some(10_000_000_000_000)
+        );
+        assert_eq!(s.providers["openai"].max_budget, Some(100_000_000_000_000));
+        // The deployment's own prices over gpt-4o's: 1e-6 and 2e-6 USD per token.
+        let r = c.deployments[0].rates.as_ref().unwrap();
+        let mut rec = request("m");
+        rec.caller.api_key = None;
+        let mut w = WorkerSpend::new(&c);
+        w.finished(s, &mut FakeStore::default(), &mut rec, &c, 0);
+        assert_eq!(rec.cost_pico, Some(10 * 1_000_000 + 5 * 2_000_000));
+        assert!(!r.is_empty());
+    }
+
+    #[test]
     fn unpriced_failed_and_usage_less_requests() {
         let config = parse(CONFIG.as_bytes(), &|_| None).unwrap().config;
         let s = &config.spend;
