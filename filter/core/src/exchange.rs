@@ -342,9 +342,18 @@ const ANNOUNCEMENTS: [&[u8]; 3] = [
 /// The longest announcement.
 const ANNOUNCE_MAX: usize = 25;
 
-/// A JSON string value's text; `None` for anything else.
+/// A JSON string value's text; `None` for anything else. A string with no escape, quote or
+/// control character inside (every model name) is its own text: no serde.
 pub fn json_string(raw: &[u8]) -> Option<String> {
-    serde_json::from_slice::<String>(raw).ok()
+    let plain = raw
+        .strip_prefix(b"\"")
+        .and_then(|r| r.strip_suffix(b"\""))
+        .filter(|inner| crate::bytes::find_json_escape(inner).is_none())
+        .and_then(|inner| core::str::from_utf8(inner).ok());
+    match plain {
+        Some(text) => Some(text.to_owned()),
+        None => serde_json::from_slice::<String>(raw).ok(),
+    }
 }
 
 /// The human message of an OpenAI error value (`{"message": ...}` or a bare string).

@@ -41,6 +41,12 @@ const MAX_PATHS: usize = 64;
 /// Paths are at most three object keys deep (`response.usage` style); deeper paths never match.
 const MAX_SEGMENTS: usize = 3;
 
+/// The bit of [`JsonScanner::active_depths`] for captures starting at `depth`.
+#[inline(always)]
+fn depth_bit(depth: usize) -> u64 {
+    1u64 << depth.min(63)
+}
+
 /// JSON insignificant whitespace (RFC 8259 section 2): space, tab, LF, CR. Nothing else.
 #[inline(always)]
 fn is_ws(b: u8) -> bool {
@@ -149,6 +155,10 @@ pub struct JsonScanner {
     slots: Vec<Slot>,
     /// Number of slots in `Active`: zero on the hot path, which then skips all capture work.
     active: usize,
+    /// Bit `d` set while a capture that started at depth `d` (< 64) may be active: most values
+    /// end where no capture does, and this answers that without looking at the slots. Deeper
+    /// starts set bit 63, which then always looks.
+    active_depths: u64,
     /// Index in the current chunk from which bytes still have to be copied to the arena.
     span_from: usize,
 
@@ -296,6 +306,7 @@ impl JsonScanner {
             arena_limit,
             slots: vec![IDLE_SLOT; n],
             active: 0,
+            active_depths: 0,
             span_from: 0,
             state: St::Value,
             in_key: false,
@@ -320,6 +331,7 @@ impl JsonScanner {
             *slot = IDLE_SLOT;
         }
         self.active = 0;
+        self.active_depths = 0;
         self.span_from = 0;
         self.state = St::Value;
         self.in_key = false;
@@ -784,6 +796,7 @@ impl JsonScanner {
                         status: SlotStatus::Active,
                     };
                     self.active += 1;
+                    self.active_depths |= depth_bit(self.depth);
                 }
             }
         }
@@ -793,8 +806,14 @@ impl JsonScanner {
     /// that started at this depth.
     fn end_captures(&mut self, bytes: &[u8], end: usize) {
         let depth = self.depth;
+        if self.active_depths & depth_bit(depth) == 0 {
+            return;
+        }
         let ending = |s: &Slot| s.status == SlotStatus::Active && s.depth == depth;
         if !self.slots.iter().any(ending) {
+            if depth < 63 {
+                self.active_depths &= !depth_bit(depth);
+            }
             return;
         }
         let from = self.span_from;
@@ -807,6 +826,9 @@ impl JsonScanner {
                 slot.len = head.saturating_sub(slot.start);
                 self.active = self.active.saturating_sub(1);
             }
+        }
+        if depth < 63 {
+            self.active_depths &= !depth_bit(depth);
         }
     }
 

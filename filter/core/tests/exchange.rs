@@ -461,3 +461,36 @@ fn stream_error_event_is_read_whatever_the_split() {
         );
     }
 }
+
+/// `json_string` reads plain strings itself and the rest through serde: both agree with serde
+/// on every input, malformed ones included.
+#[test]
+fn json_string_agrees_with_serde() {
+    use llm_telemetry_core::exchange::json_string;
+    let cases: &[&[u8]] = &[
+        b"\"gpt-4o\"",
+        b"\"\"",
+        b"\"",
+        b"\"caf\xc3\xa9\"",
+        b"\"caf\xc3\"",
+        b"\"a\\\"b\"",
+        b"\"\\u00e9\"",
+        b"\"a\x01b\"",
+        b"\"a\"b\"",
+        b" \"x\" ",
+        b"\x0c\"x\"",
+        b"\"x\"\n",
+        b"null",
+        b"42",
+        b"\"\\ud800\"",
+    ];
+    for raw in cases {
+        let serde = serde_json::from_slice::<String>(raw).ok();
+        assert_eq!(
+            json_string(raw),
+            serde,
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
