@@ -13,6 +13,7 @@
 mod abi;
 mod alerting;
 mod bounds;
+mod health;
 mod host;
 
 use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
@@ -38,6 +39,8 @@ struct Shared {
     metrics: Metrics,
     /// `None` when alerting is off.
     alerting: Option<alerting::Alerting>,
+    /// The proxy's deployment health (state, cooldowns), coordinated across the VMs.
+    health: health::Health,
     /// Milliseconds between metric flushes, and when the next is due.
     flush_ms: u64,
     next_flush_ms: u64,
@@ -58,6 +61,11 @@ impl Shared {
     /// Root tick: flushes when due, or sooner while definitions wait, and ticks fast meanwhile.
     fn on_tick(&mut self) {
         let now = now_ns() / 1_000_000;
+        for cooled in self.health.on_tick(now, &mut self.metrics) {
+            if let Some(a) = self.alerting.as_mut() {
+                a.cooled_down(&cooled, now);
+            }
+        }
         if now >= self.next_flush_ms || self.metrics.has_backlog() {
             self.flush_metrics();
             if now >= self.next_flush_ms {
@@ -153,10 +161,12 @@ impl RootContext for Root {
         )));
         let stat_budget =
             bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
+        let health = health::Health::new(&scope, config.cooldowns.clone());
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
             metrics,
             alerting,
+            health,
             flush_ms: flush,
             next_flush_ms: 0,
             tick_ms: interval,
@@ -338,7 +348,9 @@ impl HttpContext for Http {
             return;
         };
         let config = s.config.clone();
-        s.metrics.record(&record, &config, record.end_ns);
+        if let Some(outcome) = s.metrics.record(&record, &config, record.end_ns) {
+            s.health.note(outcome);
+        }
         if config.limits.metrics_flush_interval_ms == 0 {
             s.flush_metrics();
         }
