@@ -35,6 +35,11 @@ LITELLM_CONFIG ?=
 PLUGIN_CONFIG  ?=
 PROMETHEUS_PORT   ?= 9090
 ALERTMANAGER_PORT ?= 9093
+# The demo's fake OpenAI upstream and webhook receiver (when UPSTREAM is not set), and where
+# envoy-up keeps pids, logs and rendered configs.
+FAKE_UPSTREAM_PORT ?= 18080
+WEBHOOK_PORT      ?= 18081
+RUN_DIR           ?= .run
 # Where `make oci` says the image will be pushed (registry/repository:tag); default: the example's.
 OCI_REF        ?=
 
@@ -144,14 +149,15 @@ envoy-up: deps build ## Start Envoy with the filter (+ fake upstream, Prometheus
 	  $(if $(UPSTREAM),--upstream '$(UPSTREAM)') $(if $(LITELLM_CONFIG),--litellm-config '$(LITELLM_CONFIG)') \
 	  $(if $(PLUGIN_CONFIG),--plugin-config '$(PLUGIN_CONFIG)') \
 	  --prometheus-port $(PROMETHEUS_PORT) --alertmanager-port $(ALERTMANAGER_PORT) \
+	  --fake-upstream-port $(FAKE_UPSTREAM_PORT) --webhook-port $(WEBHOOK_PORT) --run-dir '$(RUN_DIR)' \
 	  $(if $(UPSTREAM)$(LITELLM_CONFIG)$(PLUGIN_CONFIG),,--demo-overlay)
 
 demo-traffic: $(STAMP_REQ) ## Send a minute of mixed traffic through the envoy-up demo, then show its series and alerts
 	@$(PY) envoy/demo_traffic.py --listen-port $(LISTEN_PORT) --prometheus-port $(PROMETHEUS_PORT) \
-	  --alertmanager-port $(ALERTMANAGER_PORT)
+	  --alertmanager-port $(ALERTMANAGER_PORT) --webhook-port $(WEBHOOK_PORT)
 
 envoy-down: ## Stop what envoy-up started
-	@if [ -x $(PY) ]; then $(PY) envoy/demo.py down; fi
+	@if [ -x $(PY) ]; then $(PY) envoy/demo.py down --run-dir '$(RUN_DIR)'; fi
 
 clean: ## Remove build outputs (build/, target/, .run/)
 	rm -rf build target .run

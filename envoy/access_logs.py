@@ -4,8 +4,8 @@
 Each snippet is a list of `access_log` entries for an http_connection_manager. `bootstrap()`
 puts one into the smallest Envoy that loads it (a listener with a direct response, the cluster
 the OpenTelemetry logger names, optionally a Wasm filter), and `--validate` runs
-`envoy --mode validate` on each. Until the filter writes its filter state (issue 11, part 2)
-this checks that Envoy accepts the snippets; the wiring folds them into render.py and e2e.
+`envoy --mode validate` on each; tests/e2e/test_logging.py puts file-json.yaml into a real
+bootstrap and reads the lines the filter's filter state produces.
 
     .venv/bin/python envoy/access_logs.py --validate [--envoy PATH]
     .venv/bin/python envoy/access_logs.py --print stdout-payload.yaml [--log-dir D]
@@ -52,8 +52,8 @@ def snippet(name: str, log_dir: str | None = None) -> list:
 
 
 def bootstrap(access_log: list) -> dict:
-    """A minimal Envoy bootstrap (admin and listener on port 0) carrying `access_log`. The
-    filter itself is not in it: render.py builds the real bootstrap (issue 11, part 2)."""
+    """A minimal Envoy bootstrap (admin and listener on port 0) carrying `access_log`, for
+    `envoy --mode validate`. The filter itself is not in it: render.py builds the real bootstrap."""
     http_filters = [{
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},

@@ -3,11 +3,19 @@
 
     python envoy/demo.py up [--listen-port 10000] [--admin-port 9901] [--upstream U]
                             [--litellm-config config.yaml | --plugin-config config.json]
-    python envoy/demo.py down
+                            [--fake-upstream-port 18080] [--webhook-port 18081] [--run-dir .run]
+    python envoy/demo.py down [--run-dir .run]
 
 Without --upstream it also starts the fake OpenAI upstream (127.0.0.1:18080) and the webhook
-receiver (127.0.0.1:18081). Pids, logs and the rendered config go to .run/. SLACK_WEBHOOK_URL and
-WEBHOOK_URL, when set, reach the filter as in LiteLLM.
+receiver (127.0.0.1:18081). Pids, logs and the rendered config go to the run directory (.run/).
+SLACK_WEBHOOK_URL and WEBHOOK_URL, when set, reach the filter as in LiteLLM.
+
+The plugin configuration: the LiteLLM config.yaml or JSON file given; else, in front of the fake
+upstream, the example (examples/litellm-config.yaml, converted: its model_list names the fake
+upstream, its alerts go to the webhook receiver); else (--upstream without a config) an empty
+one: every label comes from the traffic. A file that cannot be read is one line naming it (and
+the line and column), exit status 1. What the filter logs at start (settings it ignores,
+unset variables, alerts without a destination, an invalid configuration) is printed.
 
 It also starts Prometheus (127.0.0.1:9090, --prometheus-port; 0 for none) scraping Envoy with
 envoy/prometheus/'s rules, and, with the webhook receiver, an Alertmanager (127.0.0.1:9093,
@@ -36,9 +44,11 @@ import monitoring
 import render
 
 REPO = render.REPO
-RUN = REPO / ".run"
+RUN = REPO / ".run"  # --run-dir
 E2E = REPO / "tests" / "e2e"
 FAKE_UPSTREAM_PORT, WEBHOOK_PORT = 18080, render.DEFAULT_WEBHOOK[1]
+# The addresses examples/config.json names (api_base, webhook URLs), moved with the demo's ports.
+EXAMPLE_ADDRESSES = {"upstream": f"127.0.0.1:{FAKE_UPSTREAM_PORT}", "webhook": f"127.0.0.1:{WEBHOOK_PORT}"}
 
 
 def _alive(pid: int) -> bool:
@@ -92,7 +102,7 @@ def _wait_port(port: int, pid: int, name: str, timeout: float = 10.0) -> None:
             return
         except OSError:
             time.sleep(0.05)
-    sys.exit(f"{name} did not come up on port {port}; see .run/{name}.log:\n{_tail(RUN / f'{name}.log')}")
+    sys.exit(f"{name} did not come up on port {port}; see {RUN / name}.log:\n{_tail(RUN / f'{name}.log')}")
 
 
 def _tail(path: Path, n: int = 30) -> str:
@@ -142,7 +152,7 @@ def monitoring_up(a) -> str:
         shutil.rmtree(data, ignore_errors=True)
         config = RUN / "alertmanager.yml"
         config.write_text(yaml.safe_dump(monitoring.alertmanager_config(
-            f"http://127.0.0.1:{WEBHOOK_PORT}/alertmanager"), sort_keys=False))
+            f"http://127.0.0.1:{a.webhook_port}/alertmanager"), sort_keys=False))
         pid = _spawn("alertmanager", monitoring.alertmanager_command(config, data, a.alertmanager_port), str(config))
         _wait_port(a.alertmanager_port, pid, "alertmanager")
         lines.append(f"Alertmanager:  http://127.0.0.1:{a.alertmanager_port}  (fleet alerts -> the webhook receiver, "
@@ -175,28 +185,66 @@ def down() -> None:
         (RUN / f"{name}.pid").unlink(missing_ok=True)
 
 
+def example_plugin_config(fake_upstream_port: int, webhook_port: int) -> dict:
+    """examples/config.json with its fake-upstream and webhook-receiver addresses on these ports."""
+    text = render.EXAMPLE_PLUGIN_CONFIG.read_text()
+    text = text.replace(EXAMPLE_ADDRESSES["upstream"], f"127.0.0.1:{fake_upstream_port}")
+    text = text.replace(EXAMPLE_ADDRESSES["webhook"], f"127.0.0.1:{webhook_port}")
+    return json.loads(text)
+
+
+def plugin_config(a) -> tuple[dict, str]:
+    """The plugin configuration `up` runs with, and the banner's line saying what it is."""
+    if a.litellm_config or a.plugin_config:
+        source = a.litellm_config or a.plugin_config
+        return render.load_plugin_config(a.plugin_config, a.litellm_config), f"from {source}"
+    if a.upstream:
+        # The example's model_list describes the fake upstream: in front of a real one it would
+        # label every request with the wrong api_base and count unknown models as `other`.
+        return {}, "empty: every label comes from the traffic (LITELLM_CONFIG=config.yaml to use yours)"
+    return (example_plugin_config(a.fake_upstream_port, a.webhook_port),
+            "examples/litellm-config.yaml (its model_list, key table, team, custom labels and "
+            "alerts to the webhook receiver)")
+
+
+def filter_log_lines(log: Path) -> list[str]:
+    """What the filter logged at start (Envoy's prefix cut): `[level] llm-telemetry: ...`."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if "llm-telemetry: " not in line:
+            continue
+        level = next((lv for lv in ("critical", "error", "warning", "info") if f"[{lv}]" in line), "")
+        out.append(f"[{level}] llm-telemetry: {line.split('llm-telemetry: ', 1)[1]}")
+    return out
+
+
 def up(a) -> None:
     down()
-    RUN.mkdir(exist_ok=True)
-    plugin = render.load_plugin_config(a.plugin_config, a.litellm_config)
+    RUN.mkdir(parents=True, exist_ok=True)
+    try:
+        plugin, source = plugin_config(a)
+    except render.litellm_config.ConfigFileError as e:
+        sys.exit(str(e))
     if a.demo_overlay:
         plugin = apply_demo_overlay(plugin)
+        source += " + the demo overlay (DEMO_OVERLAY in envoy/demo.py)"
     env = render.forwarded_env()
-    upstream = a.upstream or f"127.0.0.1:{FAKE_UPSTREAM_PORT}"
+    upstream = a.upstream or f"127.0.0.1:{a.fake_upstream_port}"
     config = RUN / "envoy.yaml"
     config.write_text(render.render(
         a.listen_port, a.admin_port, upstream, str(REPO / render.DEFAULT_WASM), plugin,
-        a.extra_label, env_vars=env, decompress_responses=a.decompress_responses))
+        a.extra_label, env_vars=env, decompress_responses=a.decompress_responses,
+        webhook_urls_extra=[f"http://127.0.0.1:{a.webhook_port}/"]))
 
-    ports = [a.listen_port, a.admin_port] + ([] if a.upstream else [FAKE_UPSTREAM_PORT, WEBHOOK_PORT])
+    ports = [a.listen_port, a.admin_port] + ([] if a.upstream else [a.fake_upstream_port, a.webhook_port])
     busy = [p for p in ports if not _port_free(p)]
     if busy:
-        sys.exit(f"port(s) {busy} already in use on 127.0.0.1: stop what holds them, "
-                 f"or pick others (LISTEN_PORT=..., ADMIN_PORT=...)")
+        sys.exit(f"port(s) {busy} already in use on 127.0.0.1: stop what holds them, or pick others "
+                 f"(LISTEN_PORT=..., ADMIN_PORT=..., FAKE_UPSTREAM_PORT=..., WEBHOOK_PORT=...)")
 
     if not a.upstream:
-        for name, script, port in (("fake_upstream", "fake_upstream.py", FAKE_UPSTREAM_PORT),
-                                   ("webhook_receiver", "webhook_receiver.py", WEBHOOK_PORT)):
+        for name, script, port in (("fake_upstream", "fake_upstream.py", a.fake_upstream_port),
+                                   ("webhook_receiver", "webhook_receiver.py", a.webhook_port)):
             pid = _spawn(name, [sys.executable, str(E2E / script), "--port", str(port), "-v"], script)
             _wait_port(port, pid, name)
 
@@ -207,8 +255,10 @@ def up(a) -> None:
         render.wait_ready(a.admin_port, 30, alive=lambda: _alive(pid))
     except (RuntimeError, TimeoutError) as e:
         down()
-        sys.exit(f"Envoy failed to start ({e}); .run/envoy.log:\n{_tail(RUN / 'envoy.log')}")
+        sys.exit(f"Envoy failed to start ({e}); {RUN / 'envoy.log'}:\n{_tail(RUN / 'envoy.log')}")
     monitoring_lines = monitoring_up(a)
+    said = filter_log_lines(RUN / "envoy.log")
+    said_lines = "The filter says:\n" + "".join(f"  {line}\n" for line in said) if said else ""
 
     p, ap = a.listen_port, a.admin_port
     chat = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
@@ -216,8 +266,9 @@ def up(a) -> None:
               '"messages":[{"role":"user","content":"hi"}]}')
     print(f"""
 Envoy with llm-telemetry is up: 127.0.0.1:{p} -> {upstream}   (admin 127.0.0.1:{ap})
-Logs, pids and the rendered config: .run/   Stop with: make envoy-down
-
+Plugin configuration: {source}
+Logs, pids and the rendered config: {RUN}/   Stop with: make envoy-down
+{said_lines}
   curl -s 127.0.0.1:{p}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer sk-demo' -d '{chat}'
   curl -sN 127.0.0.1:{p}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer sk-demo' -d '{stream}'
   curl -s 127.0.0.1:{ap}/stats/prometheus | grep litellm_
@@ -226,6 +277,7 @@ Logs, pids and the rendered config: .run/   Stop with: make envoy-down
 
 
 def main() -> None:
+    global RUN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("up")
@@ -241,8 +293,13 @@ def main() -> None:
     u.add_argument("--prometheus-port", type=int, default=9090, help="0: no Prometheus")
     u.add_argument("--alertmanager-port", type=int, default=9093, help="0: no Alertmanager")
     u.add_argument("--demo-overlay", action="store_true", help="merge DEMO_OVERLAY into the plugin config")
-    sub.add_parser("down")
+    u.add_argument("--fake-upstream-port", type=int, default=FAKE_UPSTREAM_PORT)
+    u.add_argument("--webhook-port", type=int, default=WEBHOOK_PORT)
+    d = sub.add_parser("down")
+    for p in (u, d):
+        p.add_argument("--run-dir", default=str(RUN), help="pids, logs and rendered configs (default .run)")
     a = ap.parse_args()
+    RUN = Path(a.run_dir).resolve()
     if a.cmd == "up":
         up(a)
     else:

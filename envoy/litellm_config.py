@@ -23,7 +23,11 @@ when the file has one (LiteLLM ignores that section). What changes:
   variables Envoy hands it. Unresolvable references are kept; the filter resolves them at load
   (and names the missing variable if it cannot).
 - Other top-level sections (`guardrails`, `mcp_servers`, `credential_list`, `include`, ...)
-  are dropped: nothing in them is observable from a proxy, and some hold credentials.
+  are emptied (kept as `null`, so the filter lists them once as ignored): nothing in them is
+  observable from a proxy, and some hold credentials.
+
+A file that is not YAML, or not a mapping, is one line on stderr naming the file, line and
+column (`config.yaml:3:4: invalid YAML: ...`), exit status 1: no traceback.
 """
 
 from __future__ import annotations
@@ -177,15 +181,41 @@ def _telemetry_settings(section: Any, resolver: _Resolver) -> Any:
     return out
 
 
-def convert(yaml_text: str, env: dict) -> dict:
+class ConfigFileError(ValueError):
+    """A config file that cannot be read as one: its message is one line, starting with the
+    file's name (and line and column when known), fit to print as is."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def load_yaml(yaml_text: str, source: str = "<config>"):
+    """yaml.safe_load, its errors as a ConfigFileError `source:line:column: invalid YAML: ...`
+    (lines and columns from 1, as editors count them)."""
+    try:
+        return yaml.safe_load(yaml_text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        what = _one_line(e.problem or e.context or "")
+        if e.context and e.problem and e.context_mark:
+            what += f" ({_one_line(e.context)} at {e.context_mark.line + 1}:{e.context_mark.column + 1})"
+        raise ConfigFileError(f"{where}: invalid YAML: {what}") from None
+    except yaml.YAMLError as e:
+        raise ConfigFileError(f"{source}: invalid YAML: {_one_line(e)}") from None
+
+
+def convert(yaml_text: str, env: dict, source: str = "<config>") -> dict:
     """The filter's JSON configuration (a dict) for a LiteLLM proxy config.yaml text. `env` is
     the environment `os.environ/` references resolve from after the file's
-    `environment_variables`. Raises ValueError when the document is not a mapping."""
-    doc = yaml.safe_load(yaml_text)
+    `environment_variables`. Raises ConfigFileError (a ValueError whose message starts with
+    `source`) when the text is not YAML or not a mapping."""
+    doc = load_yaml(yaml_text, source)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ValueError(f"a LiteLLM config must be a mapping, got {type(doc).__name__}")
+        raise ConfigFileError(f"{source}: a LiteLLM config must be a mapping, got {type(doc).__name__}")
 
     env_vars = doc.get("environment_variables")
     resolver = _Resolver(env_vars if isinstance(env_vars, dict) else {}, env)
@@ -218,6 +248,9 @@ def convert(yaml_text: str, env: dict) -> dict:
 
     if "telemetry_settings" in doc:
         out["telemetry_settings"] = _telemetry_settings(doc["telemetry_settings"], resolver)
+    for name in doc:
+        if name not in out and name not in ("environment_variables", "model_list"):
+            out[str(name)] = None  # named, so that the filter says it is ignored; content dropped
     return out
 
 
@@ -231,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as f:
             text = f.read()
-        config = convert(text, dict(os.environ))
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        print(f"litellm_config: {path}: {e}", file=sys.stderr)
+        config = convert(text, dict(os.environ), "<stdin>" if path == "-" else path)
+    except ConfigFileError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"{path}: {_one_line(e)}", file=sys.stderr)
         return 1
     json.dump(config, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -26,7 +26,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "envoy" / "prometheus"
-RULE_FILES = (PROMETHEUS_DIR / "recording-rules.yaml", PROMETHEUS_DIR / "alerting-rules.yaml")
+RULE_FILES = tuple(PROMETHEUS_DIR / name for name in ("recording-rules.yaml", "spend-rules.yaml", "alerting-rules.yaml"))
 ALERTMANAGER_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 
 

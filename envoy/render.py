@@ -33,6 +33,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import litellm_config  # noqa: E402  (envoy/litellm_config.py: LiteLLM config.yaml -> plugin JSON)
+
 REPO = Path(__file__).resolve().parents[1]
 STATS_TAGS_FILE = REPO / "envoy" / "stats-tags.yaml"
 DEFAULT_WASM = "build/llm_telemetry.wasm"
@@ -41,7 +44,9 @@ DEFAULT_WEBHOOK = ("127.0.0.1", 18081)
 EXAMPLE_PLUGIN_CONFIG = REPO / "examples" / "config.json"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # Environment variables the filter reads (as LiteLLM does); `make envoy-up` forwards them.
-FORWARDED_ENV = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL")
+FORWARDED_ENV = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL", "GENERIC_LOGGER_ENDPOINT", "GENERIC_LOGGER_HEADERS",
+                 "OTEL_EXPORTER", "OTEL_ENDPOINT", "OTEL_HEADERS", "OTEL_SERVICE_NAME",
+                 "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 SHIPPED = {
     "envoy.yaml": {
@@ -127,6 +132,27 @@ def webhook_urls(plugin_config: dict, env_vars: dict | None = None) -> list[str]
     walk(plugin_config, False)
     walk(env_vars or {}, False)
     return found
+
+
+# The logging endpoints' variables (LiteLLM's): the `_OTLP_` form wins, as in the filter.
+LOGGING_URL_ENV = ("GENERIC_LOGGER_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_ENDPOINT")
+
+
+def logging_urls(plugin_config: dict, env_vars: dict | None = None) -> list[str]:
+    """The logging endpoints the filter posts to (logging::settings): `GENERIC_LOGGER_ENDPOINT`,
+    the OTLP endpoint, `callback_settings.<name>.endpoint`; resolved like `webhook_urls`."""
+    env = {**(env_vars or {}), **(plugin_config.get("environment_variables") or {})}
+
+    def resolve(v) -> str:
+        v = str(v or "")
+        return str(env.get(v[len("os.environ/"):], "")) if v.startswith("os.environ/") else v
+
+    otel = resolve(env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) or resolve(env.get("OTEL_ENDPOINT"))
+    found = [resolve(env.get("GENERIC_LOGGER_ENDPOINT")), otel]
+    for c in (plugin_config.get("callback_settings") or {}).values():
+        if isinstance(c, dict):
+            found.append(resolve(c.get("endpoint")))
+    return [u for u in dict.fromkeys(found) if u.startswith(("http://", "https://"))]
 
 
 def _is_ip(host: str) -> bool:
@@ -224,7 +250,8 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
 
     Clusters: `llm_upstream`; the default webhook cluster `webhook_127_0_0_1_18081`; one
     `webhook_<host>_<port>` (see `webhook_cluster_name`) per http(s) URL found in plugin_config,
-    env_vars or webhook_urls_extra (the filter posts alerts through a cluster of that name), each
+    env_vars or webhook_urls_extra (the filter posts alerts through a cluster of that name) and per
+    logging endpoint (`logging_urls`), each
     with a short idle timeout (`WEBHOOK_IDLE_TIMEOUT`) — except URLs whose host
     `general_settings.webhook_clusters` maps to a cluster of the operator's own (Istio's
     `outbound|443||host`, ...), which the operator defines; then clusters_extra,
@@ -313,7 +340,8 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
     # Variables the VM will read from Envoy's environment: this process's values name the clusters.
     host_env = {k: os.environ[k] for k in host_env_keys if os.environ.get(k)}
     hooks = [f"http://{DEFAULT_WEBHOOK[0]}:{DEFAULT_WEBHOOK[1]}/", *webhook_urls_extra,
-             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
+             *webhook_urls(plugin_config or {}, {**host_env, **(env_vars or {})}),
+             *logging_urls(plugin_config or {}, {**host_env, **(env_vars or {})})]
     wanted = [(*webhook_cluster(u), WEBHOOK_IDLE_TIMEOUT) for u in hooks if not overridden(u, overrides)]
     wanted += [(*c, None) for c in clusters_extra]
     for name, host, port, tls, idle in wanted:
@@ -360,13 +388,19 @@ _Dumper.add_representer(str, _str_representer)
 
 def load_plugin_config(plugin_config: str | Path | None = None, litellm_config: str | Path | None = None) -> dict:
     """The filter's configuration: from a JSON file, from a LiteLLM config.yaml, or else
-    examples/config.json if present, else {}."""
+    examples/config.json if present, else {}. A file that cannot be read raises
+    litellm_config.ConfigFileError, one line naming the file (and line and column)."""
     if litellm_config:
         return plugin_config_from_litellm(litellm_config)
     path = Path(plugin_config) if plugin_config else EXAMPLE_PLUGIN_CONFIG
-    if plugin_config or path.is_file():
+    if not (plugin_config or path.is_file()):
+        return {}
+    try:
         return json.loads(path.read_text())
-    return {}
+    except OSError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise litellm_config.ConfigFileError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
 
 
 def forwarded_env() -> dict:
@@ -375,15 +409,18 @@ def forwarded_env() -> dict:
 
 
 def plugin_config_from_litellm(path: str | Path, env: dict | None = None) -> dict:
-    """The filter's configuration converted from a LiteLLM config.yaml by envoy/litellm_config.py
-    (or {} with a warning while that converter does not exist)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    """The filter's configuration converted from a LiteLLM config.yaml by envoy/litellm_config.py.
+    Raises litellm_config.ConfigFileError (one line naming the file, line and column)."""
     try:
-        import litellm_config  # noqa: PLC0415 - optional sibling module
-    except ImportError:
-        print("warning: envoy/litellm_config.py not found: using an empty plugin config", file=sys.stderr)
-        return {}
-    return litellm_config.convert(Path(path).read_text(), dict(os.environ if env is None else env))
+        text = Path(path).read_text()
+    except OSError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e.strerror or e}") from None
+    try:
+        return litellm_config.convert(text, dict(os.environ if env is None else env), str(path))
+    except litellm_config.ConfigFileError:
+        raise
+    except ValueError as e:
+        raise litellm_config.ConfigFileError(f"{path}: {e}") from None
 
 
 ISTIO_NAMESPACE, ISTIO_APP = "llm-gateway", "llm-gateway"
@@ -515,7 +552,7 @@ def istio_envoyfilter_wasm() -> str:
 
 PROMETHEUS_DIR = REPO / "envoy" / "prometheus"
 # The plain rule files, in the order a Prometheus loads them; prometheus-rule.yaml carries the same.
-PROMETHEUS_RULE_FILES = ("recording-rules.yaml", "alerting-rules.yaml")
+PROMETHEUS_RULE_FILES = ("recording-rules.yaml", "spend-rules.yaml", "alerting-rules.yaml")
 
 
 def prometheus_rule() -> str:
@@ -532,8 +569,8 @@ def prometheus_rule() -> str:
         "spec": {"groups": groups},
     }
     return (
-        "# Generated by envoy/render.py from recording-rules.yaml and alerting-rules.yaml: edit those,\n"
-        "# then `make configs`.\n"
+        "# Generated by envoy/render.py from recording-rules.yaml, spend-rules.yaml and alerting-rules.yaml:\n"
+        "# edit those, then `make configs`.\n"
         "#\n"
         "# For the prometheus-operator (kube-prometheus-stack): the operator loads a PrometheusRule whose\n"
         "# labels match the Prometheus resource's ruleSelector (kube-prometheus-stack's default selects\n"
@@ -627,7 +664,11 @@ def main(argv=None) -> int:
             return 1
         return 0
 
-    plugin = load_plugin_config(a.plugin_config, a.litellm_config)
+    try:
+        plugin = load_plugin_config(a.plugin_config, a.litellm_config)
+    except litellm_config.ConfigFileError as e:
+        print(e, file=sys.stderr)
+        return 1
     env = forwarded_env() if a.forward_env else {}
     env.update(kv.split("=", 1) for kv in a.env)
     text = render(a.listen_port, a.admin_port, a.upstream, a.wasm, plugin, a.extra_label,

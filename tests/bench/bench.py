@@ -70,6 +70,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "envoy"))
 import render  # noqa: E402  (envoy/render.py: the one source of Envoy configs)
 
+import h2_stream  # noqa: E402  (tests/bench/h2_stream.py: the one-event-per-chunk upstream)
+
 BENCH_DIR = Path(__file__).resolve().parent
 FIXTURES = REPO / "tests" / "fixtures"
 PATH = "/v1/chat/completions"
@@ -85,7 +87,19 @@ REQUESTS = {
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": "Tell me a long story."}]},
 }
-WORKLOADS = ("json", "sse")
+REQUESTS["sse_chunked"] = REQUESTS["sse"]
+# sse_chunked: the same stream from tests/bench/h2_stream.py, one event per HTTP/2 DATA frame,
+# hence one body callback per event, as real LLM servers deliver it.
+WORKLOADS = ("json", "sse", "sse_chunked")
+# wrk runs the first two only: a Python upstream cannot keep up with it.
+WRK_WORKLOADS = ("json", "sse")
+
+
+def counts(args, workload: str) -> tuple[int, int]:
+    """N1, N2 of a workload: a chunked stream costs ~200 callbacks, so it gets fewer requests."""
+    if workload == "sse_chunked":
+        return args.chunked_n1, args.chunked_n2
+    return args.n1, args.n2
 
 
 @dataclass
@@ -282,9 +296,10 @@ def upstream_config(json_body: Path, sse_body_path: Path) -> dict:
     }
 
 
-def proxy_config(cfg: Config, upstream_port: int) -> dict:
+def proxy_config(cfg: Config, upstream_port: int, chunked_port: int = 0) -> dict:
     """The proxy bootstrap from envoy/render.py's render(), listener and admin on port 0; bare
-    Envoy loses the Wasm filter, the do-nothing filter takes its place otherwise."""
+    Envoy loses the Wasm filter, the do-nothing filter takes its place otherwise. With
+    `chunked_port`, `x-bench-workload: sse_chunked` goes to the HTTP/2 streaming upstream there."""
     text = render.render(listen_port=0, admin_port=0, upstream=f"127.0.0.1:{upstream_port}",
                          wasm_path=str(cfg.wasm or REPO / render.DEFAULT_WASM),
                          plugin_config=cfg.plugin_config or {})
@@ -292,6 +307,24 @@ def proxy_config(cfg: Config, upstream_port: int) -> dict:
     hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     if cfg.wasm is None:
         hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "llm_telemetry"]
+    if chunked_port:
+        clusters = boot["static_resources"]["clusters"]
+        main = next(c for c in clusters if c["name"] == "llm_upstream")
+        chunked = json.loads(json.dumps(main))
+        chunked["name"] = chunked["load_assignment"]["cluster_name"] = "llm_upstream_chunked"
+        chunked["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
+            "socket_address"].update(address="127.0.0.1", port_value=chunked_port)
+        chunked.pop("transport_socket", None)
+        chunked["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}}
+        clusters.append(chunked)
+        routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        route = json.loads(json.dumps(routes[0]))
+        route["match"]["headers"] = [{"name": "x-bench-workload", "string_match": {"exact": "sse_chunked"}}]
+        route["route"]["cluster"] = "llm_upstream_chunked"
+        routes.insert(0, route)
     # Envoy's stats flush is per second, not per request: without a timer it runs once per admin
     # stats read, which every phase does exactly once (the difference cancels it).
     boot.pop("stats_flush_interval", None)
@@ -476,14 +509,14 @@ def stat_sum(envoy: Envoy, metric: str) -> int:
 
 # --- one configuration under valgrind -------------------------------------------------------------
 
-def valgrind_run(cfg: Config, run: int, upstream_port: int, args, outdir: Path) -> ValgrindResult:
+def valgrind_run(cfg: Config, run: int, upstream_port: int, chunked_port: int, args, outdir: Path) -> ValgrindResult:
     label = f"{cfg.key}{run}"
     work = outdir / f"vg-{label}"
     cg_out = work / "callgrind.out"
     wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_out}",
                "--cache-sim=no", "--branch-sim=no", "--dump-instr=no", "--dump-line=no",
                "--collect-jumps=no"]
-    envoy = Envoy(f"proxy-{label}", proxy_config(cfg, upstream_port), work, 1, wrapper)
+    envoy = Envoy(f"proxy-{label}", proxy_config(cfg, upstream_port, chunked_port), work, 1, wrapper)
     res = ValgrindResult(cfg, run)
     t0 = time.monotonic()
     log(f"valgrind {label} ({cfg.title}): starting")
@@ -514,8 +547,9 @@ def valgrind_run(cfg: Config, run: int, upstream_port: int, args, outdir: Path) 
     try:
         log(f"valgrind {label}: ready after {res.startup_s:.0f}s; warm-up")
         for w in WORKLOADS:
-            client.send(w, args.warmup)
-        res.sent += args.warmup * len(WORKLOADS)
+            warmup = args.warmup if w != "sse_chunked" else max(5, args.warmup // 10)
+            client.send(w, warmup)
+            res.sent += warmup
         # The first metric flush of every series, V8 tier-up and lazy compilation happen here.
         time.sleep(2.5)
         _, t_prev = dump()
@@ -524,7 +558,7 @@ def valgrind_run(cfg: Config, run: int, upstream_port: int, args, outdir: Path) 
         # and the request counter before and after.
         res.stat_counts.append(count_stats(envoy))
         for w in WORKLOADS:
-            for n in (args.n1, args.n2):
+            for n in counts(args, w):
                 before = envoy.counter(stat)
                 t_start = time.monotonic()
                 client.send(w, n)
@@ -552,16 +586,17 @@ def valgrind_run(cfg: Config, run: int, upstream_port: int, args, outdir: Path) 
         client.close()
         envoy.stop()
     for w in WORKLOADS:
-        a, b = res.phases[(w, args.n1)], res.phases[(w, args.n2)]
+        a, b = (res.phases[(w, n)] for n in counts(args, w))
         dn = b.requests - a.requests
         res.uncorrected[w] = (b.ir - a.ir) / dn
         res.per_request[w] = (b.ir - a.ir - res.idle_rate * (b.seconds - a.seconds)) / dn
     # Where the N2 phases' instructions go (self cost per category, per request).
-    index = {(w, n): i for i, (w, n) in enumerate(((w, n) for w in WORKLOADS for n in (args.n1, args.n2)), start=2)}
+    index = {(w, n): i for i, (w, n) in enumerate(((w, n) for w in WORKLOADS for n in counts(args, w)), start=2)}
     for w in WORKLOADS:
+        n2 = counts(args, w)[1]
         by_cat: dict[str, float] = {}
         top: dict[str, float] = {}
-        per_fn, edges = callgrind_parse(Path(f"{cg_out}.{index[(w, args.n2)]}"))
+        per_fn, edges = callgrind_parse(Path(f"{cg_out}.{index[(w, n2)]}"))
         # The Wasm/host boundary: calls from JIT code into Envoy (host ABI functions, through
         # V8's wrappers) and from Envoy into JIT code (the filter's callbacks).
         jit = "JIT code (Wasm functions, V8 stubs)"
@@ -576,12 +611,12 @@ def valgrind_run(cfg: Config, run: int, upstream_port: int, args, outdir: Path) 
             elif b_jit and not a_jit:
                 entries[0] += count
                 entries[1] += incl
-        res.boundary[w] = {"host_calls": host[0] / args.n2, "host_ir": host[1] / args.n2,
-                           "wasm_entries": entries[0] / args.n2, "wasm_ir": entries[1] / args.n2}
+        res.boundary[w] = {"host_calls": host[0] / n2, "host_ir": host[1] / n2,
+                           "wasm_entries": entries[0] / n2, "wasm_ir": entries[1] / n2}
         for (obj, fn), ir in per_fn.items():
             cat = layout.category(obj, fn)
-            by_cat[cat] = by_cat.get(cat, 0) + ir / args.n2
-            top[f"{Path(obj).name or '???'}:{fn}"] = ir / args.n2
+            by_cat[cat] = by_cat.get(cat, 0) + ir / n2
+            top[f"{Path(obj).name or '???'}:{fn}"] = ir / n2
         res.objects[w] = by_cat
         res.top_functions[w] = top
     log(f"valgrind {label}: done: " + ", ".join(f"{w} {res.per_request[w]:,.0f} Ir/req" for w in WORKLOADS)
@@ -604,12 +639,13 @@ def core_profile(binary: Path, configs: dict[str, Config], bodies: dict[str, tup
         cfg_file.write_text(json.dumps(configs[key].plugin_config or {}))
         for w in WORKLOADS:
             request, response = bodies[w]
+            mode, chunk = {"json": ("json", "16384"), "sse": ("sse", "16384"), "sse_chunked": ("sse", "event")}[w]
             totals, per_fn = {}, {}
             for n in (n1, n2):
                 dump = work / f"callgrind-{key}-{w}-{n}.out"
                 subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={dump}",
-                                "--toggle-collect=bench_core_profile::run", str(binary), w, str(n),
-                                str(cfg_file), str(request), str(response)],
+                                "--toggle-collect=bench_core_profile::run", str(binary), mode, str(n),
+                                str(cfg_file), str(request), str(response), chunk],
                                check=True, capture_output=True, timeout=600)
                 totals[n] = callgrind_totals(dump)
                 per_fn[n] = {}
@@ -634,7 +670,7 @@ def wrk_round(proxies: dict[str, Envoy], args, outdir: Path) -> dict:
     """One round: every configuration, every workload, wrk for args.wrk_seconds each."""
     lua = BENCH_DIR / "post.lua"
     out: dict = {}
-    for w in WORKLOADS:
+    for w in WRK_WORKLOADS:
         body_file = outdir / f"request-{w}.json"
         body_file.write_text(json.dumps(REQUESTS[w]))
         env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_WORKLOAD": w, "BENCH_API_KEY": API_KEY}
@@ -668,7 +704,7 @@ def native_bench(configs: list[Config], upstream_port: int, args, outdir: Path) 
         # Warm up each (V8 lazy compilation, connection pools) before measuring.
         for envoy in proxies.values():
             c = Client(envoy.port)
-            for w in WORKLOADS:
+            for w in WRK_WORKLOADS:
                 c.send(w, 50)
             c.close()
         rounds = []
@@ -823,7 +859,7 @@ def report(configs: dict[str, Config], results: list[ValgrindResult], native: di
     for r in results:
         fixed = {}
         for w in WORKLOADS:
-            a1 = r.phases[(w, args.n1)]
+            a1 = r.phases[(w, counts(args, w)[0])]
             fixed[w] = a1.ir - r.idle_rate * a1.seconds - r.per_request[w] * a1.requests
         # A one-off burst B in one phase moves the result by B / (N2 - N1).
         tol = 0.01 * min(r.per_request.values()) * (args.n2 - args.n1)
@@ -855,7 +891,7 @@ def report(configs: dict[str, Config], results: list[ValgrindResult], native: di
         f"{r.config.key}{r.run} " + "/".join(fmt_delta(r.per_request[w] - r.uncorrected[w]) for w in WORKLOADS)
         for r in results))
     p("Under valgrind (N2 phase, req/s): " + ", ".join(
-        f"{r.config.key}{r.run} " + "/".join(f"{r.rps[(w, args.n2)]:.0f}" for w in WORKLOADS) for r in results)
+        f"{r.config.key}{r.run} " + "/".join(f"{r.rps[(w, counts(args, w)[1])]:.0f}" for w in WORKLOADS) for r in results)
       + f"; start-up under valgrind: " + ", ".join(f"{r.config.key}{r.run} {r.startup_s:.0f}s" for r in results))
     for r in results:
         if r.metric_requests is not None:
@@ -885,6 +921,9 @@ def main() -> int:
     ap.add_argument("--n1", type=int, default=int(os.environ.get("BENCH_N1", 200)))
     ap.add_argument("--n2", type=int, default=int(os.environ.get("BENCH_N2", 800)))
     ap.add_argument("--warmup", type=int, default=int(os.environ.get("BENCH_WARMUP", 100)))
+    ap.add_argument("--chunked-n1", type=int, default=int(os.environ.get("BENCH_CHUNKED_N1", 20)),
+                    help="N1 of the sse_chunked workload (one event per chunk: ~200 callbacks a request)")
+    ap.add_argument("--chunked-n2", type=int, default=int(os.environ.get("BENCH_CHUNKED_N2", 60)))
     ap.add_argument("--idle", type=float, default=float(os.environ.get("BENCH_IDLE", 8)))
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("BENCH_JOBS", 2)),
                     help="valgrind Envoys at once (instruction counts do not depend on it)")
@@ -898,7 +937,7 @@ def main() -> int:
     ap.add_argument("--core-profile", type=Path, help="tests/bench/core-profile binary (optional)")
     ap.add_argument("--no-valgrind", action="store_true")
     args = ap.parse_args()
-    if args.n2 <= args.n1:
+    if args.n2 <= args.n1 or args.chunked_n2 <= args.chunked_n1:
         ap.error("N2 must be larger than N1")
     started = time.monotonic()
     outdir = args.out / time.strftime("%Y%m%d-%H%M%S")
@@ -930,6 +969,7 @@ def main() -> int:
     }
     log(f"output in {outdir}; SSE body {len(sse):,} bytes, {sse.count(b'data: ')} events")
     upstream = Envoy("upstream", upstream_config(json_path, sse_path), outdir, concurrency=2).start(timeout=60)
+    chunked = h2_stream.H2StreamServer(sse)
     results: list[ValgrindResult] = []
     native = rss = None
     try:
@@ -943,32 +983,68 @@ def main() -> int:
                 seen[k] = seen.get(k, 0) + 1
                 jobs.append((configs[k], seen[k]))
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-                futures = [pool.submit(valgrind_run, cfg, run, upstream.port, args, outdir) for cfg, run in jobs]
+                futures = [pool.submit(valgrind_run, cfg, run, upstream.port, chunked.port, args, outdir) for cfg, run in jobs]
                 results = [f.result() for f in futures]
     finally:
         upstream.stop()
+        chunked.close()
     core = None
+    core_failed = False
     if args.core_profile and args.core_profile.is_file():
         log("core profile (native, callgrind)")
         bodies = {}
         for w in WORKLOADS:
             req = outdir / f"request-{w}.json"
             req.write_text(json.dumps(REQUESTS[w]))
-            bodies[w] = (req, sse_path if w == "sse" else json_path)
+            bodies[w] = (req, json_path if w == "json" else sse_path)
         try:
             core = core_profile(args.core_profile, configs, bodies, outdir)
         except (subprocess.SubprocessError, OSError, RuntimeError) as e:
-            log(f"core profile failed (skipped): {e}")
+            log(f"core profile FAILED: {e}")
+            core_failed = True
     text = report(configs, results, native, rss, core, args, len(sse), json_path.stat().st_size, started)
     (outdir / "results.md").write_text(text)
     raw = [{"config": r.config.key, "run": r.run, "per_request": r.per_request, "uncorrected": r.uncorrected,
             "idle_rate": r.idle_rate, "startup_s": r.startup_s, "objects": r.objects,
             "phases": {f"{w}/{n}": vars(ph) for (w, n), ph in r.phases.items()}} for r in results]
     native_raw = {f"{k}/{w}": v for (k, w), v in (native or {}).items()}
-    (outdir / "results.json").write_text(json.dumps({"valgrind": raw, "wrk": native_raw, "rss_mb": rss}, indent=1))
+    summary = headline(results, args, sse.count(b"data: "))
+    (outdir / "results.json").write_text(json.dumps({**summary, "valgrind": raw, "wrk": native_raw, "rss_mb": rss},
+                                                    indent=1))
     print(text)
-    log(f"written {outdir / 'results.md'}")
-    return 0
+    print(json.dumps(summary, indent=1))
+    log(f"written {outdir / 'results.md'} and results.json")
+    return 1 if core_failed else 0
+
+
+def headline(results: list[ValgrindResult], args, events: int) -> dict:
+    """The figures issue 8 sets targets for, from the first run of each configuration of this
+    bench run: bare (a), do-nothing filter (b), ours with `{}` (c) and with the example (d).
+    Per event of the chunked stream: (chunked stream - JSON request) over noop, divided by the
+    stream's events, so the per-request part both pay (headers, metrics) is not spread over them."""
+    first: dict[str, ValgrindResult] = {}
+    for r in results:
+        first.setdefault(r.config.key, r)
+    out: dict = {"wasm_bytes": args.wasm.stat().st_size, "sse_events": events}
+    for key, name in (("a", "bare"), ("b", "noop"), ("c", "ours"), ("d", "ours_example")):
+        if key in first:
+            out[f"{name}_instructions"] = {w: round(v) for w, v in first[key].per_request.items()}
+    b = first.get("b")
+    for key, prefix in (("c", ""), ("d", "example_")):
+        r = first.get(key)
+        if not (r and b):
+            continue
+        over = {w: r.per_request[w] - b.per_request[w] for w in WORKLOADS}
+        out[f"{prefix}json_instructions_over_noop"] = round(over["json"])
+        out[f"{prefix}sse_instructions_over_noop"] = round(over["sse"])
+        out[f"{prefix}sse_chunked_instructions_over_noop"] = round(over["sse_chunked"])
+        out[f"{prefix}sse_chunked_instructions_over_noop_per_event"] = round(
+            (over["sse_chunked"] - over["json"]) / events)
+    reps = [r for r in results if r.config.key == "c"]
+    if len(reps) > 1:
+        out["repeat_json_instructions_over_noop"] = [round(r.per_request["json"] - b.per_request["json"])
+                                                     for r in reps] if b else []
+    return out
 
 
 if __name__ == "__main__":

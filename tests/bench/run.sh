@@ -10,8 +10,10 @@
 # Other knobs: BENCH_WARMUP (100), BENCH_IDLE (8 s), BENCH_JOBS (2 valgrind Envoys at once),
 # BENCH_WRK_SECONDS (5), BENCH_WRK_ROUNDS (2); `bench.py --help`.
 #
-# Output: a table on stdout and .run/bench/<timestamp>/results.md (not committed), with the
-# callgrind dumps and Envoy logs next to it.
+# Output: a table on stdout and .run/bench/<timestamp>/results.md (not committed), the headline
+# figures in results.json (json_instructions_over_noop, sse_instructions_over_noop,
+# sse_chunked_instructions_over_noop_per_event, wasm_bytes; bare and noop of the same run), with
+# the callgrind dumps and Envoy logs next to it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -58,14 +60,13 @@ else
   cp "$NOOP_CARGO" "$NOOP_WASM"
 fi
 
-# The core natively with symbols, to name where the Wasm's instructions go (optional: a core API
-# change that breaks it must not stop the bench).
-PROFILE_ARGS=()
-if (cd tests/bench/core-profile && CARGO_TARGET_DIR=$REPO/target/bench-core-profile cargo build -q --release) >&2; then
-  PROFILE_ARGS=(--core-profile "$REPO/target/bench-core-profile/release/bench-core-profile")
-else
-  echo "warning: tests/bench/core-profile does not build: no per-function profile" >&2
+# The core natively with symbols, to name where the Wasm's instructions go. It drives the core's
+# API as the adapter does: when a core change breaks it, the bench fails (fix the profile).
+if ! (cd tests/bench/core-profile && CARGO_TARGET_DIR=$REPO/target/bench-core-profile cargo build -q --release) >&2; then
+  echo "error: tests/bench/core-profile does not build (it follows filter/wasm/src/lib.rs's calls into the core)" >&2
+  exit 1
 fi
+PROFILE_ARGS=(--core-profile "$REPO/target/bench-core-profile/release/bench-core-profile")
 
 exec "$PY" tests/bench/bench.py --noop-wasm "$NOOP_WASM" --wasm "$REPO/build/llm_telemetry.wasm" \
   "${PROFILE_ARGS[@]}" "$@"

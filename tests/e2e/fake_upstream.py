@@ -10,6 +10,20 @@ Serves the recorded fixtures of tests/fixtures/ by path suffix (with or without 
   embeddings        embeddings.json
   responses         responses.json, or responses_stream.sse when streaming
 
+and the provider-native APIs (tests/fixtures/README.md lists what each fixture holds):
+
+  v1/messages                          anthropic_message.json, or anthropic_stream.sse when streaming
+  models/{m}:generateContent           gemini_generate.json
+  models/{m}:streamGenerateContent     gemini_stream.json (a JSON array, sent a line per HTTP chunk),
+                                       or gemini_stream.sse with ?alt=sse
+  model/{id}/converse                  bedrock_converse.json
+  model/{id}/converse-stream           bedrock_converse_stream.eventstream
+  model/{id}/invoke                    bedrock_invoke_anthropic.json (+ its token-count headers)
+  model/{id}/invoke-with-response-stream  bedrock_invoke_stream.eventstream
+
+`.eventstream` fixtures go out as `application/vnd.amazon.eventstream`, one binary AWS
+event-stream message per HTTP chunk.
+
 A request body that is not JSON, or whose Content-Length disagrees with the bytes received, gets a
 400 with an OpenAI error body: that is how the e2e tests prove a filter left the request intact.
 
@@ -24,6 +38,8 @@ Request headers that steer the answer:
   x-fake-delay-ms: N          wait before sending the headers
   x-fake-ratelimit: k=v,...   e.g. remaining_requests=0,limit_tokens=1000 -> x-ratelimit-remaining-requests: 0, ...
   x-fake-model: M             replace the fixture's model value with M
+  x-fake-flip-byte: N         XOR body byte N with 0x55 (a corrupt event-stream message: its CRC fails)
+  x-fake-header-NAME: V       send response header NAME: V (e.g. x-fake-header-anthropic-ratelimit-requests-remaining)
   x-fake-break: MODE[:N]      break the response after N body bytes (default: half the body):
                                 reset        close with a TCP reset (SO_LINGER 0)
                                 length-long  content-length larger than the bytes sent, then close
@@ -218,11 +234,59 @@ def replace_model(body: bytes, model: str) -> bytes:
     return body.replace(b'"' + m.group(1) + b'"', new)
 
 
+# Headers a provider sends with a fixture (tests/fixtures/README.md).
+FIXTURE_HEADERS = {
+    "bedrock_invoke_anthropic.json": {"x-amzn-bedrock-input-token-count": "14",
+                                      "x-amzn-bedrock-output-token-count": "12"},
+    "bedrock_error_throttling.json": {
+        "x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"},
+}
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+def event_stream_messages(data: bytes) -> list[bytes]:
+    """Split an AWS event stream into its messages (each starts with its total length, big-endian)."""
+    out, i = [], 0
+    while i + 4 <= len(data):
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        if n < 16:
+            break
+        out.append(data[i:i + n])
+        i += n
+    if i < len(data):
+        out.append(data[i:])
+    return out
+
+
+def native_fixture(path: str, stream: bool) -> str | None:
+    """The fixture of a provider-native path (Anthropic, Gemini / Vertex AI, Bedrock), or None."""
+    p, _, query = path.partition("?")
+    p = p.rstrip("/")
+    if p.endswith("/v1/messages"):
+        return "anthropic_stream.sse" if stream else "anthropic_message.json"
+    if p.endswith(":generateContent"):
+        return "gemini_generate.json"
+    if p.endswith(":streamGenerateContent"):
+        return "gemini_stream.sse" if "alt=sse" in query.split("&") else "gemini_stream.json"
+    if "/model/" in p:
+        for suffix, name in (("/converse-stream", "bedrock_converse_stream.eventstream"),
+                             ("/converse", "bedrock_converse.json"),
+                             ("/invoke-with-response-stream", "bedrock_invoke_stream.eventstream"),
+                             ("/invoke", "bedrock_invoke_anthropic.json")):
+            if p.endswith(suffix):
+                return name
+    return None
+
+
 def route_fixture(path: str, request: dict | None) -> str | None:
     """The fixture a path (and request body) maps to, or None for an unknown route."""
     p = path.split("?", 1)[0].rstrip("/")
     req = request if isinstance(request, dict) else {}
     stream = req.get("stream") is True
+    native = native_fixture(path, stream)
+    if native:
+        return native
     if p.endswith("/chat/completions"):
         if not stream:
             return "chat_completion.json"
@@ -283,9 +347,17 @@ class FakeOpenAIHandler(RecordingHandler):
         data = path.read_bytes()
         if h.get("x-fake-model"):
             data = replace_model(data, h["x-fake-model"])
+        if h.get("x-fake-flip-byte"):
+            i = int(h["x-fake-flip-byte"])
+            data = data[:i] + bytes([data[i] ^ 0x55]) + data[i + 1:]
         sse = path.suffix == ".sse"
+        event_stream = path.suffix == ".eventstream"
+        json_array = data.lstrip().startswith(b"[")
 
-        headers = {}
+        headers = dict(FIXTURE_HEADERS.get(fixture, {}))
+        for k, v in h.items():
+            if k.lower().startswith("x-fake-header-"):
+                headers[k.lower()[len("x-fake-header-"):]] = v
         for item in filter(None, (s.strip() for s in h.get("x-fake-ratelimit", "").split(","))):
             k, _, v = item.partition("=")
             headers["x-ratelimit-" + k.strip().replace("_", "-")] = v.strip()
@@ -293,7 +365,7 @@ class FakeOpenAIHandler(RecordingHandler):
         if use_gzip:
             headers["content-encoding"] = "gzip"
         chunk_size = int(h.get("x-fake-chunk-size", "0") or 0)
-        content_type = "text/event-stream" if sse else "application/json"
+        content_type = "text/event-stream" if sse else EVENT_STREAM if event_stream else "application/json"
 
         if h.get("x-fake-garbage") and sse:
             events = sse_events(data)
@@ -307,6 +379,11 @@ class FakeOpenAIHandler(RecordingHandler):
             pieces = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
         elif sse:
             pieces = sse_events(data)
+        elif event_stream:
+            pieces = event_stream_messages(data)
+        elif json_array:
+            # A streamed JSON array (Gemini without alt=sse) arrives as the model writes it.
+            pieces = data.splitlines(keepends=True)
         else:
             body_out = gzip.compress(data) if use_gzip else data
             self.send_bytes(status, body_out, content_type, headers)

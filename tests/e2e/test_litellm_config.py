@@ -146,7 +146,8 @@ def test_no_literal_secret_is_copied_except_the_master_key():
         "M1_BASE": "http://127.0.0.1:18080/v1",
         "TIMEOUT": 30,
     }
-    assert "guardrails" not in out and "credential_list" not in out
+    # Emptied, named only (the filter lists them as ignored).
+    assert out["guardrails"] is None and out["credential_list"] is None
     assert out["telemetry_settings"] == {
         "keys": [{"hashed_api_key": sha256("sk-team-key"), "team_id": "t1"},
                  {"api_key": "os.environ/SERVICE_KEY", "key_alias": "svc"}],

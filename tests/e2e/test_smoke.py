@@ -58,7 +58,11 @@ def test_decompressor_variant_hands_client_the_inflated_stream(start_envoy):
     assert b"".join(chunks) == fixture_bytes("chat_stream_usage.sse")
 
 
-def test_invalid_plugin_config_is_refused_at_load(start_envoy):
+def test_invalid_plugin_config_is_reported_at_load(start_envoy):
+    # Envoy stays up by default (test_config.py: pass through, or refuse when asked).
     ok, output = start_envoy.validate({"telemetry_settings": {"no_such_key": 1}})
+    assert ok, output
+    assert "invalid plugin configuration: telemetry_settings.no_such_key" in output
+    ok, output = start_envoy.validate({"telemetry_settings": {"no_such_key": 1, "on_invalid_config": "refuse"}})
     assert not ok
     assert "telemetry_settings.no_such_key" in output

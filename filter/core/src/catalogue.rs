@@ -54,6 +54,11 @@ labels! {
     LitellmModelName => "litellm_model_name",
     ApiBase => "api_base",
     Stream => "stream",
+    GenAiOperationName => "gen_ai_operation_name",
+    GenAiProviderName => "gen_ai_provider_name",
+    GenAiRequestModel => "gen_ai_request_model",
+    GenAiResponseModel => "gen_ai_response_model",
+    ErrorType => "error_type",
 }
 
 /// Number of [`Label`] variants: sizes per-request label arrays.
@@ -106,10 +111,20 @@ pub enum FamilyId {
     Requests,
     ProviderCacheReadInputTokens,
     ProviderCacheCreationInputTokens,
+    // The OpenTelemetry gen_ai vocabulary (`telemetry_settings.metric_names`, see
+    // [`crate::gen_ai`]): one token-usage family per `gen_ai.token.type`.
+    GenAiTokenUsageInput,
+    GenAiTokenUsageOutput,
+    GenAiTokenUsageCachedInput,
+    GenAiTokenUsageCacheCreationInput,
+    GenAiTokenUsageReasoning,
+    GenAiOperationDuration,
+    GenAiTimeToFirstToken,
+    GenAiTimePerOutputToken,
 }
 
 /// Number of emitted families.
-pub const FAMILY_COUNT: usize = FamilyId::ProviderCacheCreationInputTokens as usize + 1;
+pub const FAMILY_COUNT: usize = FamilyId::GenAiTimePerOutputToken as usize + 1;
 
 /// A metric family: what LiteLLM calls it and which labels it carries.
 #[derive(Debug)]
@@ -122,6 +137,14 @@ pub struct Family {
     pub labels: &'static [Label],
     /// Upper bounds in seconds (the implicit `+Inf` is not listed); empty unless a histogram.
     pub buckets: &'static [Bucket],
+    /// A label every series of the family carries with a fixed value (`gen_ai_token_type`).
+    pub fixed_label: Option<(&'static str, &'static str)>,
+    /// Whether a label whose value is unknown is left out of the name rather than written
+    /// `None`: an OpenTelemetry exporter omits an attribute that was not set.
+    pub omit_unknown: bool,
+    /// The histogram sum's suffix: `_sum_microseconds` for seconds (Envoy holds integers; a
+    /// recording rule rebuilds `_sum`), `_sum` for tokens (exact as it is).
+    pub sum_suffix: &'static str,
 }
 
 /// A histogram bucket bound: the `le` text LiteLLM's client prints and the bound in microseconds,
@@ -202,9 +225,53 @@ macro_rules! family {
             kind: Kind::$kind,
             labels: $labels,
             buckets: $buckets,
+            fixed_label: None,
+            omit_unknown: false,
+            sum_suffix: "_sum_microseconds",
         }
     };
 }
+
+/// A gen_ai histogram family ([`crate::gen_ai::GEN_AI_FAMILIES`] names and buckets).
+macro_rules! gen_ai_family {
+    ($id:ident, $metric:ident, $labels:expr, $fixed:expr, $sum:literal) => {
+        Family {
+            id: FamilyId::$id,
+            name: GenAiMetric::$metric.family().prometheus_name,
+            kind: Kind::Histogram,
+            labels: $labels,
+            buckets: GenAiMetric::$metric.family().buckets,
+            fixed_label: $fixed,
+            omit_unknown: true,
+            sum_suffix: $sum,
+        }
+    };
+}
+
+/// A token-usage family for one `gen_ai.token.type`.
+macro_rules! token_usage_family {
+    ($id:ident, $token_type:ident) => {
+        gen_ai_family!(
+            $id,
+            ClientTokenUsage,
+            GEN_AI_TOKENS,
+            Some((
+                GenAiAttribute::TokenType.label(),
+                TokenType::$token_type.as_str()
+            )),
+            "_sum"
+        )
+    };
+}
+
+use crate::gen_ai::{GenAiAttribute, GenAiMetric, TokenType};
+
+// The gen_ai attributes a proxy fills (`server.address` / `server.port` are left out: the
+// upstream is already `api_base`, and Envoy reports the IP it connected to).
+#[rustfmt::skip]
+const GEN_AI_TOKENS: &[Label] = &[GenAiOperationName, GenAiProviderName, GenAiRequestModel, GenAiResponseModel];
+#[rustfmt::skip]
+const GEN_AI_DURATION: &[Label] = &[GenAiOperationName, GenAiProviderName, ErrorType, GenAiRequestModel, GenAiResponseModel];
 
 /// Every family the filter emits, indexed by [`FamilyId`].
 pub const FAMILIES: [Family; FAMILY_COUNT] = [
@@ -366,6 +433,32 @@ pub const FAMILIES: [Family; FAMILY_COUNT] = [
         Counter,
         PROVIDER_CACHE
     ),
+    token_usage_family!(GenAiTokenUsageInput, Input),
+    token_usage_family!(GenAiTokenUsageOutput, Output),
+    token_usage_family!(GenAiTokenUsageCachedInput, CachedInput),
+    token_usage_family!(GenAiTokenUsageCacheCreationInput, CacheCreationInput),
+    token_usage_family!(GenAiTokenUsageReasoning, Reasoning),
+    gen_ai_family!(
+        GenAiOperationDuration,
+        ClientOperationDuration,
+        GEN_AI_DURATION,
+        None,
+        "_sum_microseconds"
+    ),
+    gen_ai_family!(
+        GenAiTimeToFirstToken,
+        ServerTimeToFirstToken,
+        GEN_AI_TOKENS,
+        None,
+        "_sum_microseconds"
+    ),
+    gen_ai_family!(
+        GenAiTimePerOutputToken,
+        ServerTimePerOutputToken,
+        GEN_AI_TOKENS,
+        None,
+        "_sum_microseconds"
+    ),
 ];
 
 impl FamilyId {
@@ -375,9 +468,31 @@ impl FamilyId {
     }
 }
 
-/// The emitted family with this LiteLLM name.
+impl Family {
+    /// Whether the family is one of the OpenTelemetry gen_ai vocabulary's (else LiteLLM's).
+    pub const fn is_gen_ai(&self) -> bool {
+        self.omit_unknown
+    }
+}
+
+impl Label {
+    /// Whether the label belongs to the gen_ai families (its `stats_tags` regex is needed only
+    /// when they are emitted).
+    pub const fn is_gen_ai(self) -> bool {
+        matches!(
+            self,
+            Label::GenAiOperationName
+                | Label::GenAiProviderName
+                | Label::GenAiRequestModel
+                | Label::GenAiResponseModel
+                | Label::ErrorType
+        )
+    }
+}
+
+/// The emitted LiteLLM family with this LiteLLM name.
 pub fn family_by_name(name: &str) -> Option<&'static Family> {
-    FAMILIES.iter().find(|f| f.name == name)
+    FAMILIES.iter().find(|f| f.name == name && !f.is_gen_ai())
 }
 
 /// Every metric name LiteLLM 1.106 defines (including the release's `_metric` spellings), so a
@@ -461,16 +576,34 @@ pub const LITELLM_METRIC_NAMES: &[&str] = &[
 ];
 
 /// Label keys of the filter's own metrics (`llm_telemetry_*`), beside LiteLLM's.
-pub const OWN_LABELS: &[&str] = &["alert_type", "label", "outcome", "reason"];
+pub const OWN_LABELS: &[&str] = &["alert_type", "destination", "label", "outcome", "reason"];
 
 /// Every label key that must have a `stats_tags` regex in Envoy's bootstrap (sorted): LiteLLM's,
 /// the filter's own, and `le` for histogram buckets. Custom metadata/tag labels come on top.
 pub fn stats_tag_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = ALL_LABELS.iter().map(|l| l.as_str()).collect();
+    let mut keys: Vec<&'static str> = ALL_LABELS
+        .iter()
+        .filter(|l| !l.is_gen_ai())
+        .map(|l| l.as_str())
+        .collect();
     keys.extend_from_slice(OWN_LABELS);
     keys.push("le");
     keys.sort_unstable();
     keys.dedup();
+    keys
+}
+
+/// The label keys of the gen_ai families (sorted): their `stats_tags` regexes, added to the
+/// bootstrap only when `telemetry_settings.metric_names` emits the gen_ai vocabulary (every
+/// regex costs every new stat a run, see the metrics module).
+pub fn gen_ai_stats_tag_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = ALL_LABELS
+        .iter()
+        .filter(|l| l.is_gen_ai())
+        .map(|l| l.as_str())
+        .collect();
+    keys.push(GenAiAttribute::TokenType.label());
+    keys.sort_unstable();
     keys
 }
 
@@ -491,7 +624,12 @@ mod tests {
     #[test]
     fn every_emitted_family_is_a_litellm_name() {
         for f in &FAMILIES {
-            assert!(LITELLM_METRIC_NAMES.contains(&f.name), "{}", f.name);
+            assert_eq!(
+                LITELLM_METRIC_NAMES.contains(&f.name),
+                !f.is_gen_ai(),
+                "{}",
+                f.name
+            );
             assert_eq!(
                 f.kind == Kind::Histogram,
                 !f.buckets.is_empty(),
@@ -519,12 +657,15 @@ mod tests {
     #[test]
     fn shipped_stats_tags_cover_every_label_key() {
         let yaml = include_str!("../../../envoy/stats-tags.yaml");
-        let shipped: Vec<&str> = yaml
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("- tag_name: "))
-            .collect();
-        assert_eq!(shipped, stats_tag_keys());
-        for k in stats_tag_keys() {
+        let (litellm, gen_ai) = yaml.split_once("\ngen_ai_stats_tags:").unwrap();
+        let names = |part: &'static str| -> Vec<&'static str> {
+            part.lines()
+                .filter_map(|l| l.trim().strip_prefix("- tag_name: "))
+                .collect()
+        };
+        assert_eq!(names(litellm), stats_tag_keys());
+        assert_eq!(names(gen_ai), gen_ai_stats_tag_keys());
+        for k in stats_tag_keys().into_iter().chain(gen_ai_stats_tag_keys()) {
             let regex = crate::labels::stats_tag_regex(k);
             assert!(yaml.contains(&format!("regex: '{regex}'")), "{k}");
         }

@@ -12,10 +12,19 @@
 //! - `telemetry_settings`: the filter's own keys (identity table, trusted identity headers,
 //!   memory limits). This section is strict: an unknown key is an error.
 //!
-//! Everything else LiteLLM understands but a proxy filter cannot use (callbacks, router settings,
-//! guardrails, ...) is accepted and reported in [`Loaded::ignored`]. Every error names the exact
-//! JSON path. Secrets (the master key, API keys) never appear in errors or `Debug` output.
+//! - Logging (`litellm_settings.callbacks` and the other keys of
+//!   [`crate::logging::settings`], `callback_settings`, `telemetry_settings.logging`): parsed by
+//!   that module into [`Config::logging`]; what it accepts without acting on is in
+//!   [`Loaded::warnings`].
+//!
+//! Everything else LiteLLM understands but a proxy filter cannot use (router settings,
+//! guardrails, ...) is accepted and reported in [`Loaded::ignored`]. What LiteLLM starts with
+//! starts the filter: an `os.environ/NAME` reference to a variable that is not set reads as
+//! LiteLLM's `None` and is reported in [`Loaded::warnings`]. Refused are only values that cannot
+//! mean anything (a wrong type, an unknown name, a bad number); every error names the exact JSON
+//! path. Secrets (the master key, API keys) never appear in errors, warnings or `Debug` output.
 
+use core::cell::RefCell;
 use core::fmt;
 
 use hashbrown::HashMap;
@@ -50,6 +59,48 @@ pub struct Loaded {
     pub config: Config,
     /// Dotted paths of LiteLLM keys the filter cannot use (the host logs them once).
     pub ignored: Vec<String>,
+    /// Settings accepted but not acted on, each a sentence (the host logs them once):
+    /// `os.environ/NAME` references to unset variables (by path and variable name), logging
+    /// settings accepted without acting on them.
+    pub warnings: Vec<String>,
+}
+
+/// `telemetry_settings.on_invalid_config`: what the filter does with a configuration it cannot
+/// use, at bootstrap and on every xDS update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InvalidConfigPolicy {
+    /// `pass_through` (default): the filter configures itself to do nothing: traffic flows
+    /// untouched, without telemetry, the error is logged and a gauge says so. Envoy stays up.
+    #[default]
+    PassThrough,
+    /// `refuse`: the host is told the configuration failed (`on_configure` returns false), so
+    /// Envoy rejects it: a bootstrap does not start, an xDS update is rejected.
+    Refuse,
+}
+
+impl InvalidConfigPolicy {
+    const NAMES: &'static [&'static str] = &["pass_through", "refuse"];
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "pass_through" => Some(InvalidConfigPolicy::PassThrough),
+            "refuse" => Some(InvalidConfigPolicy::Refuse),
+            _ => None,
+        }
+    }
+
+    /// The policy a configuration asks for, read leniently so that it is known even when the
+    /// configuration is otherwise invalid: anything but a readable `"refuse"` is the default.
+    pub fn of(json: &[u8]) -> Self {
+        serde_json::from_slice::<Value>(json)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.get("telemetry_settings"))
+            .and_then(|t| t.get("on_invalid_config"))
+            .and_then(Value::as_str)
+            .and_then(Self::from_name)
+            .unwrap_or_default()
+    }
 }
 
 /// The filter's configuration. `Debug` redacts the master-key hash and alerting values (webhook
@@ -80,6 +131,8 @@ pub struct Config {
     /// `telemetry_settings.inject_stream_usage` (default true): add
     /// `stream_options.include_usage` to streaming chat requests so that usage can be counted.
     pub inject_stream_usage: bool,
+    /// `telemetry_settings.metric_names`: `litellm` (default), `gen_ai` (alias `otel`) or `both`.
+    pub metric_names: crate::gen_ai::Vocabulary,
     /// The alerting keys of `general_settings` (`alerting`, `alerting_threshold`,
     /// `alert_types`, `alert_to_webhook_url`, `alerting_args`, and our `webhook_clusters`) and
     /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
@@ -92,6 +145,9 @@ pub struct Config {
     pub environment_variables: HashMap<String, String>,
     /// `router_settings`' cooldown keys, for the deployment health model.
     pub cooldowns: CooldownSettings,
+    /// Per-request logging (`litellm_settings.callbacks`, `callback_settings`,
+    /// `telemetry_settings.logging`, ...), parsed by [`crate::logging::settings::parse`].
+    pub logging: crate::logging::settings::LoggingSettings,
 }
 
 impl Default for Config {
@@ -108,9 +164,11 @@ impl Default for Config {
             identity_headers: IdentityHeaders::default(),
             limits: Limits::default(),
             inject_stream_usage: true,
+            metric_names: crate::gen_ai::Vocabulary::Litellm,
             alerting_general_settings: Map::new(),
             environment_variables: HashMap::new(),
             cooldowns: CooldownSettings::default(),
+            logging: Default::default(),
         }
     }
 }
@@ -135,9 +193,11 @@ impl fmt::Debug for Config {
             .field("identity_headers", &self.identity_headers)
             .field("limits", &self.limits)
             .field("inject_stream_usage", &self.inject_stream_usage)
+            .field("metric_names", &self.metric_names)
             .field("alerting_general_settings (keys)", &alerting)
             .field("environment_variables (names)", &env_names)
             .field("cooldowns", &self.cooldowns)
+            .field("logging", &self.logging)
             .finish()
     }
 }
@@ -501,6 +561,7 @@ const TELEMETRY_KEYS: &[&str] = &[
     "keys",
     "identity_headers",
     "inject_stream_usage",
+    "on_invalid_config",
     "max_capture_bytes",
     "max_series_per_metric",
     "max_values_per_label",
@@ -508,6 +569,9 @@ const TELEMETRY_KEYS: &[&str] = &[
     "metrics_flush_interval_ms",
     "max_tracked_keys",
     "max_new_stats_per_second",
+    "metric_names",
+    // Read by `logging::settings`.
+    "logging",
 ];
 const KEY_ENTRY_KEYS: &[&str] = &[
     "api_key",
@@ -572,6 +636,7 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
         env,
         env_vars: HashMap::new(),
         ignored: Vec::new(),
+        warnings: RefCell::new(Vec::new()),
     };
     let mut config = Config::default();
 
@@ -590,6 +655,12 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     if let Some(v) = root.get("telemetry_settings") {
         p.telemetry_settings(v, &mut config)?;
     }
+    let logging = {
+        let env_vars = &p.env_vars;
+        let lookup = |name: &str| env_vars.get(name).cloned().or_else(|| env(name));
+        crate::logging::settings::parse(&root, &lookup, &logging_cluster_overrides(&root))?
+    };
+    config.logging = logging.settings;
     for (k, v) in &root {
         match k.as_str() {
             "environment_variables"
@@ -597,6 +668,7 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
             | "litellm_settings"
             | "general_settings"
             | "telemetry_settings" => {}
+            k if crate::logging::settings::ROOT_KEYS.contains(&k) => {}
             "router_settings" => match v {
                 Value::Object(m) => {
                     config.cooldowns = router_cooldowns(m)?;
@@ -616,6 +688,11 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     Ok(Loaded {
         config,
         ignored: p.ignored,
+        warnings: {
+            let mut w = p.warnings.into_inner();
+            w.extend(logging.warnings);
+            w
+        },
     })
 }
 
@@ -669,6 +746,21 @@ fn router_cooldowns(m: &Map<String, Value>) -> Result<CooldownSettings, ConfigEr
         Some(v) => return Err(type_err(&path("allowed_fails_policy"), "an object", v)),
     }
     Ok(c)
+}
+
+/// `general_settings.webhook_clusters` (host → Envoy cluster) for the logging endpoints, read
+/// leniently: the alerts parser refuses a malformed one when alerting is on.
+fn logging_cluster_overrides(root: &Map<String, Value>) -> HashMap<String, String> {
+    root.get("general_settings")
+        .and_then(|g| g.get("webhook_clusters"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(host, c)| {
+            let c = c.as_str()?.trim();
+            (!c.is_empty()).then(|| (host.trim().to_ascii_lowercase(), c.to_owned()))
+        })
+        .collect()
 }
 
 fn err(path: &str, message: impl Into<String>) -> ConfigError {
@@ -778,25 +870,41 @@ struct Parser<'e> {
     /// `environment_variables` of the document.
     env_vars: HashMap<String, String>,
     ignored: Vec<String>,
+    /// [`Loaded::warnings`] (a cell: resolving happens behind shared borrows of the parser).
+    warnings: RefCell<Vec<String>>,
 }
+
+/// What an unset variable means where it is referenced, for the warning that names it.
+const READS_UNSET: &str = "read as unset";
 
 impl Parser<'_> {
     /// Resolves `os.environ/NAME` (the document's `environment_variables` first, then the
-    /// process environment); any other string is returned as it is.
-    fn resolve(&self, s: &str, path: &str) -> Result<String, ConfigError> {
+    /// process environment); any other string is returned as it is. A variable that is not set
+    /// is `None`, as LiteLLM's `get_secret` returns it, with a warning saying what that means
+    /// at `path` (`consequence`).
+    fn resolve(&self, s: &str, path: &str, consequence: &str) -> Option<String> {
         let Some(name) = s.strip_prefix("os.environ/") else {
-            return Ok(s.to_owned());
+            return Some(s.to_owned());
         };
-        if name.is_empty() {
-            return Err(err(path, "os.environ/ reference without a variable name"));
-        }
         if let Some(v) = self.env_vars.get(name) {
-            return Ok(v.clone());
+            return Some(v.clone());
         }
-        (self.env)(name).ok_or_else(|| err(path, format!("environment variable {name} is not set")))
+        if let Some(v) = (!name.is_empty()).then(|| (self.env)(name)).flatten() {
+            return Some(v);
+        }
+        let what = if name.is_empty() {
+            "os.environ/ names no variable".to_owned()
+        } else {
+            format!("environment variable {name} is not set")
+        };
+        self.warnings
+            .borrow_mut()
+            .push(format!("{path}: {what}: {consequence}"));
+        None
     }
 
-    /// An optional string that may be an `os.environ/` reference.
+    /// An optional string that may be an `os.environ/` reference (an unset variable reads as
+    /// absent).
     fn opt_string(
         &self,
         m: &Map<String, Value>,
@@ -807,22 +915,30 @@ impl Parser<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(v) => {
                 let path = key_path(parent, key);
-                self.resolve(string(v, &path)?, &path).map(Some)
+                Ok(self.resolve(string(v, &path)?, &path, READS_UNSET))
             }
         }
     }
 
-    /// A secret string (`os.environ/` allowed); type errors do not show the value.
-    fn secret(&self, v: &Value, path: &str) -> Result<Option<String>, ConfigError> {
+    /// A secret string (`os.environ/` allowed); type errors do not show the value. An unset
+    /// variable or an empty value is `None` (LiteLLM treats both as no value), with a warning.
+    fn secret(
+        &self,
+        v: &Value,
+        path: &str,
+        consequence: &str,
+    ) -> Result<Option<String>, ConfigError> {
         match v {
             Value::Null => Ok(None),
-            Value::String(s) => {
-                let s = self.resolve(s, path)?;
-                if s.is_empty() {
-                    return Err(err(path, "must not be empty"));
+            Value::String(s) => match self.resolve(s, path, consequence) {
+                Some(s) if s.is_empty() => {
+                    self.warnings
+                        .borrow_mut()
+                        .push(format!("{path}: empty: {consequence}"));
+                    Ok(None)
                 }
-                Ok(Some(s))
-            }
+                other => Ok(other),
+            },
             _ => Err(err(
                 path,
                 format!("expected a string, got {}", describe(v, true)),
@@ -856,12 +972,14 @@ impl Parser<'_> {
     fn model_list(&mut self, v: &Value) -> Result<Vec<Deployment>, ConfigError> {
         let mut out = Vec::new();
         for (i, entry) in array(v, "model_list")?.iter().enumerate() {
-            out.push(self.deployment(entry, &index_path("model_list", i))?);
+            out.extend(self.deployment(entry, &index_path("model_list", i))?);
         }
         Ok(out)
     }
 
-    fn deployment(&self, v: &Value, path: &str) -> Result<Deployment, ConfigError> {
+    /// One `model_list` entry; `None` when its model is an unset variable (a deployment that
+    /// serves no known model: requests for its group are labelled from the traffic).
+    fn deployment(&self, v: &Value, path: &str) -> Result<Option<Deployment>, ConfigError> {
         let m = obj(v, path)?;
         let model_name = match m.get("model_name") {
             Some(v) => string(v, &key_path(path, "model_name"))?.to_owned(),
@@ -877,10 +995,18 @@ impl Parser<'_> {
             Some(v) => obj(v, &lp_path)?,
             None => return Err(err(&lp_path, "required key is missing")),
         };
-        let litellm_model = match self.opt_string(lp, "model", &lp_path)? {
-            Some(s) if !s.is_empty() => s,
-            Some(_) => return Err(err(&key_path(&lp_path, "model"), "must not be empty")),
-            None => return Err(err(&key_path(&lp_path, "model"), "required key is missing")),
+        let model_path = key_path(&lp_path, "model");
+        let litellm_model = match lp.get("model") {
+            None | Some(Value::Null) => return Err(err(&model_path, "required key is missing")),
+            Some(v) => match self.resolve(
+                string(v, &model_path)?,
+                &model_path,
+                "the deployment is left out",
+            ) {
+                Some(s) if !s.is_empty() => s,
+                Some(_) => return Err(err(&model_path, "must not be empty")),
+                None => return Ok(None),
+            },
         };
         let custom = self
             .opt_string(lp, "custom_llm_provider", &lp_path)?
@@ -893,9 +1019,18 @@ impl Parser<'_> {
             }
             (None, _) => ("openai".to_owned(), litellm_model.clone()),
         };
-        let api_base = self
-            .opt_string(lp, "api_base", &lp_path)?
-            .filter(|s| !s.is_empty());
+        // An unset variable labels `api_base="None"`, as LiteLLM prints the None it reads.
+        let api_base = match lp.get("api_base") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let path = key_path(&lp_path, "api_base");
+                Some(
+                    self.resolve(string(v, &path)?, &path, "api_base reads None")
+                        .unwrap_or_else(|| "None".to_owned()),
+                )
+            }
+        }
+        .filter(|s| !s.is_empty());
         let mut region = None;
         for key in ["region_name", "vertex_location", "aws_region_name"] {
             if let Some(r) = self
@@ -929,7 +1064,7 @@ impl Parser<'_> {
                 None => Ok(None),
             }
         };
-        Ok(Deployment {
+        Ok(Some(Deployment {
             model_name,
             rpm: limit("rpm")?,
             tpm: limit("tpm")?,
@@ -939,7 +1074,7 @@ impl Parser<'_> {
             api_base,
             model_id,
             region,
-        })
+        }))
     }
 
     fn litellm_settings(&mut self, v: &Value, config: &mut Config) -> Result<(), ConfigError> {
@@ -1011,6 +1146,8 @@ impl Parser<'_> {
                         .alerting_general_settings
                         .insert(k.to_owned(), v.clone());
                 }
+                // Read by `logging::settings`.
+                k if crate::logging::settings::LITELLM_SETTINGS_KEYS.contains(&k) => {}
                 _ => self.ignored.push(key_path(P, k)),
             }
         }
@@ -1107,7 +1244,11 @@ impl Parser<'_> {
             match k.as_str() {
                 "master_key" => {
                     config.master_key_sha256 = self
-                        .secret(v, &key_path(P, "master_key"))?
+                        .secret(
+                            v,
+                            &key_path(P, "master_key"),
+                            "no key is treated as the master key",
+                        )?
                         .map(|k| sha256_hex(&k));
                 }
                 k if ALERTING_GENERAL_KEYS.contains(&k) => {
@@ -1133,6 +1274,20 @@ impl Parser<'_> {
                 "keys" => config.keys = self.keys(v, &path)?,
                 "identity_headers" => config.identity_headers = identity_headers(v, &path)?,
                 "inject_stream_usage" => config.inject_stream_usage = boolean(v, &path, true)?,
+                // Read by the host before parsing (`InvalidConfigPolicy::of`); checked here so
+                // that a misspelt value is reported rather than silently the default.
+                "on_invalid_config" => {
+                    let name = string(v, &path)?;
+                    if InvalidConfigPolicy::from_name(name).is_none() {
+                        return Err(err(
+                            &path,
+                            format!(
+                                "unknown value {name:?}; expected one of {}",
+                                InvalidConfigPolicy::NAMES.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 "max_capture_bytes" => l.max_capture_bytes = positive_usize(v, &path)?,
                 "max_series_per_metric" => l.max_series_per_metric = positive_usize(v, &path)?,
                 "max_values_per_label" => l.max_values_per_label = positive_usize(v, &path)?,
@@ -1149,6 +1304,17 @@ impl Parser<'_> {
                     }
                     l.max_new_stats_per_second = n;
                 }
+                "metric_names" => {
+                    let name = string(v, &path)?;
+                    config.metric_names = crate::gen_ai::Vocabulary::from_setting(name)
+                        .ok_or_else(|| {
+                            err(
+                                &path,
+                                format!("expected litellm, gen_ai (or otel) or both, got {name:?}"),
+                            )
+                        })?;
+                }
+                "logging" => {}
                 _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
             }
         }
@@ -1166,14 +1332,23 @@ impl Parser<'_> {
                     return Err(unknown_key(&key_path(&epath, k), KEY_ENTRY_KEYS));
                 }
             }
+            // A key whose variable is not set cannot match a request: the entry is left out.
+            const LEFT_OUT: &str = "the entry is left out";
+            let given = |k: &str| m.get(k).is_some_and(|v| !v.is_null());
+            if given("api_key") == given("hashed_api_key") {
+                return Err(err(
+                    &epath,
+                    "expected exactly one of api_key, hashed_api_key",
+                ));
+            }
             let raw = match m.get("api_key") {
-                Some(v) => self.secret(v, &key_path(&epath, "api_key"))?,
+                Some(v) => self.secret(v, &key_path(&epath, "api_key"), LEFT_OUT)?,
                 None => None,
             };
             let hashed = match m.get("hashed_api_key") {
                 Some(v) => {
                     let hpath = key_path(&epath, "hashed_api_key");
-                    match self.secret(v, &hpath)? {
+                    match self.secret(v, &hpath, LEFT_OUT)? {
                         Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
                             Some(h.to_ascii_lowercase())
                         }
@@ -1189,14 +1364,9 @@ impl Parser<'_> {
                 None => None,
             };
             let hash = match (raw, hashed) {
-                (Some(raw), None) => sha256_hex(&raw),
+                (Some(raw), _) => sha256_hex(&raw),
                 (None, Some(h)) => h,
-                _ => {
-                    return Err(err(
-                        &epath,
-                        "expected exactly one of api_key, hashed_api_key",
-                    ))
-                }
+                (None, None) => continue,
             };
             if let Some(j) = first_index.get(&hash) {
                 return Err(err(&epath, format!("same key as {}", index_path(path, *j))));
@@ -1403,7 +1573,9 @@ mod tests {
 
     #[test]
     fn full_litellm_config() {
-        let Loaded { config: c, ignored } = parse(FULL.as_bytes(), &full_env).unwrap();
+        let Loaded {
+            config: c, ignored, ..
+        } = parse(FULL.as_bytes(), &full_env).unwrap();
         assert_eq!(c.deployments.len(), 4);
         assert_eq!(
             c.deployments[0],
@@ -1535,8 +1707,6 @@ mod tests {
             ignored,
             [
                 "litellm_settings.prometheus_metrics_config[0].metrics[1] (litellm_spend_metric)",
-                "litellm_settings.callbacks",
-                "litellm_settings.success_callback",
                 "general_settings.database_url",
                 "guardrails",
                 "router_settings.routing_strategy",
@@ -1661,8 +1831,6 @@ mod tests {
             (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": {"tpm": "x"}}]}"#, "model_list[0].model_info.tpm: expected a non-negative integer, got string"),
             (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": {"id": []}}]}"#, "model_list[0].model_info.id: expected a string, got array"),
             (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m"}, "model_info": 1}]}"#, "model_list[0].model_info: expected an object, got number 1"),
-            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "m", "api_base": "os.environ/API_BASE"}}]}"#, "model_list[0].litellm_params.api_base: environment variable API_BASE is not set"),
-            (r#"{"model_list": [{"model_name": "m", "litellm_params": {"model": "os.environ/"}}]}"#, "model_list[0].litellm_params.model: os.environ/ reference without a variable name"),
             (r#"{"environment_variables": {"A": [1]}}"#, "environment_variables.A: expected a string, got array"),
             (r#"{"environment_variables": 2}"#, "environment_variables: expected an object, got number 2"),
             (r#"{"litellm_settings": "x"}"#, "litellm_settings: expected an object, got string"),
@@ -1684,10 +1852,8 @@ mod tests {
             (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_deployment_state"], "include_labels": ["api_base", "team"]}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels[1]: \"team\" is not a label of litellm_deployment_state"),
             (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_requests_metric"], "include_labels": "model"}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels: expected a list, got string"),
             (r#"{"general_settings": {"master_key": 12345}}"#, "general_settings.master_key: expected a string, got number"),
-            (r#"{"general_settings": {"master_key": "os.environ/MASTER"}}"#, "general_settings.master_key: environment variable MASTER is not set"),
-            (r#"{"general_settings": {"master_key": ""}}"#, "general_settings.master_key: must not be empty"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names, logging"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
@@ -1697,22 +1863,106 @@ mod tests {
             (r#"{"telemetry_settings": {"max_tracked_keys": 0}}"#, "telemetry_settings.max_tracked_keys: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_new_stats_per_second": 10}}"#, "telemetry_settings.max_new_stats_per_second: must be at least 20: the 20 parts of a histogram are defined together"),
             (r#"{"telemetry_settings": {"inject_stream_usage": "no"}}"#, "telemetry_settings.inject_stream_usage: expected a boolean, got string"),
+            (r#"{"telemetry_settings": {"metric_names": "prometheus"}}"#, "telemetry_settings.metric_names: expected litellm, gen_ai (or otel) or both, got \"prometheus\""),
             (r#"{"telemetry_settings": {"identity_headers": {"team": 1}}}"#, "telemetry_settings.identity_headers.team: expected a string, got number 1"),
             (r#"{"telemetry_settings": {"identity_headers": {"group": "x-group"}}}"#, "telemetry_settings.identity_headers.group: unknown key; expected one of team, team_alias, user, user_email, api_key_alias, end_user, org_id, org_alias"),
             (r#"{"telemetry_settings": {"identity_headers": {"user": "x user"}}}"#, "telemetry_settings.identity_headers.user: \"x user\" is not a valid HTTP header name"),
             (r#"{"telemetry_settings": {"keys": {}}}"#, "telemetry_settings.keys: expected a list, got object"),
             (r#"{"telemetry_settings": {"keys": ["sk-raw-in-a-list"]}}"#, "telemetry_settings.keys[0]: expected an object, got string"),
             (r#"{"telemetry_settings": {"keys": [{"key_alias": "a"}]}}"#, "telemetry_settings.keys[0]: expected exactly one of api_key, hashed_api_key"),
-            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "hashed_api_key": "00"}]}}"#, "telemetry_settings.keys[0].hashed_api_key: expected 64 hexadecimal characters (a SHA-256)"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "hashed_api_key": "00"}]}}"#, "telemetry_settings.keys[0]: expected exactly one of api_key, hashed_api_key"),
+            (r#"{"telemetry_settings": {"keys": [{"hashed_api_key": "00"}]}}"#, "telemetry_settings.keys[0].hashed_api_key: expected 64 hexadecimal characters (a SHA-256)"),
+            (r#"{"telemetry_settings": {"on_invalid_config": "refuze"}}"#, "telemetry_settings.on_invalid_config: unknown value \"refuze\"; expected one of pass_through, refuse"),
+            (r#"{"telemetry_settings": {"on_invalid_config": false}}"#, "telemetry_settings.on_invalid_config: expected a string, got boolean false"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "team": "t"}]}}"#, "telemetry_settings.keys[0].team: unknown key; expected one of api_key, hashed_api_key, key_alias, team_id, team_alias, user_id, user_email, org_id, org_alias"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": 42}]}}"#, "telemetry_settings.keys[0].api_key: expected a string, got number"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "user_id": 7}]}}"#, "telemetry_settings.keys[0].user_id: expected a string, got number 7"),
-            (r#"{"telemetry_settings": {"keys": [{"api_key": "os.environ/DEMO_KEY"}]}}"#, "telemetry_settings.keys[0].api_key: environment variable DEMO_KEY is not set"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a"}, {"hashed_api_key": "e1a8dbe5a4ecb1bb8f0e6d3a8e1fdb6c2c4a8c5b0d3f7e9a1b2c3d4e5f6a7b8c"}, {"api_key": "sk-a"}]}}"#, "telemetry_settings.keys[2]: same key as telemetry_settings.keys[0]"),
         ];
         for (json, want) in cases {
             assert_eq!(&error(json), want, "{json}");
         }
+    }
+
+    /// LiteLLM starts with references to variables that are not set (its `get_secret` returns
+    /// None): so does the filter, saying what each one means.
+    #[test]
+    fn unset_variables_are_warnings_naming_the_variable() {
+        let l = load(
+            r#"{"model_list": [
+                 {"model_name": "a", "litellm_params": {"model": "azure/a", "api_base": "os.environ/AZURE_API_BASE",
+                                                        "region_name": "os.environ/AZURE_REGION"}},
+                 {"model_name": "b", "litellm_params": {"model": "os.environ/B_MODEL"}},
+                 {"model_name": "c", "litellm_params": {"model": "openai/c", "api_base": "os.environ/"}}],
+               "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+               "telemetry_settings": {"keys": [{"api_key": "os.environ/SVC_KEY", "key_alias": "svc"},
+                                               {"api_key": "sk-x", "team_id": "os.environ/TEAM"}]}}"#,
+        );
+        assert_eq!(
+            l.warnings,
+            [
+                "model_list[0].litellm_params.api_base: environment variable AZURE_API_BASE is not set: api_base reads None",
+                "model_list[0].litellm_params.region_name: environment variable AZURE_REGION is not set: read as unset",
+                "model_list[1].litellm_params.model: environment variable B_MODEL is not set: the deployment is left out",
+                "model_list[2].litellm_params.api_base: os.environ/ names no variable: api_base reads None",
+                "general_settings.master_key: environment variable LITELLM_MASTER_KEY is not set: no key is treated as the master key",
+                "telemetry_settings.keys[0].api_key: environment variable SVC_KEY is not set: the entry is left out",
+                "telemetry_settings.keys[1].team_id: environment variable TEAM is not set: read as unset",
+            ]
+        );
+        let c = &l.config;
+        let names: Vec<&str> = c
+            .deployments
+            .iter()
+            .map(|d| d.model_name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(c.deployments[0].api_base.as_deref(), Some("None"));
+        assert_eq!(c.deployments[0].region, None);
+        assert_eq!(c.master_key_sha256, None);
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.keys[&sha256_hex("sk-x")].team, None);
+        // An empty master key is no master key, as LiteLLM reads it.
+        let l = load(r#"{"general_settings": {"master_key": ""}}"#);
+        assert_eq!(l.config.master_key_sha256, None);
+        assert_eq!(
+            l.warnings,
+            ["general_settings.master_key: empty: no key is treated as the master key"]
+        );
+    }
+
+    #[test]
+    fn invalid_config_policy_is_read_even_from_an_invalid_config() {
+        use InvalidConfigPolicy::{PassThrough, Refuse};
+        let cases: &[(&str, InvalidConfigPolicy)] = &[
+            ("", PassThrough),
+            ("{not json", PassThrough),
+            (
+                r#"{"telemetry_settings": {"on_invalid_config": "refuse"}}"#,
+                Refuse,
+            ),
+            (
+                r#"{"telemetry_settings": {"on_invalid_config": "refuse", "max_capture_bytes": 0}}"#,
+                Refuse,
+            ),
+            (
+                r#"{"telemetry_settings": {"on_invalid_config": "pass_through"}}"#,
+                PassThrough,
+            ),
+            (
+                r#"{"telemetry_settings": {"on_invalid_config": "refuze"}}"#,
+                PassThrough,
+            ),
+            (r#"{"telemetry_settings": []}"#, PassThrough),
+        ];
+        for (json, want) in cases {
+            assert_eq!(InvalidConfigPolicy::of(json.as_bytes()), *want, "{json}");
+        }
+        assert!(parse(
+            br#"{"telemetry_settings": {"on_invalid_config": "refuse"}}"#,
+            &no_env
+        )
+        .is_ok());
     }
 
     #[test]
@@ -1787,7 +2037,9 @@ mod tests {
     #[test]
     fn shipped_example_config_loads() {
         let text = include_str!("../../../examples/config.json");
-        let Loaded { config: c, ignored } = parse(text.as_bytes(), &no_env).unwrap();
+        let Loaded {
+            config: c, ignored, ..
+        } = parse(text.as_bytes(), &no_env).unwrap();
         let d = c
             .find_deployment("gpt-4o", Some("127.0.0.1:18080"))
             .unwrap();
@@ -1823,7 +2075,8 @@ mod tests {
             c.env_var("SLACK_WEBHOOK_URL", &no_env).as_deref(),
             Some("http://127.0.0.1:18081/slack")
         );
-        assert!(ignored.contains(&"litellm_settings.callbacks".to_owned()));
+        // Read by the logging settings now (`prometheus` is what the filter does anyway).
+        assert!(!ignored.contains(&"litellm_settings.callbacks".to_owned()));
         assert!(ignored.contains(&"router_settings.routing_strategy".to_owned()));
     }
 

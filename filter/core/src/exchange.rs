@@ -12,7 +12,8 @@
 use crate::config::{Config, IdentityFields};
 use crate::decode::{DecodeError, Decoder, Encoding};
 use crate::json_scan::{JsonScanner, ScanState};
-use crate::route::{Api, RouteMatch};
+use crate::providers::{self, ProviderError};
+use crate::route::{Api, Classified, NativeApi, NativeRoute};
 use crate::spot::KeySpotter;
 use crate::sse::{SseFramer, SseSink};
 use crate::usage::{parse_usage, Usage};
@@ -43,19 +44,21 @@ const REQUEST_PATHS_WITHOUT_PROMPT: &[&str] = match REQUEST_PATHS.split_at_check
 };
 
 /// Values read from a JSON (non-streamed) response.
-pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier"];
+pub const JSON_RESPONSE_PATHS: &[&str] = &["model", "usage", "error", "service_tier", "id"];
 const RESP_MODEL: usize = 0;
 const RESP_USAGE: usize = 1;
 const RESP_ERROR: usize = 2;
 const RESP_SERVICE_TIER: usize = 3;
+const RESP_ID: usize = 4;
 
 /// Keys read from each SSE event, at any depth: chat/completions chunks carry them at the top,
 /// Responses API events inside `response`.
-pub const SSE_EVENT_KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier"];
+pub const SSE_EVENT_KEYS: &[&[u8]] = &[b"usage", b"model", b"error", b"service_tier", b"id"];
 const EV_USAGE: usize = 0;
 const EV_MODEL: usize = 1;
 const EV_ERROR: usize = 2;
 const EV_SERVICE_TIER: usize = 3;
+const EV_ID: usize = 4;
 
 /// Header access, implemented by the host adapter over Envoy's header maps.
 pub trait Headers {
@@ -72,6 +75,9 @@ pub enum BodyProblem {
     ResponseMalformedSse,
     UnsupportedEncoding,
     DecodeError,
+    /// An AWS event stream (Bedrock) with a bad prelude, corrupt messages, or an event that is
+    /// not what its API sends.
+    ResponseMalformedEventStream,
     /// The response ended before its body was complete (reset, disconnect, truncated). A body
     /// cut short is counted under this reason alone, never also as malformed.
     ResponseIncomplete,
@@ -84,6 +90,7 @@ impl BodyProblem {
             BodyProblem::RequestMalformedJson => "request_malformed_json",
             BodyProblem::ResponseMalformedJson => "response_malformed_json",
             BodyProblem::ResponseMalformedSse => "response_malformed_sse",
+            BodyProblem::ResponseMalformedEventStream => "response_malformed_event_stream",
             BodyProblem::UnsupportedEncoding => "unsupported_encoding",
             BodyProblem::DecodeError => "decode_error",
             BodyProblem::ResponseIncomplete => "response_incomplete",
@@ -136,6 +143,8 @@ pub enum RequestBodyAction {
 enum ResponseReader {
     /// Not read: unsupported content type or encoding, or not LLM JSON/SSE.
     Skip,
+    /// A provider-native API's body (Anthropic, Gemini, Bedrock), read by its provider's reader.
+    Native(Box<providers::ResponseReader>),
     Json(Box<JsonScanner>),
     // Boxed: one reader per exchange, and the SSE state is the large one.
     Sse {
@@ -155,6 +164,8 @@ struct EventReader {
     model: Option<String>,
     service_tier: Option<String>,
     error_message: Option<String>,
+    /// The first event's `id` (`chatcmpl-...`, or the Responses API's `response.id`).
+    id: Option<String>,
     events: u32,
     malformed_events: u32,
     /// Events whose data is neither a JSON object nor `[DONE]`, and lines of fields the SSE
@@ -219,7 +230,7 @@ impl SseSink for EventReader {
         // errors, from events that announce one) is looked for.
         let first = self.model.is_none();
         self.spotter.reset_wanting(|k| match k {
-            EV_MODEL | EV_SERVICE_TIER => first,
+            EV_MODEL | EV_SERVICE_TIER | EV_ID => first,
             EV_ERROR => false,
             _ => true,
         });
@@ -308,6 +319,9 @@ impl EventReader {
         if self.service_tier.is_none() {
             self.service_tier = s.value(EV_SERVICE_TIER).and_then(json_string);
         }
+        if self.id.is_none() {
+            self.id = s.value(EV_ID).and_then(json_string);
+        }
         if self.error_message.is_none() {
             self.error_message = s.value(EV_ERROR).and_then(error_message);
         }
@@ -348,6 +362,8 @@ fn error_message(raw: &[u8]) -> Option<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Record {
     pub api: Option<Api>,
+    /// The provider-native API of the request (`api` is then `None`).
+    pub native: Option<NativeApi>,
     pub route: String,
     pub base_path: String,
     pub azure_deployment: Option<String>,
@@ -361,6 +377,13 @@ pub struct Record {
     pub status: u16,
     pub usage: Option<Usage>,
     pub rate_limits: RateLimits,
+    /// `x-ratelimit-reset-requests` / `-tokens` as the provider sent them (`1s`, `6m0s`), and
+    /// its own request id (the response's `x-request-id`): read for the logs.
+    pub rate_limit_reset_requests: Option<String>,
+    pub rate_limit_reset_tokens: Option<String>,
+    pub provider_request_id: Option<String>,
+    /// The response's `id` (`chatcmpl-...`): LiteLLM's payload `id`.
+    pub response_id: Option<String>,
     pub started_ns: u64,
     /// When the request left for the upstream: its headers are never held, so the time they
     /// reached the filter.
@@ -372,6 +395,8 @@ pub struct Record {
     pub metadata: Option<Vec<u8>>,
     pub service_tier: Option<String>,
     pub error_message: Option<String>,
+    /// A provider-native API's own error report (its type decides LiteLLM's exception class).
+    pub provider_error: Option<ProviderError>,
     /// The first 100 characters of the request's messages, for alerts that quote them.
     pub messages_preview: Option<String>,
     pub problems: Vec<BodyProblem>,
@@ -387,7 +412,8 @@ pub struct Record {
     /// The upstream broke the response after its headers: reset or closed mid-body (Envoy's
     /// `upstream_reset_after_response_started`), stalled past a timeout, or a body that ended
     /// before it was complete (`content-length` shorter than the JSON, a cut SSE event). The
-    /// client got the status of the headers and an unusable body: a failed request.
+    /// client got the status of the headers and an unusable body: a failed request. Also a
+    /// provider-native stream that reported an error mid-way (LiteLLM raises it).
     pub upstream_broke: bool,
     /// The client went away before any response (Envoy: `downstream_remote_disconnect`): status
     /// [`CLIENT_CLOSED_REQUEST`], not the upstream's failure (no health change, no alert).
@@ -418,6 +444,16 @@ impl Record {
         self.stream
             .then(|| first.saturating_sub(self.upstream_start_ns) / 1000)
     }
+    /// LiteLLM's exception class (without the provider prefix) of a failed provider-native
+    /// request, as LiteLLM maps `provider`'s errors (an error inside a 2xx stream takes the
+    /// status LiteLLM gives it); `None` for OpenAI-style requests (the status table applies).
+    pub fn provider_exception_class(&self, provider: &str) -> Option<&'static str> {
+        self.native?;
+        let error = self.provider_error.as_ref();
+        let status = error.and_then(|e| e.stream_status).unwrap_or(self.status);
+        providers::exception_class(provider, status, error)
+    }
+
     /// Whether the client got a success (LiteLLM counts everything else as failed): a 2xx/3xx
     /// status whose body the upstream did not break.
     pub fn succeeded(&self) -> bool {
@@ -457,19 +493,24 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Starts an exchange for a classified LLM request at `now_ns`.
-    pub fn new(route: RouteMatch, config: &Config, now_ns: u64) -> Exchange {
+    /// Starts an exchange for a classified LLM request (OpenAI-style or provider-native) at
+    /// `now_ns`.
+    pub fn new(route: impl Into<Classified>, config: &Config, now_ns: u64) -> Exchange {
         let limits = &config.limits;
-        let record = Record {
-            api: Some(route.api),
-            route: route.route,
-            base_path: route.base_path,
-            requested_model: route.azure_deployment.clone(),
-            azure_deployment: route.azure_deployment,
-            started_ns: now_ns,
-            upstream_start_ns: now_ns,
-            ..Record::default()
+        let record = match route.into() {
+            Classified::OpenAi(route) => Record {
+                api: Some(route.api),
+                route: route.route,
+                base_path: route.base_path,
+                requested_model: route.azure_deployment.clone(),
+                azure_deployment: route.azure_deployment,
+                started_ns: now_ns,
+                upstream_start_ns: now_ns,
+                ..Record::default()
+            },
+            Classified::Native(route) => Exchange::native_record(route, now_ns),
         };
+        let inject = record.api.is_some_and(Api::usage_needs_stream_options);
         Exchange {
             record,
             request: JsonScanner::new(
@@ -484,13 +525,29 @@ impl Exchange {
             request_done: false,
             rewrite_candidate: false,
             rewrite_decided: false,
-            inject_usage: config.inject_stream_usage && route.api.usage_needs_stream_options(),
+            inject_usage: config.inject_stream_usage && inject,
             response: None,
             decoder: None,
             response_done: false,
             broke_mid_body: None,
             max_capture: limits.max_capture_bytes,
             finished: false,
+        }
+    }
+
+    /// The record of a provider-native request: the model its path names (Gemini, Vertex AI,
+    /// Bedrock; Anthropic's body names it, and the body's wins) is the requested model, and a
+    /// path that streams (Gemini's `streamGenerateContent`, Bedrock's streams) is a stream.
+    fn native_record(route: NativeRoute, now_ns: u64) -> Record {
+        Record {
+            native: Some(route.api),
+            route: route.route,
+            base_path: route.base_path,
+            requested_model: route.model,
+            stream: route.api.streams(),
+            started_ns: now_ns,
+            upstream_start_ns: now_ns,
+            ..Record::default()
         }
     }
 
@@ -507,17 +564,33 @@ impl Exchange {
         let authorization = h.get("authorization");
         let api_key = h.get("api-key");
         let x_api_key = h.get("x-api-key");
-        let key = crate::identity::api_key(
+        // Gemini's key header and query keys (`key=`, a presigned `X-Amz-Credential=`) only
+        // identify provider-native callers.
+        let native = self.record.native.is_some();
+        let goog_key = if native {
+            h.get("x-goog-api-key")
+        } else {
+            None
+        };
+        let path = if native { h.get(":path") } else { None };
+        let query = path
+            .as_deref()
+            .and_then(|p| p.split_once('?'))
+            .map_or("", |(_, q)| q);
+        // A SigV4 signature changes with every request: the caller is its access key id.
+        let key = providers::caller_key(
             authorization.as_deref(),
             api_key.as_deref(),
             x_api_key.as_deref(),
+            goog_key.as_deref(),
+            query,
         );
         let forwarded_ip = h
             .get("x-forwarded-for")
             .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
             .filter(|s| !s.is_empty());
         self.record.caller = Caller {
-            api_key: key.map(str::to_owned),
+            api_key: key.map(|k| k.as_str().to_owned()),
             user_agent: h.get("user-agent"),
             client_ip: forwarded_ip.or(client_ip),
             identity: config.identity_headers.read(|name| h.get(name)),
@@ -582,7 +655,8 @@ impl Exchange {
         if let Some(m) = s.captured(REQ_MODEL).and_then(json_string) {
             self.record.requested_model = Some(m);
         }
-        self.record.stream = s.captured(REQ_STREAM) == Some(b"true");
+        // `|=`: a provider-native path may already say it streams.
+        self.record.stream |= s.captured(REQ_STREAM) == Some(b"true");
         self.record.end_user = s.captured(REQ_USER).and_then(json_string);
         self.record.metadata = s.captured(REQ_METADATA).map(<[u8]>::to_vec);
         self.record.service_tier = s.captured(REQ_SERVICE_TIER).and_then(json_string);
@@ -617,7 +691,14 @@ impl Exchange {
             .get(":status")
             .and_then(|s| s.trim().parse::<u16>().ok())
             .unwrap_or(0);
-        self.record.rate_limits = RateLimits::read(h);
+        let native = self.record.native;
+        let get = |name: &str| h.get(name);
+        self.record.rate_limits = native
+            .and_then(|api| providers::rate_limits(api, &get))
+            .unwrap_or_else(|| RateLimits::read(h));
+        self.record.rate_limit_reset_requests = h.get("x-ratelimit-reset-requests");
+        self.record.rate_limit_reset_tokens = h.get("x-ratelimit-reset-tokens");
+        self.record.provider_request_id = h.get("x-request-id");
         let content_type = h
             .get("content-type")
             .unwrap_or_default()
@@ -636,6 +717,18 @@ impl Exchange {
             }
             Some(enc) => self.decoder = Decoder::new(enc),
         }
+        if let Some(api) = native {
+            // A stream whatever the request said: Anthropic's SSE, Gemini's SSE, Bedrock's
+            // event streams (a streamed Gemini JSON array is known from the path).
+            if content_type.starts_with("text/event-stream")
+                || content_type.starts_with("application/vnd.amazon.eventstream")
+            {
+                self.record.stream = true;
+            }
+            let reader = providers::ResponseReader::new(api, &get, self.max_capture);
+            self.response = Some(ResponseReader::Native(Box::new(reader)));
+            return;
+        }
         self.response = Some(if content_type.starts_with("text/event-stream") {
             ResponseReader::Sse {
                 framer: SseFramer::new(),
@@ -646,6 +739,7 @@ impl Exchange {
                     model: None,
                     service_tier: None,
                     error_message: None,
+                    id: None,
                     events: 0,
                     malformed_events: 0,
                     garbage: 0,
@@ -733,6 +827,7 @@ impl Exchange {
                     self.record.response_model = scanner.captured(RESP_MODEL).and_then(json_string);
                     self.record.error_message =
                         scanner.captured(RESP_ERROR).and_then(error_message);
+                    self.record.response_id = scanner.captured(RESP_ID).and_then(json_string);
                     let tier = scanner.captured(RESP_SERVICE_TIER).and_then(json_string);
                     if tier.is_some() {
                         self.record.service_tier = tier;
@@ -754,8 +849,36 @@ impl Exchange {
                     self.record.usage = events.usage;
                     self.record.response_model = events.model;
                     self.record.error_message = events.error_message;
+                    self.record.response_id = events.id;
                     if events.service_tier.is_some() {
                         self.record.service_tier = events.service_tier;
+                    }
+                }
+                Some(ResponseReader::Native(mut reader)) => {
+                    let reading = reader.finish();
+                    problem = reading.unreadable.map(|u| match u {
+                        providers::Unreadable::MalformedJson => BodyProblem::ResponseMalformedJson,
+                        providers::Unreadable::MalformedSse => BodyProblem::ResponseMalformedSse,
+                        providers::Unreadable::MalformedEventStream => {
+                            BodyProblem::ResponseMalformedEventStream
+                        }
+                    });
+                    self.record.stream_without_usage =
+                        self.record.stream && reading.usage.is_none();
+                    self.record.usage = reading.usage;
+                    self.record.response_model = reading.response_model;
+                    if reading.service_tier.is_some() {
+                        self.record.service_tier = reading.service_tier;
+                    }
+                    if let Some(e) = reading.error {
+                        self.record.error_message = e.message.clone();
+                        // An error event inside a stream that began with a 2xx (Anthropic's
+                        // `overloaded_error`, Bedrock's `throttlingException`): LiteLLM raises
+                        // it, so the request failed although its headers said 200.
+                        if e.stream_status.is_some() && self.record.succeeded() {
+                            self.record.upstream_broke = true;
+                        }
+                        self.record.provider_error = Some(e);
                     }
                 }
                 Some(_) | None => {}
@@ -870,6 +993,7 @@ fn read_response(reader: &mut Option<ResponseReader>, bytes: &[u8]) {
             scanner.feed(bytes);
         }
         Some(ResponseReader::Sse { framer, events }) => framer.feed(bytes, &mut **events),
+        Some(ResponseReader::Native(r)) => r.feed(bytes),
         Some(ResponseReader::Skip) | None => {}
     }
 }

@@ -22,10 +22,10 @@
 //! `otel_scope_version` labels by default (configurable off); the filter has no instrumentation
 //! scope and does not invent one.
 //!
-//! Nothing here is emitted yet: the catalogue, metrics aggregation and configuration
-//! (`telemetry_settings.metric_names`) use these tables when the vocabulary is wired.
+//! The catalogue ([`crate::catalogue`], `GenAi*` families) emits these tables when
+//! `telemetry_settings.metric_names` is `gen_ai` or `both`.
 
-use crate::catalogue::FamilyId;
+use crate::catalogue::{Bucket, FamilyId};
 use crate::route::{Api, NativeApi};
 use crate::usage::Usage;
 
@@ -42,11 +42,11 @@ pub enum Vocabulary {
 }
 
 impl Vocabulary {
-    /// The setting's value as configured: `litellm`, `otel` or `both`.
+    /// The setting's value as configured: `litellm`, `gen_ai` (or its alias `otel`) or `both`.
     pub fn from_setting(value: &str) -> Option<Vocabulary> {
         Some(match value {
             "litellm" => Vocabulary::Litellm,
-            "otel" => Vocabulary::Otel,
+            "gen_ai" | "otel" => Vocabulary::Otel,
             "both" => Vocabulary::Both,
             _ => return None,
         })
@@ -134,14 +134,6 @@ pub enum Measure {
     Seconds,
 }
 
-/// A bucket bound: `le` as the exporter prints it, and the bound in the recorded integer unit
-/// (tokens, or microseconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GenAiBucket {
-    pub le: &'static str,
-    pub bound: u64,
-}
-
 /// One gen_ai metric family.
 #[derive(Debug)]
 pub struct GenAiFamily {
@@ -158,25 +150,27 @@ pub struct GenAiFamily {
     /// The attributes the conventions list, in their order.
     pub attributes: &'static [GenAiAttribute],
     /// The advised explicit bucket boundaries (the implicit `+Inf` not listed).
-    pub buckets: &'static [GenAiBucket],
+    pub buckets: &'static [Bucket],
 }
 
 /// The Prometheus series suffixes of a histogram.
 pub const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
 
 macro_rules! buckets {
-    ($($le:literal => $bound:literal),* $(,)?) => { &[$(GenAiBucket { le: $le, bound: $bound }),*] };
+    ($($le:literal => $bound:literal),* $(,)?) => { &[$(Bucket { le: $le, micros: $bound }),*] };
 }
 
-/// `gen_ai.client.token.usage`: [1, 4, 16, …, 67108864] tokens (powers of 4).
-pub const TOKEN_BUCKETS: &[GenAiBucket] = buckets![
+/// `gen_ai.client.token.usage`: [1, 4, 16, …, 67108864] tokens (powers of 4). The bounds of
+/// these gen_ai tables are [`Bucket`]s: `le` as the exporter prints it and the bound in the
+/// recorded integer unit (tokens here, microseconds for the seconds tables).
+pub const TOKEN_BUCKETS: &[Bucket] = buckets![
     "1" => 1, "4" => 4, "16" => 16, "64" => 64, "256" => 256, "1024" => 1_024, "4096" => 4_096,
     "16384" => 16_384, "65536" => 65_536, "262144" => 262_144, "1.048576e+06" => 1_048_576,
     "4.194304e+06" => 4_194_304, "1.6777216e+07" => 16_777_216, "6.7108864e+07" => 67_108_864,
 ];
 
 /// `gen_ai.client.operation.duration`: [0.01, 0.02, …, 81.92] s (doubling).
-pub const DURATION_BUCKETS: &[GenAiBucket] = buckets![
+pub const DURATION_BUCKETS: &[Bucket] = buckets![
     "0.01" => 10_000, "0.02" => 20_000, "0.04" => 40_000, "0.08" => 80_000, "0.16" => 160_000,
     "0.32" => 320_000, "0.64" => 640_000, "1.28" => 1_280_000, "2.56" => 2_560_000,
     "5.12" => 5_120_000, "10.24" => 10_240_000, "20.48" => 20_480_000, "40.96" => 40_960_000,
@@ -184,7 +178,7 @@ pub const DURATION_BUCKETS: &[GenAiBucket] = buckets![
 ];
 
 /// `gen_ai.server.time_to_first_token`: [0.001, …, 10.0] s.
-pub const TIME_TO_FIRST_TOKEN_BUCKETS: &[GenAiBucket] = buckets![
+pub const TIME_TO_FIRST_TOKEN_BUCKETS: &[Bucket] = buckets![
     "0.001" => 1_000, "0.005" => 5_000, "0.01" => 10_000, "0.02" => 20_000, "0.04" => 40_000,
     "0.06" => 60_000, "0.08" => 80_000, "0.1" => 100_000, "0.25" => 250_000, "0.5" => 500_000,
     "0.75" => 750_000, "1" => 1_000_000, "2.5" => 2_500_000, "5" => 5_000_000,
@@ -192,7 +186,7 @@ pub const TIME_TO_FIRST_TOKEN_BUCKETS: &[GenAiBucket] = buckets![
 ];
 
 /// `gen_ai.server.time_per_output_token`: [0.01, …, 2.5] s.
-pub const TIME_PER_OUTPUT_TOKEN_BUCKETS: &[GenAiBucket] = buckets![
+pub const TIME_PER_OUTPUT_TOKEN_BUCKETS: &[Bucket] = buckets![
     "0.01" => 10_000, "0.025" => 25_000, "0.05" => 50_000, "0.075" => 75_000, "0.1" => 100_000,
     "0.15" => 150_000, "0.2" => 200_000, "0.3" => 300_000, "0.4" => 400_000, "0.5" => 500_000,
     "0.75" => 750_000, "1" => 1_000_000, "2.5" => 2_500_000,
@@ -274,7 +268,7 @@ pub const GEN_AI_FAMILIES: [GenAiFamily; 4] = [
 
 impl GenAiMetric {
     /// The family's entry.
-    pub fn family(self) -> &'static GenAiFamily {
+    pub const fn family(self) -> &'static GenAiFamily {
         &GEN_AI_FAMILIES[self as usize]
     }
 }
@@ -324,6 +318,17 @@ impl TokenType {
             TokenType::CachedInput => FamilyId::InputCachedTokens,
             TokenType::CacheCreationInput => FamilyId::InputCacheCreationTokens,
             TokenType::Reasoning => FamilyId::OutputReasoningTokens,
+        }
+    }
+
+    /// The gen_ai token-usage family of this type (a fixed `gen_ai_token_type` label).
+    pub const fn usage_family(self) -> FamilyId {
+        match self {
+            TokenType::Input => FamilyId::GenAiTokenUsageInput,
+            TokenType::Output => FamilyId::GenAiTokenUsageOutput,
+            TokenType::CachedInput => FamilyId::GenAiTokenUsageCachedInput,
+            TokenType::CacheCreationInput => FamilyId::GenAiTokenUsageCacheCreationInput,
+            TokenType::Reasoning => FamilyId::GenAiTokenUsageReasoning,
         }
     }
 
@@ -610,7 +615,7 @@ mod tests {
     /// -1, 64)` does.
     #[test]
     fn buckets_are_the_advised_boundaries() {
-        let advised: [(&[GenAiBucket], &[f64]); 4] = [
+        let advised: [(&[Bucket], &[f64]); 4] = [
             (
                 TOKEN_BUCKETS,
                 &[
@@ -652,14 +657,18 @@ mod tests {
         };
         for (table, bounds) in advised {
             assert_eq!(table.len(), bounds.len());
-            let scale = if table == TOKEN_BUCKETS { 1.0 } else { 1e6 };
+            let scale = if std::ptr::eq(table, TOKEN_BUCKETS) {
+                1.0
+            } else {
+                1e6
+            };
             for (b, v) in table.iter().zip(bounds) {
                 assert_eq!(b.le, go_g(*v));
-                assert_eq!(b.bound, (v * scale).round() as u64, "{}", b.le);
+                assert_eq!(b.micros, (v * scale).round() as u64, "{}", b.le);
                 let parsed: f64 = b.le.parse().unwrap();
                 assert_eq!(parsed, *v);
             }
-            assert!(table.windows(2).all(|w| w[0].bound < w[1].bound));
+            assert!(table.windows(2).all(|w| w[0].micros < w[1].micros));
         }
     }
 

@@ -20,6 +20,9 @@
 //!   treats string contents as opaque bytes, which is what lets its inner loop look only for `"`,
 //!   `\` and control characters. Captured text decoded later by `serde_json` is fully checked.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 /// Result of feeding bytes to (or finishing) a [`JsonScanner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanState {
@@ -38,23 +41,8 @@ const MAX_PATHS: usize = 64;
 /// Paths are at most three object keys deep (`response.usage` style); deeper paths never match.
 const MAX_SEGMENTS: usize = 3;
 
-/// Bytes that end the fast scan of a string's contents: the closing quote, the escape backslash
-/// and the control characters JSON forbids unescaped (U+0000..U+001F). Everything else, including
-/// every byte of a multi-byte UTF-8 character, is skipped without a branch per byte class.
-const STR_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 /// JSON insignificant whitespace (RFC 8259 section 2): space, tab, LF, CR. Nothing else.
-#[inline]
+#[inline(always)]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -146,14 +134,8 @@ const IDLE_SLOT: Slot = Slot {
 /// then [`reset`](Self::reset) for the next document (capacity is kept).
 #[derive(Debug, Clone)]
 pub struct JsonScanner {
-    /// Per path: its key segments (raw bytes, compared against raw key bytes) and how many.
-    segs: Vec<([&'static [u8]; MAX_SEGMENTS], usize)>,
-    /// `len_eq[d]`: paths with exactly `d` segments (a key at object depth `d` completes them).
-    len_eq: [u64; MAX_SEGMENTS + 1],
-    /// `len_ge[d]`: paths with at least `d` segments (a key at object depth `d` may match them).
-    len_ge: [u64; MAX_SEGMENTS + 1],
-    /// Paths that can match at all (valid syntax, within the limits).
-    valid: u64,
+    /// The paths, split into segments: built once per list of paths and thread (VM).
+    table: Rc<PathTable>,
     /// Largest value, in bytes, a path may capture.
     max_capture: usize,
     /// Single capture arena, grown on demand and reused across documents. Captures of nested paths (`response` and
@@ -200,17 +182,54 @@ pub struct JsonScanner {
     root_close: Option<u64>,
 }
 
-impl JsonScanner {
-    /// Creates a scanner for `paths`: dotted object-key paths from the root, e.g.
-    /// `["model", "usage", "response.usage", "error"]`; up to 3 levels; object keys only.
-    ///
-    /// Path `i` is read back with `captured(i)`. Paths with an empty segment, more than three
-    /// segments, or beyond the 64th never match. The capture arena (valid paths x
-    /// `max_capture_bytes` bytes: each path captures at most once per document) bounds the
-    /// memory; it grows only as values are captured, and an allocation failure makes the
-    /// captures report overflow instead of aborting.
-    #[must_use]
-    pub fn new(paths: &'static [&'static str], max_capture_bytes: usize) -> Self {
+/// A list of paths prepared for matching. Every request scans with the same few lists, so each
+/// is built once per thread (a Wasm VM has one) and shared.
+#[derive(Debug)]
+struct PathTable {
+    /// Per path: its key segments (raw bytes, compared against raw key bytes) and how many.
+    segs: Vec<([&'static [u8]; MAX_SEGMENTS], usize)>,
+    /// `len_eq[d]`: paths with exactly `d` segments (a key at object depth `d` completes them).
+    len_eq: [u64; MAX_SEGMENTS + 1],
+    /// `len_ge[d]`: paths with at least `d` segments (a key at object depth `d` may match them).
+    len_ge: [u64; MAX_SEGMENTS + 1],
+    /// Paths that can match at all (valid syntax, within the limits).
+    valid: u64,
+}
+
+/// Path lists are `'static` constants: a handful per program, so a bounded list keyed by the
+/// slice's address finds them.
+const CACHED_TABLES: usize = 16;
+
+thread_local! {
+    static TABLES: RefCell<Vec<(usize, usize, Rc<PathTable>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl PathTable {
+    /// The table of `paths`, from the thread's cache when it was built before.
+    fn of(paths: &'static [&'static str]) -> Rc<PathTable> {
+        let key = (paths.as_ptr() as usize, paths.len());
+        let cached = TABLES.with(|t| {
+            t.try_borrow().ok().and_then(|t| {
+                t.iter()
+                    .find(|(p, n, _)| (*p, *n) == key)
+                    .map(|(_, _, table)| table.clone())
+            })
+        });
+        if let Some(table) = cached {
+            return table;
+        }
+        let table = Rc::new(PathTable::build(paths));
+        TABLES.with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                if t.len() < CACHED_TABLES {
+                    t.push((key.0, key.1, table.clone()));
+                }
+            }
+        });
+        table
+    }
+
+    fn build(paths: &'static [&'static str]) -> PathTable {
         let n = paths.len().min(MAX_PATHS);
         let mut segs = Vec::with_capacity(n);
         let mut len_eq = [0u64; MAX_SEGMENTS + 1];
@@ -243,16 +262,35 @@ impl JsonScanner {
                 segs.push((parts, 0));
             }
         }
-        let valid_count = valid.count_ones() as usize;
+        PathTable {
+            segs,
+            len_eq,
+            len_ge,
+            valid,
+        }
+    }
+}
+
+impl JsonScanner {
+    /// Creates a scanner for `paths`: dotted object-key paths from the root, e.g.
+    /// `["model", "usage", "response.usage", "error"]`; up to 3 levels; object keys only.
+    ///
+    /// Path `i` is read back with `captured(i)`. Paths with an empty segment, more than three
+    /// segments, or beyond the 64th never match. The capture arena (valid paths x
+    /// `max_capture_bytes` bytes: each path captures at most once per document) bounds the
+    /// memory; it grows only as values are captured, and an allocation failure makes the
+    /// captures report overflow instead of aborting.
+    #[must_use]
+    pub fn new(paths: &'static [&'static str], max_capture_bytes: usize) -> Self {
+        let table = PathTable::of(paths);
+        let n = table.segs.len();
+        let valid_count = table.valid.count_ones() as usize;
         // The arena grows on demand up to its limit: most documents capture a few hundred bytes,
         // and reserving the worst case up front would cost every request megabytes.
         let arena = Vec::new();
         let arena_limit = valid_count.saturating_mul(max_capture_bytes);
         JsonScanner {
-            segs,
-            len_eq,
-            len_ge,
-            valid,
+            table,
             max_capture: max_capture_bytes,
             arena,
             arena_limit,
@@ -319,10 +357,7 @@ impl JsonScanner {
                     // Hot loop: string contents are most of an LLM body. Look only for the
                     // three byte classes that matter; copy nothing (captures copy whole spans).
                     let rest = bytes.get(i..).unwrap_or_default();
-                    let j = rest
-                        .iter()
-                        .position(|&c| STR_STOP[c as usize])
-                        .map_or(n, |k| i + k);
+                    let j = crate::bytes::find_json_escape(rest).map_or(n, |k| i + k);
                     if self.in_key && self.key_cand != 0 {
                         self.match_key_span(bytes.get(i..j).unwrap_or_default());
                     }
@@ -360,8 +395,10 @@ impl JsonScanner {
                 | St::Done => {
                     if is_ws(b) {
                         // Pretty-printed bodies have runs of indentation: skip them in one go.
-                        let rest = bytes.get(i..).unwrap_or_default();
-                        i = rest.iter().position(|&c| !is_ws(c)).map_or(n, |k| i + k);
+                        i += 1;
+                        while bytes.get(i).is_some_and(|&c| is_ws(c)) {
+                            i += 1;
+                        }
                         continue;
                     }
                     if !self.structural(bytes, i, b, base) {
@@ -433,11 +470,10 @@ impl JsonScanner {
                             // `01`: leading zeros are not JSON.
                             return self.malformed();
                         }
-                        let rest = bytes.get(i..).unwrap_or_default();
-                        i = rest
-                            .iter()
-                            .position(|c| !c.is_ascii_digit())
-                            .map_or(n, |k| i + k);
+                        i += 1;
+                        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                            i += 1;
+                        }
                         continue;
                     }
                     match (self.state, b) {
@@ -517,6 +553,7 @@ impl JsonScanner {
     }
 
     /// The public view of the grammar state.
+    #[inline(always)]
     fn scan_state(&self) -> ScanState {
         match self.state {
             St::Done => ScanState::Complete,
@@ -545,7 +582,7 @@ impl JsonScanner {
                 // Only objects reached through matching keys, at most 3 deep, can match.
                 self.key_cand = match self.obj_mask.get(self.depth) {
                     Some(mask) if self.depth >= 1 => {
-                        mask & self.len_ge.get(self.depth).copied().unwrap_or(0)
+                        mask & self.table.len_ge.get(self.depth).copied().unwrap_or(0)
                     }
                     _ => 0,
                 };
@@ -589,7 +626,11 @@ impl JsonScanner {
                 }
                 // The root object is where every path starts; below it, only paths whose
                 // earlier segments matched the keys leading here stay alive.
-                let mask = if self.depth == 1 { self.valid } else { prefix };
+                let mask = if self.depth == 1 {
+                    self.table.valid
+                } else {
+                    prefix
+                };
                 if let Some(m) = self.obj_mask.get_mut(self.depth) {
                     *m = mask;
                 }
@@ -635,6 +676,7 @@ impl JsonScanner {
     }
 
     /// A value ended just before `bytes[end]`, at the current depth.
+    #[inline(always)]
     fn value_done(&mut self, bytes: &[u8], end: usize) {
         if self.active > 0 {
             self.end_captures(bytes, end);
@@ -662,6 +704,7 @@ impl JsonScanner {
     }
 
     /// Whether the innermost open container is an object (false at root level).
+    #[inline(always)]
     fn top_is_object(&self) -> bool {
         let Some(d) = self.depth.checked_sub(1) else {
             return false;
@@ -681,6 +724,7 @@ impl JsonScanner {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
             let same = self
+                .table
                 .segs
                 .get(p)
                 .and_then(|(parts, _)| parts.get(seg_idx))
@@ -702,6 +746,7 @@ impl JsonScanner {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
             let whole = self
+                .table
                 .segs
                 .get(p)
                 .and_then(|(parts, _)| parts.get(seg_idx))
@@ -710,7 +755,7 @@ impl JsonScanner {
                 self.key_cand &= !(1u64 << p);
             }
         }
-        let eq = self.len_eq.get(self.depth).copied().unwrap_or(0);
+        let eq = self.table.len_eq.get(self.depth).copied().unwrap_or(0);
         self.pending_full = self.key_cand & eq;
         self.pending_prefix = self.key_cand & !eq;
         self.key_cand = 0;

@@ -33,6 +33,8 @@ use crate::exchange::Record;
 use crate::health::{HealthUpdate, Outcome};
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
 use crate::labels::{end_labels, push_label, truncate_utf8, OVERFLOW, UNKNOWN};
+use crate::providers::detect_provider;
+use crate::route::NativeApi;
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -188,6 +190,8 @@ const CACHE_ENTRIES: usize = 8;
 struct UpstreamLabels {
     host: Box<str>,
     base_path: Box<str>,
+    /// Anthropic's `/v1` and OpenAI's `/v1` share a host and base path in a gateway.
+    native: Option<NativeApi>,
     api_base: Rc<str>,
     provider: &'static str,
 }
@@ -219,12 +223,14 @@ fn cache_put<T>(table: &mut Vec<T>, next: &mut usize, entry: T) {
 }
 
 impl LabelCache {
-    /// `api_base` (`http[s]://host/base_path`) and provider of an upstream.
-    fn upstream(&mut self, host: &str, base_path: &str) -> (Rc<str>, &'static str) {
+    /// `api_base` (`http[s]://host/base_path`) and provider ([`detect_provider`], from the
+    /// host and the request's path) of an upstream.
+    fn upstream(&mut self, host: &str, rec: &Record) -> (Rc<str>, &'static str) {
+        let base_path = rec.base_path.as_str();
         let hit = self
             .upstreams
             .iter()
-            .find(|u| *u.host == *host && *u.base_path == *base_path);
+            .find(|u| *u.host == *host && *u.base_path == *base_path && u.native == rec.native);
         if let Some(u) = hit {
             return (u.api_base.clone(), u.provider);
         }
@@ -240,8 +246,9 @@ impl LabelCache {
         let entry = UpstreamLabels {
             host: host.into(),
             base_path: base_path.into(),
+            native: rec.native,
             api_base: api_base.into(),
-            provider: provider_from_host(host),
+            provider: detect_provider(host, &rec.route),
         };
         let out = (entry.api_base.clone(), entry.provider);
         cache_put(&mut self.upstreams, &mut self.next_upstream, entry);
@@ -306,26 +313,6 @@ fn exception_class_named(provider: &str, class: &str) -> String {
     out.push('.');
     out.push_str(class);
     out
-}
-
-/// The provider an upstream host belongs to, when no `model_list` entry says.
-fn provider_from_host(host: &str) -> &'static str {
-    let host = host.to_ascii_lowercase();
-    if host.ends_with(".openai.azure.com") || host.contains(".azure.") {
-        "azure"
-    } else if host.contains("anthropic.com") {
-        "anthropic"
-    } else if host.contains("groq.com") {
-        "groq"
-    } else if host.contains("mistral.ai") {
-        "mistral"
-    } else if host.contains("deepseek.com") {
-        "deepseek"
-    } else if host.contains("googleapis.com") {
-        "gemini"
-    } else {
-        "openai"
-    }
 }
 
 /// Resolves a record's labels the way LiteLLM would fill them. `deployment` is the `model_list`
@@ -455,25 +442,34 @@ fn resolve_into<'a>(
     let provider = match deployment {
         Some(d) => Borrowed(d.provider.as_str()),
         None if rec.azure_deployment.is_some() => Static("azure"),
-        None => Static(upstream_host.map_or("openai", |h| cache.upstream(h, &rec.base_path).1)),
+        None => Static(match upstream_host {
+            Some(h) => cache.upstream(h, rec).1,
+            None => detect_provider("", &rec.route),
+        }),
     };
     match deployment.and_then(|d| d.api_base.as_deref()) {
         Some(b) => v.borrow(Label::ApiBase, b),
         None => {
             if let Some(h) = upstream_host {
-                v.set(Label::ApiBase, Shared(cache.upstream(h, &rec.base_path).0));
+                v.set(Label::ApiBase, Shared(cache.upstream(h, rec).0));
             }
         }
     }
+    let mut failure_class = None;
     if !rec.succeeded() {
         v.set(Label::ExceptionStatus, status_text(rec.status));
         let class = rec
             .local_failure_class
+            .or_else(|| rec.provider_exception_class(&provider))
             .unwrap_or_else(|| status_class(rec.status));
+        failure_class = Some(class);
         v.set(
             Label::ExceptionClass,
             Shared(cache.exception(&provider, class)),
         );
+    }
+    if config.metric_names.otel() {
+        gen_ai_labels(v, rec, requested, &provider, failure_class);
     }
     v.set(Label::ApiProvider, provider);
 
@@ -512,6 +508,39 @@ fn resolve_into<'a>(
         if value.len() > max_value_bytes {
             value.truncate(max_value_bytes);
         }
+    }
+}
+
+/// The gen_ai attributes of a record (`telemetry_settings.metric_names` `gen_ai` / `both`): the
+/// operation, the provider's conventional name, the model requested (as `requested_model`, so
+/// bounded the same way) and reported, and `error.type` (LiteLLM's class without its provider
+/// prefix) on failures. Unknown ones stay `None`, which the gen_ai families leave out.
+fn gen_ai_labels<'a>(
+    v: &mut LabelValues<'a>,
+    rec: &'a Record,
+    requested: Option<&'a str>,
+    provider: &LabelValue<'a>,
+    failure_class: Option<&'static str>,
+) {
+    use crate::gen_ai::{operation_name, provider_name};
+    v.fixed(
+        Label::GenAiOperationName,
+        operation_name(rec.api, rec.native),
+    );
+    let name = match provider {
+        LabelValue::Static(p) => LabelValue::Static(provider_name(p)),
+        LabelValue::Borrowed(p) => LabelValue::Borrowed(provider_name(p)),
+        other => LabelValue::Owned(provider_name(other).into()),
+    };
+    v.set(Label::GenAiProviderName, name);
+    if let Some(m) = requested {
+        v.borrow(Label::GenAiRequestModel, m);
+    }
+    if let Some(m) = rec.response_model.as_deref() {
+        v.borrow(Label::GenAiResponseModel, m);
+    }
+    if let Some(class) = failure_class {
+        v.fixed(Label::ErrorType, crate::gen_ai::error_type(class));
     }
 }
 
@@ -791,6 +820,11 @@ fn name_labels(
     emit_stream_label: bool,
     custom_names: &[String],
 ) -> Box<[usize]> {
+    if f.is_gen_ai() {
+        // The gen_ai vocabulary's own attributes only: LiteLLM's settings (label filters, the
+        // stream label, custom labels) shape LiteLLM's families.
+        return f.labels.iter().map(|l| *l as usize).collect();
+    }
     let kept = |name: &str| include.is_none_or(|inc| inc.iter().any(|i| i == name));
     let mut out = Vec::new();
     for l in f.labels {
@@ -824,7 +858,11 @@ impl Metrics {
         let mut next = 0usize;
         for f in &FAMILIES {
             let mf = config.metric_filter.as_ref();
-            enabled[f.id as usize] = mf.is_none_or(|mf| mf.enabled(f.name));
+            enabled[f.id as usize] = if f.is_gen_ai() {
+                config.metric_names.otel()
+            } else {
+                config.metric_names.litellm() && mf.is_none_or(|mf| mf.enabled(f.name))
+            };
             labels.push(name_labels(
                 f,
                 mf.and_then(|mf| mf.include_labels(f.name)),
@@ -953,12 +991,29 @@ impl Metrics {
             if let Some(per_token) = latency.checked_div(output) {
                 self.observe(series, DeploymentLatencyPerOutputToken, per_token);
             }
+            if config.metric_names.otel() {
+                if let Some(u) = &rec.usage {
+                    for (t, n) in crate::gen_ai::token_observations(u) {
+                        self.observe(series, t.usage_family(), n);
+                    }
+                }
+                if let Some(t) = ttft {
+                    self.observe(series, GenAiTimeToFirstToken, t);
+                }
+                let total = rec.total_latency_us();
+                let per_token = crate::gen_ai::time_per_output_token_us(total, ttft, output);
+                if let Some(t) = per_token {
+                    self.observe(series, GenAiTimePerOutputToken, t);
+                }
+            }
         } else {
             self.count(series, ProxyFailedRequests, 1);
             self.count(series, LlmApiFailedRequests, 1);
             self.count(series, DeploymentFailureResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
         }
+        // Every operation, failed ones with their `error.type`.
+        self.observe(series, GenAiOperationDuration, rec.total_latency_us());
         let rl = &rec.rate_limits;
         // Written whatever the status and including 0: the 429 with 0 remaining is the moment
         // an operator most needs to see (LiteLLM drops it).
@@ -1327,13 +1382,18 @@ impl Metrics {
         let Some(indexes) = self.name_labels.get(family as usize) else {
             return;
         };
+        let omit_unknown = family.family().omit_unknown;
         for (pos, &i) in indexes.iter().enumerate() {
             let key = ALL_LABELS.get(i).map(|l| l.as_str()).or_else(|| {
                 self.custom_names
                     .get(i.checked_sub(LABEL_COUNT)?)
                     .map(String::as_str)
             });
-            push_label(out, key.unwrap_or_default(), value(pos, i));
+            let v = value(pos, i);
+            if omit_unknown && v == UNKNOWN {
+                continue;
+            }
+            push_label(out, key.unwrap_or_default(), v);
         }
     }
 
@@ -1566,7 +1626,7 @@ impl Metrics {
                 None
             }
             Kind::Histogram => {
-                name.push_str("_sum_microseconds");
+                name.push_str(f.sum_suffix);
                 None
             }
             _ => {
@@ -1582,6 +1642,9 @@ impl Metrics {
             let id = series.values.get(i).copied().unwrap_or(0);
             self.interners.get(i).map_or(OVERFLOW, |int| int.value(id))
         });
+        if let Some((k, v)) = f.fixed_label {
+            push_label(&mut name, k, v);
+        }
         if let Some(le) = le {
             push_label(&mut name, "le", le);
         }

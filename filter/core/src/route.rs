@@ -194,6 +194,34 @@ fn vertex_location(base: &str) -> Option<String> {
     base.contains("/projects/").then(|| location.to_owned())
 }
 
+/// A request the filter reads: an OpenAI-style API, or a provider-native one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Classified {
+    OpenAi(RouteMatch),
+    Native(NativeRoute),
+}
+
+impl From<RouteMatch> for Classified {
+    fn from(r: RouteMatch) -> Classified {
+        Classified::OpenAi(r)
+    }
+}
+
+impl From<NativeRoute> for Classified {
+    fn from(r: NativeRoute) -> Classified {
+        Classified::Native(r)
+    }
+}
+
+/// Classifies a request: the OpenAI-style paths first ([`classify`]), then the provider-native
+/// ones ([`classify_native`]). The two sets do not overlap (a native path never ends in an
+/// OpenAI suffix), so the order only decides which check a non-LLM request pays first.
+pub fn classify_request(method: &str, path: &str) -> Option<Classified> {
+    classify(method, path)
+        .map(Classified::OpenAi)
+        .or_else(|| classify_native(method, path).map(Classified::Native))
+}
+
 /// `%XX` sequences decoded (a path segment as the client encoded it: `v1%3A0` is `v1:0`).
 /// Malformed sequences are kept as they are; a result that is not UTF-8 is left encoded.
 pub fn percent_decode(s: &str) -> String {
@@ -403,6 +431,26 @@ mod tests {
         }
         assert_eq!(classify_native("POST", "/model//converse"), None);
         assert_eq!(classify_native("POST", "/foundation-models"), None);
+    }
+
+    #[test]
+    fn requests_fall_back_to_native_routes() {
+        assert!(matches!(
+            classify_request("POST", "/v1/chat/completions"),
+            Some(Classified::OpenAi(_))
+        ));
+        for path in [
+            "/v1/messages",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream",
+        ] {
+            assert!(
+                matches!(classify_request("POST", path), Some(Classified::Native(_))),
+                "{path}"
+            );
+        }
+        assert_eq!(classify_request("POST", "/v1/models"), None);
+        assert_eq!(classify_request("GET", "/v1/messages"), None);
     }
 
     #[test]

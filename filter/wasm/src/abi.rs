@@ -58,6 +58,19 @@ extern "C" {
         return_size: *mut usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -144,7 +157,7 @@ pub fn set_buffer(
     }
 }
 
-/// A header's value.
+/// One header's value (a callout's `:status`: cheaper than the whole map).
 pub fn get_header(map_type: u32, key: &str) -> Option<String> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: key outlives the call; out-pointers to locals.
@@ -168,6 +181,38 @@ pub fn get_header_pairs(map_type: u32) -> Option<Vec<u8>> {
 pub fn remove_header(map_type: u32, key: &str) -> Result<(), HostError> {
     // SAFETY: key outlives the call.
     let status = unsafe { proxy_remove_header_map_value(map_type, key.as_ptr(), key.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Adds a header (response headers: only while they have not left, i.e. in their callback).
+pub fn add_header(map_type: u32, key: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: key and value outlive the call.
+    let status = unsafe {
+        proxy_add_header_map_value(
+            map_type,
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Sets a one-segment property: Envoy stores it as filter state `wasm.<name>`, which access
+/// loggers read with `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: name and value outlive the call.
+    let status =
+        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status == OK {
         Ok(())
     } else {
@@ -272,4 +317,25 @@ pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<(), HostError
     } else {
         Err(HostError(status))
     }
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+/// `N` words from WASI's `random_get` (Envoy 1.40 grants it); none when the host refuses.
+/// Called directly: the `getrandom` crate and std's `RandomState` fail, or panic, where the
+/// capability is restricted.
+pub fn random_words<const N: usize>() -> Vec<u64> {
+    let mut buf = [0u8; 8];
+    let mut out = Vec::with_capacity(N);
+    for _ in 0..N {
+        // SAFETY: buf outlives the call and has the length passed.
+        if unsafe { random_get(buf.as_mut_ptr(), buf.len()) } != 0 {
+            break;
+        }
+        out.push(u64::from_le_bytes(buf));
+    }
+    out
 }

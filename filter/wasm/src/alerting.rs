@@ -106,6 +106,13 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
             names.join(", ")
         );
     }
+    if !cfg.warnings.is_empty()
+        && claim_once(&format!("llm_telemetry.alerts.{scope}.warnings_logged"))
+    {
+        for w in &cfg.warnings {
+            log::warn!("llm-telemetry: {w}");
+        }
+    }
     let queue_name = format!("llm_telemetry.alerts.{scope}");
     let queue = match abi::register_shared_queue(&queue_name) {
         Ok(q) => Some(q),
@@ -227,6 +234,14 @@ impl Alerting {
             return;
         };
         let outcome = engine.on_callout_result(id, result, now_ms());
+        // Nobody listens there (a demo's receiver not started, a wrong port): said once, not
+        // only counted.
+        if result == CalloutResult::NotSent && self.warned.insert(format!("n:{destination}")) {
+            log::warn!(
+                "llm-telemetry: nobody answers at alert destination `{destination}` (Envoy: {}); retried as alerting_args say, every loss counted in {ALERTS_TOTAL}",
+                String::from_utf8_lossy(&reply).trim()
+            );
+        }
         if outcome == DeliveryOutcome::Unconfirmed && self.warned.insert(format!("u:{destination}"))
         {
             log::warn!(

@@ -34,44 +34,95 @@ pub fn strip_port(address: &str) -> String {
     }
 }
 
-/// One of Envoy's header maps (`abi::HTTP_REQUEST_HEADERS`, `abi::HTTP_RESPONSE_HEADERS`).
-pub struct HostHeaders(pub u32);
-
-impl HostHeaders {
-    /// The header's value, if present and readable.
-    pub fn value(&self, name: &str) -> Option<String> {
-        abi::get_header(self.0, name)
-    }
+/// A header map fetched in one host call (each host call that returns data costs ~8,300
+/// instructions: Envoy calls back into the VM to allocate the result), read by every lookup of
+/// the callback that fetched it. The ABI's form: `u32` count, then `u32` key and value sizes per
+/// pair, then each key and value followed by a NUL. The pairs' spans are indexed once at fetch
+/// (no allocation: a fixed array; pairs past [`INDEXED_PAIRS`] are found by a scan); lookups
+/// compare lengths before bytes.
+pub struct HeaderPairs {
+    bytes: Vec<u8>,
+    /// `(key start, key end, value end)`; the value starts one byte (the NUL) after the key.
+    spans: [(u32, u32, u32); INDEXED_PAIRS],
+    indexed: usize,
+    /// Where the pairs past the index start (their sizes' offset, their data's offset).
+    rest: Option<(usize, usize, usize)>,
 }
 
-/// A header map fetched in one host call: `u32` count, then `u32` key and value sizes per pair,
-/// then each key and value followed by a NUL. Looked up by a linear scan: maps are small, and
-/// one host call costs more than scanning them.
-pub struct HeaderPairs(Vec<u8>);
+/// Requests carry a dozen or so headers; more are found by scanning the serialized map.
+const INDEXED_PAIRS: usize = 32;
 
 impl HeaderPairs {
     /// Fetches the whole map (empty if the host refuses).
     pub fn fetch(map_type: u32) -> HeaderPairs {
-        HeaderPairs(abi::get_header_pairs(map_type).unwrap_or_default())
+        HeaderPairs::parse(abi::get_header_pairs(map_type).unwrap_or_default())
+    }
+
+    fn parse(bytes: Vec<u8>) -> HeaderPairs {
+        let mut map = HeaderPairs {
+            bytes,
+            spans: [(0, 0, 0); INDEXED_PAIRS],
+            indexed: 0,
+            rest: None,
+        };
+        let count = map.u32_at(0).unwrap_or(0);
+        let Some(mut data) = count.checked_mul(8).and_then(|n| n.checked_add(4)) else {
+            return map;
+        };
+        for pair in 0..count {
+            let (Some(key_len), Some(value_len)) =
+                (map.u32_at(4 + pair * 8), map.u32_at(8 + pair * 8))
+            else {
+                return map;
+            };
+            let value_at = data + key_len + 1;
+            let end = value_at + value_len;
+            if end > map.bytes.len() {
+                return map;
+            }
+            if pair == INDEXED_PAIRS {
+                map.rest = Some((pair, count, data));
+                return map;
+            }
+            let (Ok(k), Ok(ke), Ok(ve)) = (
+                u32::try_from(data),
+                u32::try_from(data + key_len),
+                u32::try_from(end),
+            ) else {
+                return map;
+            };
+            if let Some(slot) = map.spans.get_mut(pair) {
+                *slot = (k, ke, ve);
+            }
+            map.indexed = pair + 1;
+            data = end + 1;
+        }
+        map
     }
 
     fn u32_at(&self, at: usize) -> Option<usize> {
-        let bytes = self.0.get(at..at + 4)?;
+        let bytes = self.bytes.get(at..at + 4)?;
         let word = <[u8; 4]>::try_from(bytes).ok()?;
         usize::try_from(u32::from_le_bytes(word)).ok()
     }
 
     /// The first value of header `name` (lowercase, as Envoy stores them).
     pub fn value(&self, name: &str) -> Option<&str> {
-        let count = self.u32_at(0)?;
-        let mut data = 4 + count.checked_mul(8)?;
-        for pair in 0..count {
+        let name = name.as_bytes();
+        for &(k, ke, ve) in self.spans.get(..self.indexed).unwrap_or_default() {
+            let (k, ke, ve) = (k as usize, ke as usize, ve as usize);
+            if ke - k == name.len() && self.bytes.get(k..ke) == Some(name) {
+                return std::str::from_utf8(self.bytes.get(ke + 1..ve)?).ok();
+            }
+        }
+        let (first, count, mut data) = self.rest?;
+        for pair in first..count {
             let key_len = self.u32_at(4 + pair * 8)?;
             let value_len = self.u32_at(8 + pair * 8)?;
-            let key = self.0.get(data..data + key_len)?;
+            let key = self.bytes.get(data..data + key_len)?;
             let value_at = data + key_len + 1;
-            if key == name.as_bytes() {
-                let value = self.0.get(value_at..value_at + value_len)?;
+            if key == name {
+                let value = self.bytes.get(value_at..value_at + value_len)?;
                 return std::str::from_utf8(value).ok();
             }
             data = value_at + value_len + 1;
@@ -83,12 +134,6 @@ impl HeaderPairs {
 impl Headers for HeaderPairs {
     fn get(&self, name: &str) -> Option<String> {
         self.value(name).map(str::to_owned)
-    }
-}
-
-impl Headers for HostHeaders {
-    fn get(&self, name: &str) -> Option<String> {
-        self.value(name)
     }
 }
 

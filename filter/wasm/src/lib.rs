@@ -15,10 +15,12 @@ mod alerting;
 mod bounds;
 mod health;
 mod host;
+mod logging;
 
-use host::{now_ns, property_string, HeaderPairs, HostHeaders, HostStats};
+use host::{now_ns, property_string, HeaderPairs, HostStats};
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
+use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::metrics::Metrics;
 use llm_telemetry_core::route;
 use proxy_wasm::hostcalls;
@@ -30,7 +32,9 @@ use std::time::Duration;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(Root { context_id, shared: None })
+    });
 }}
 
 /// State shared by the root context and the HTTP contexts of one VM (one per worker thread).
@@ -39,6 +43,8 @@ struct Shared {
     metrics: Metrics,
     /// `None` when alerting is off.
     alerting: Option<alerting::Alerting>,
+    /// `None` when logging has nothing to do.
+    logging: Option<logging::VmLogging>,
     /// The proxy's deployment health (state, cooldowns), coordinated across the VMs.
     health: health::Health,
     /// Milliseconds between metric flushes, and when the next is due.
@@ -101,8 +107,8 @@ impl Shared {
     }
 }
 
-#[derive(Default)]
 struct Root {
+    context_id: u32,
     shared: Option<Rc<RefCell<Shared>>>,
 }
 
@@ -110,11 +116,26 @@ impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
+                if let Some(l) = s.logging.as_mut() {
+                    if l.on_http_call_response(token_id) {
+                        return;
+                    }
+                }
                 if let Some(a) = s.alerting.as_mut() {
                     a.on_http_call_response(token_id, body_size);
                 }
             }
         }
+    }
+}
+
+/// Gauge: 1 while the last plugin configuration this filter received could not be used (the
+/// filter then passes traffic through untouched, or Envoy refused it), 0 once one could.
+const CONFIG_INVALID: &str = "llm_telemetry_config_invalid";
+
+fn set_config_invalid(invalid: bool) {
+    if let Some(id) = abi::define_metric(abi::METRIC_GAUGE, CONFIG_INVALID) {
+        abi::record_metric(id, u64::from(invalid));
     }
 }
 
@@ -124,59 +145,26 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let env = |name: &str| std::env::var(name).ok();
-        let loaded = match config::parse(&raw, &env) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                // Returning false makes Envoy refuse the plugin: the operator sees this line.
-                log::error!("llm-telemetry: invalid plugin configuration: {e}");
-                return false;
-            }
+        let Err(e) = self.configure(&raw) else {
+            set_config_invalid(false);
+            return true;
         };
-        // Every VM (two on the main thread, one per worker) configures itself: only the first
-        // to claim this configuration's key logs what it ignores.
-        let claim = format!("llm_telemetry.ignored_logged.{}", host::fingerprint(&raw));
-        if !loaded.ignored.is_empty() && host::claim_once(&claim) {
-            log::info!(
-                "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
-                loaded.ignored.join(", ")
-            );
+        self.shared = None;
+        set_config_invalid(true);
+        // Every VM (two on the main thread, one per worker) configures itself: one line.
+        let claim = format!("llm_telemetry.invalid_logged.{}", host::fingerprint(&raw));
+        let refuse = config::InvalidConfigPolicy::of(&raw) == config::InvalidConfigPolicy::Refuse;
+        if host::claim_once(&claim) {
+            let outcome = if refuse {
+                "refused (telemetry_settings.on_invalid_config: refuse)"
+            } else {
+                "traffic passes through untouched, without telemetry, until a valid one arrives"
+            };
+            log::error!("llm-telemetry: invalid plugin configuration: {e}; {outcome}");
         }
-        let config = Rc::new(loaded.config);
-        let alerting = match alerting::configure(&config) {
-            Ok(a) => a,
-            Err(e) => {
-                log::error!("llm-telemetry: invalid plugin configuration: {e}");
-                return false;
-            }
-        };
-        let flush = config.limits.metrics_flush_interval_ms.max(1);
-        let interval = alerting::tick_period_ms(flush, alerting.as_ref());
-        let mut metrics = Metrics::new(&config);
-        // Cardinality bounds across every worker, scoped by this configuration.
-        let scope = host::fingerprint(&raw);
-        metrics.set_admission(Box::new(bounds::SharedBounds::new(
-            &scope,
-            metrics.label_keys(),
-        )));
-        let stat_budget =
-            bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
-        let health = health::Health::new(&scope, config.cooldowns.clone());
-        self.shared = Some(Rc::new(RefCell::new(Shared {
-            config,
-            metrics,
-            alerting,
-            health,
-            flush_ms: flush,
-            next_flush_ms: 0,
-            tick_ms: interval,
-            fast_ticks: false,
-            stat_budget,
-        })));
-        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
-            log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
-        }
-        true
+        // false makes Envoy refuse the plugin: a bootstrap does not start, an xDS update is
+        // rejected (the previous configuration keeps serving).
+        !refuse
     }
 
     fn on_tick(&mut self) {
@@ -185,6 +173,9 @@ impl RootContext for Root {
                 s.on_tick();
                 if let Some(a) = s.alerting.as_mut() {
                     a.on_tick();
+                }
+                if let Some(l) = s.logging.as_mut() {
+                    l.on_tick();
                 }
             }
         }
@@ -195,6 +186,7 @@ impl RootContext for Root {
             alert: alerting::Request::new(context_id, self.shared.as_ref()),
             shared: self.shared.clone(),
             exchange: None,
+            log: None,
         }))
     }
 
@@ -203,11 +195,65 @@ impl RootContext for Root {
     }
 }
 
+impl Root {
+    /// Parses the plugin configuration and builds this VM's state; `Err` names what is wrong.
+    fn configure(&mut self, raw: &[u8]) -> Result<(), String> {
+        let env = |name: &str| std::env::var(name).ok();
+        let loaded = config::parse(raw, &env).map_err(|e| e.to_string())?;
+        // Only the first VM to claim this configuration's key logs what it ignores and warns of.
+        let claim = format!("llm_telemetry.ignored_logged.{}", host::fingerprint(raw));
+        if !(loaded.ignored.is_empty() && loaded.warnings.is_empty()) && host::claim_once(&claim) {
+            if !loaded.ignored.is_empty() {
+                log::info!(
+                    "llm-telemetry: ignoring LiteLLM settings a filter cannot use: {}",
+                    loaded.ignored.join(", ")
+                );
+            }
+            for w in &loaded.warnings {
+                log::warn!("llm-telemetry: {w}");
+            }
+        }
+        let config = Rc::new(loaded.config);
+        let logging = logging::configure(&config, self.context_id);
+        let alerting = alerting::configure(&config)?;
+        let flush = config.limits.metrics_flush_interval_ms.max(1);
+        let interval = alerting::tick_period_ms(flush, alerting.as_ref());
+        let mut metrics = Metrics::new(&config);
+        // Cardinality bounds across every worker, scoped by this configuration.
+        let scope = host::fingerprint(raw);
+        metrics.set_admission(Box::new(bounds::SharedBounds::new(
+            &scope,
+            metrics.label_keys(),
+        )));
+        let stat_budget =
+            bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
+        let health = health::Health::new(&scope, config.cooldowns.clone());
+        self.shared = Some(Rc::new(RefCell::new(Shared {
+            config,
+            health,
+            metrics,
+            alerting,
+            logging,
+            flush_ms: flush,
+            next_flush_ms: 0,
+            tick_ms: interval,
+            fast_ticks: false,
+            stat_budget,
+        })));
+        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
+            log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
+        }
+        Ok(())
+    }
+}
+
 /// One HTTP stream. Requests that are not LLM API calls get no exchange and cost one path check.
 struct Http {
     shared: Option<Rc<RefCell<Shared>>>,
     exchange: Option<Exchange>,
     alert: alerting::Request,
+    /// `None` unless logging is on and this is an LLM request.
+    log: Option<RequestLog>,
 }
 
 impl Context for Http {}
@@ -222,25 +268,29 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = HostHeaders(abi::HTTP_REQUEST_HEADERS);
+        // One host call for the whole map: the route check and every header the exchange (and
+        // later readers) look at come from it.
+        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         let (Some(method), Some(path)) = (headers.value(":method"), headers.value(":path")) else {
             return Action::Continue;
         };
-        let Some(route) = route::classify(&method, &path) else {
+        let Some(route) = route::classify_request(method, path) else {
             return Action::Continue;
         };
         let Some(config) = self.config() else {
             return Action::Continue;
         };
         let mut exchange = Exchange::new(route, &config, now_ns());
-        // An LLM request reads a dozen headers: one host call for the whole map.
-        let headers = HeaderPairs::fetch(abi::HTTP_REQUEST_HEADERS);
         // The downstream address is asked for only when no proxy in front named the client.
         let client_ip = match headers.value("x-forwarded-for") {
             Some(_) => None,
             None => property_string(&["source", "address"]).map(|a| host::strip_port(&a)),
         };
         let rewrite = exchange.on_request_headers(&headers, client_ip, &config, end_of_stream);
+        self.log = self.shared.as_ref().and_then(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            Some(s.logging.as_mut()?.request_started(&headers))
+        });
         if end_of_stream {
             exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), &exchange);
@@ -265,6 +315,9 @@ impl HttpContext for Http {
             .flatten()
             .unwrap_or_default();
         let action = exchange.on_request_body(&chunk, end_of_stream);
+        if let Some(log) = &mut self.log {
+            log.on_request_body(&chunk);
+        }
         if end_of_stream {
             self.alert.request_ended(self.shared.as_ref(), exchange);
         }
@@ -289,6 +342,14 @@ impl HttpContext for Http {
         if let Some(exchange) = &mut self.exchange {
             let headers = HeaderPairs::fetch(abi::HTTP_RESPONSE_HEADERS);
             exchange.on_response_headers(&headers, end_of_stream);
+            if let Some(log) = &mut self.log {
+                log.on_response_headers(&headers);
+                if let Some(s) = self.shared.as_ref().and_then(|s| s.try_borrow().ok()) {
+                    if let Some(l) = &s.logging {
+                        l.add_response_headers(log, exchange.record(), &s.config);
+                    }
+                }
+            }
             if end_of_stream {
                 exchange.on_response_end(now_ns());
             }
@@ -309,6 +370,9 @@ impl HttpContext for Http {
             };
             // A stream has a chunk per token: the clock (a host call) is read only for the first
             // byte and the end.
+            if let Some(log) = &mut self.log {
+                log.on_response_body(&chunk);
+            }
             let timed = end_of_stream || exchange.record().first_byte_ns.is_none();
             let now = if timed { now_ns() } else { 0 };
             exchange.on_response_body(&chunk, end_of_stream, now);
@@ -340,7 +404,13 @@ impl HttpContext for Http {
                 exchange.on_response_details(&details);
             }
         }
-        let Some(record) = exchange.finish(now_ns(), upstream) else {
+        // The clock only for a response that did not end (its end is now); else it is unused.
+        let now = if exchange.wants_end_details() {
+            now_ns()
+        } else {
+            0
+        };
+        let Some(record) = exchange.finish(now, upstream) else {
             return;
         };
         let Some(shared) = &self.shared else { return };
@@ -355,5 +425,8 @@ impl HttpContext for Http {
             s.flush_metrics();
         }
         self.alert.finished(&mut s, &record);
+        if let (Some(log), Some(l)) = (self.log.take(), s.logging.as_mut()) {
+            l.finished(log, &record, &config);
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! - an error's path names a place in the document: `config`, or a path whose parent exists (the
 //!   last step may be the missing required key);
 //! - no secret leaves: the master key, key-table `api_key`s, `environment_variables` values and
-//!   webhook URLs (and their paths, the credential of a Slack webhook) appear in no error message
-//!   and in no `Debug` output of the parsed configuration.
+//!   webhook URLs (and their paths, the credential of a Slack webhook) appear in no error message,
+//!   no warning and in no `Debug` output of the parsed configuration.
 
 use llm_telemetry_core::alerts::parse_alerting;
 use llm_telemetry_core::config::{parse, Loaded};
@@ -42,6 +42,7 @@ fn same(a: &Outcome, b: &Outcome) -> bool {
         (Ok((a, alert_a)), Ok((b, alert_b))) => {
             let (x, y) = (&a.config, &b.config);
             a.ignored == b.ignored
+                && a.warnings == b.warnings
                 && alert_a == alert_b
                 && x.deployments == y.deployments
                 && x.master_key_sha256 == y.master_key_sha256
@@ -65,7 +66,10 @@ fn same(a: &Outcome, b: &Outcome) -> bool {
 fn outputs(o: &Outcome) -> String {
     match o {
         Err(e) => e.clone(),
-        Ok((loaded, alerting)) => format!("{:?}\n{:?}\n{alerting}", loaded.config, loaded.ignored),
+        Ok((loaded, alerting)) => format!(
+            "{:?}\n{:?}\n{:?}\n{alerting}",
+            loaded.config, loaded.ignored, loaded.warnings
+        ),
     }
 }
 

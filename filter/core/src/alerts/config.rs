@@ -125,6 +125,10 @@ pub struct AlertingConfig {
     pub args: AlertingArgs,
     /// Types in `alert_types` that the filter cannot observe (accepted, never sent).
     pub ignored: Vec<AlertType>,
+    /// What LiteLLM starts with but cannot deliver, for the host to log once: unset
+    /// `os.environ/` URLs, enabled types with no destination (each is counted `dropped` when
+    /// it fires, as LiteLLM fails to send it), `webhook` without `WEBHOOK_URL`. Names only.
+    pub warnings: Vec<String>,
     /// `PROXY_BASE_URL` from the environment: LiteLLM appends it to every alert.
     pub proxy_base_url: Option<String>,
     enabled: [bool; AlertType::COUNT],
@@ -144,6 +148,7 @@ impl AlertingConfig {
             redact_messages: false,
             args: AlertingArgs::default(),
             ignored: Vec::new(),
+            warnings: Vec::new(),
             proxy_base_url: None,
             enabled: [false; AlertType::COUNT],
             destinations: Vec::new(),
@@ -358,19 +363,26 @@ impl DestinationTable<'_> {
     }
 }
 
-/// Reads `os.environ/NAME` references the way LiteLLM does; an unset or empty variable is an
-/// error (the variable's name is not a secret, its value is).
+/// Reads `os.environ/NAME` references the way LiteLLM does: an unset or empty variable is no
+/// URL (LiteLLM's `get_secret` gives None), with a warning naming the variable (its name is not
+/// a secret, its value is).
 fn resolve_url(
     raw: &str,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, AlertConfigError> {
+    warnings: &mut Vec<String>,
+) -> Option<String> {
     match raw.strip_prefix("os.environ/") {
         Some(name) => match env(name) {
-            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-            _ => Err(err(path, format!("environment variable {name} is not set"))),
+            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            _ => {
+                warnings.push(format!(
+                    "{path}: environment variable {name} is not set: no destination there"
+                ));
+                None
+            }
         },
-        None => Ok(raw.trim().to_string()),
+        None => Some(raw.trim().to_string()),
     }
 }
 
@@ -532,7 +544,9 @@ pub fn parse_alerting(
             };
             let mut indices = Vec::with_capacity(items.len());
             for (n, (ip, raw)) in items.iter().enumerate() {
-                let url = resolve_url(raw, ip, env)?;
+                let Some(url) = resolve_url(raw, ip, env, &mut cfg.warnings) else {
+                    continue;
+                };
                 // Validate always; keep a destination only for what can actually be sent.
                 if t.observable() {
                     let id = format!("{}#{}", t.as_str(), n + 1);
@@ -561,25 +575,21 @@ pub fn parse_alerting(
             }
             let route = match per_type.get(t.index()).and_then(|r| r.clone()) {
                 Some(r) => r,
-                None => match default {
-                    Some(d) => vec![d],
-                    None => {
-                        missing.push(t.as_str());
-                        continue;
-                    }
-                },
+                None => default.into_iter().collect(),
             };
+            if route.is_empty() {
+                missing.push(t.as_str());
+            }
             if let Some(slot) = cfg.routes.get_mut(t.index()) {
                 *slot = route;
             }
         }
+        // LiteLLM starts like this and fails each such alert when it fires ("Missing
+        // SLACK_WEBHOOK_URL from environment"): accepted, and the engine counts them dropped.
         if !missing.is_empty() {
-            return Err(err(
-                format!("{GS}.alerting[{i}]"),
-                format!(
-                    "\"slack\" needs SLACK_WEBHOOK_URL in the environment (or an alert_to_webhook_url entry) for: {}",
-                    missing.join(", ")
-                ),
+            cfg.warnings.push(format!(
+                "{GS}.alerting[{i}]: \"slack\" has no destination for {} (SLACK_WEBHOOK_URL is not set and alert_to_webhook_url names none): they are counted as dropped when they fire",
+                missing.join(", ")
             ));
         }
     }
@@ -589,12 +599,9 @@ pub fn parse_alerting(
             Some(url) if !url.is_empty() => {
                 cfg.generic = Some(table.add(&url, "webhook", "env.WEBHOOK_URL")?);
             }
-            _ => {
-                return Err(err(
-                    format!("{GS}.alerting[{i}]"),
-                    "\"webhook\" needs WEBHOOK_URL in the environment",
-                ))
-            }
+            _ => cfg.warnings.push(format!(
+                "{GS}.alerting[{i}]: \"webhook\" has no destination (WEBHOOK_URL is not set): its budget alerts are counted as dropped when they fire"
+            )),
         }
     }
 
@@ -865,8 +872,6 @@ mod tests {
              "general_settings.alert_to_webhook_url.llm_exception: unknown alert type \"llm_exception\""),
             (json!({"alerting": ["slack"], "alert_to_webhook_url": {"llm_exceptions": 5}}), s,
              "general_settings.alert_to_webhook_url.llm_exceptions: expected a URL string or a list of URL strings"),
-            (json!({"alerting": ["slack"], "alert_to_webhook_url": {"llm_exceptions": ["os.environ/NOPE"]}}), s,
-             "general_settings.alert_to_webhook_url.llm_exceptions[0]: environment variable NOPE is not set"),
             (json!({"alerting": ["slack"], "alert_to_webhook_url": {"llm_exceptions": [SLACK, "hooks.slack.com/services/SECRET2"]}}), s,
              "general_settings.alert_to_webhook_url.llm_exceptions[1]: not a valid webhook URL (missing http:// or https://)"),
             (json!({"alerting": ["slack"], "alert_to_webhook_url": {"db_exceptions": "ftp://x/SECRET3"}}), s,
@@ -875,10 +880,6 @@ mod tests {
              "general_settings.alert_to_webhook_url: expected a map of alert type to URL or list of URLs"),
             (json!({"alerting": ["slack"], "webhook_clusters": {"hooks.slack.com": ""}}), s,
              "general_settings.webhook_clusters.hooks.slack.com: expected a non-empty cluster name"),
-            (json!({"alerting": ["webhook", "slack"], "alert_types": ["llm_exceptions", "outage_alerts"]}), &[("WEBHOOK_URL", "http://h/x")],
-             "general_settings.alerting[1]: \"slack\" needs SLACK_WEBHOOK_URL in the environment (or an alert_to_webhook_url entry) for: llm_exceptions, outage_alerts"),
-            (json!({"alerting": ["slack", "webhook"]}), s,
-             "general_settings.alerting[1]: \"webhook\" needs WEBHOOK_URL in the environment"),
             (json!({"alerting": ["slack"]}), &[("SLACK_WEBHOOK_URL", "https://user:SECRET4@hooks.slack.com/x")],
              "env.SLACK_WEBHOOK_URL: not a valid webhook URL (credentials in the URL are not supported)"),
         ];
@@ -887,6 +888,38 @@ mod tests {
             assert_eq!(got, want);
             assert!(!got.contains("SECRET"), "{got}");
         }
+    }
+
+    /// LiteLLM starts without a destination for some types (it fails each such alert when it
+    /// fires): accepted, with one warning naming the variables and the types.
+    #[test]
+    fn types_without_a_destination_are_warnings() {
+        let cfg = parse(
+            json!({"alerting": ["webhook", "slack"], "alert_types": ["llm_exceptions", "outage_alerts", "llm_too_slow"],
+                   "alert_to_webhook_url": {"llm_too_slow": "http://127.0.0.1:18081/slow",
+                                            "outage_alerts": ["os.environ/ONCALL_URL"]}}),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.warnings,
+            [
+                "general_settings.alert_to_webhook_url.outage_alerts[0]: environment variable ONCALL_URL is not set: no destination there",
+                "general_settings.alerting[1]: \"slack\" has no destination for llm_exceptions, outage_alerts (SLACK_WEBHOOK_URL is not set and alert_to_webhook_url names none): they are counted as dropped when they fire",
+                "general_settings.alerting[0]: \"webhook\" has no destination (WEBHOOK_URL is not set): its budget alerts are counted as dropped when they fire",
+            ]
+        );
+        assert!(cfg.is_on() && cfg.is_enabled(AlertType::LlmExceptions));
+        assert_eq!(cfg.route_indices(AlertType::LlmExceptions), &[] as &[usize]);
+        assert_eq!(cfg.route_indices(AlertType::LlmTooSlow), &[0]);
+        assert_eq!(cfg.generic_webhook_index(), None);
+        // With SLACK_WEBHOOK_URL every type has a destination: nothing to say.
+        let cfg = parse(
+            json!({"alerting": ["slack"]}),
+            &[("SLACK_WEBHOOK_URL", SLACK)],
+        )
+        .unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     }
 
     #[test]

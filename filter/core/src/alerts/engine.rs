@@ -551,9 +551,14 @@ impl AlertEngine {
             self.stats.at(AlertType::BudgetAlerts).deduplicated += 1;
             return None;
         }
-        if let Some(g) = self.cfg.generic_webhook_index() {
-            let body = budget::webhook_json(info, event, &message);
-            self.enqueue_direct(g, AlertType::BudgetAlerts, body, now_ms);
+        match self.cfg.generic_webhook_index() {
+            Some(g) => {
+                let body = budget::webhook_json(info, event, &message);
+                self.enqueue_direct(g, AlertType::BudgetAlerts, body, now_ms);
+            }
+            // `webhook` is on without WEBHOOK_URL (the config's warnings say so).
+            None if self.cfg.webhook => self.stats.at(AlertType::BudgetAlerts).dropped += 1,
+            None => {}
         }
         let text = budget::slack_message(&message, info);
         self.emit(AlertType::BudgetAlerts, Level::High, &text, &[], now_ms);
@@ -923,6 +928,10 @@ impl AlertEngine {
         }
         let routes = self.cfg.route_indices(t).to_vec();
         if routes.is_empty() {
+            // Slack is on but this type has no destination (the config's warnings say so).
+            if self.cfg.slack {
+                self.stats.at(t).dropped += 1;
+            }
             return;
         }
         let text = self.format_alert(t, level, message, metadata, now_ms);

@@ -771,3 +771,21 @@ fn disabled_types_and_alerting_off_send_nothing() {
     finished(&mut off, at(500, T0), T0);
     assert!(off.on_tick(T0 + 10_000).is_empty());
 }
+
+/// An alert whose type has no destination (LiteLLM starts like this and fails to send it) is
+/// counted dropped when it fires; nothing is sent.
+#[test]
+fn alerts_without_a_destination_are_counted_dropped() {
+    let map = json!({"alerting": ["slack"], "alert_types": ["llm_exceptions", "llm_too_slow"],
+                     "alert_to_webhook_url": {"llm_too_slow": SLACK}})
+    .as_object()
+    .cloned()
+    .unwrap();
+    let cfg = parse_alerting(&map, &|_| None).unwrap();
+    let mut e = AlertEngine::new(cfg, T0);
+    finished(&mut e, at(500, T0), T0);
+    finished(&mut e, at(503, T0 + 1), T0 + 1);
+    assert!(e.on_tick(T0 + 5_000).is_empty());
+    let s = e.stats().get(AlertType::LlmExceptions);
+    assert_eq!((s.queued, s.sent, s.dropped), (0, 0, 2));
+}

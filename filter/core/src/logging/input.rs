@@ -55,7 +55,7 @@ pub struct LogInput<'a> {
     pub requested_model: Option<&'a str>,
     /// The request's parameters other than its prompt (`temperature`, `max_tokens`, `user`,
     /// ...): top-level body keys of [`super::payload::MODEL_PARAMETER_KEYS`] with their raw
-    /// JSON values, in body order.
+    /// JSON values, in that list's order.
     pub model_parameters: &'a [(&'a str, &'a [u8])],
     /// The request body's `metadata` object (tags, `spend_logs_metadata`, `trace_id`,
     /// `session_id`, `generation_name`, the client's own keys).

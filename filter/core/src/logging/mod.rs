@@ -8,10 +8,11 @@
 //! | when | call |
 //! | --- | --- |
 //! | VM start | [`Logging::new`] with the parsed [`settings::LoggingSettings`] and seed words |
-//! | request headers | [`Logging::call_id`]; [`Logging::messages_logged`] (redaction headers, caller's opt-out), then [`Logging::body_capture`] for the bodies to copy |
-//! | response headers | [`Logging::response_headers`] → add each |
-//! | response end / trailers | [`headers::response_trailers`] where the protocol carries trailers |
-//! | `on_log` | fill a [`LogInput`] from the record and its resolution, [`Logging::on_finished`] → set each returned filter-state entry |
+//! | request headers | [`request::RequestLog::new`] (the call id, [`Logging::messages_logged`], [`Logging::body_capture`]) |
+//! | request / response body | [`request::RequestLog::on_request_body`], [`request::RequestLog::on_response_body`] |
+//! | response headers | [`request::RequestLog::response_headers`] → add each |
+//! | response end / trailers | [`headers::response_trailers`] where the protocol carries trailers (not wired yet) |
+//! | `on_log` | [`request::RequestLog::finish`]: the [`LogInput`] from the record and its resolution, [`Logging::on_finished`] → set each returned filter-state entry |
 //! | root tick | [`Logging::on_tick`] → for each [`LogCallout`], [`Logging::callout`] and `dispatch_http_call`; callback (or a refused dispatch) → [`Logging::on_callout_result`]; [`Logging::take_counters`] → counters |
 //!
 //! Nothing here waits for the network: a request only appends an encoded record to a bounded
@@ -35,6 +36,8 @@ pub mod json;
 pub mod otel;
 /// The StandardLoggingPayload encoder.
 pub mod payload;
+/// One request's logging state, from request headers to `on_log`.
+pub mod request;
 /// The configuration keys (LiteLLM's), parsed once into typed settings.
 pub mod settings;
 

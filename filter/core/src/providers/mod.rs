@@ -4,9 +4,11 @@
 //! semantics, and maps its errors to LiteLLM's exception classes; this module holds what they
 //! share and picks the reader for a request.
 //!
-//! Nothing here is wired into [`crate::exchange`] yet: the pieces are pure and tested on their
-//! own (see each module), so the exchange only has to choose [`ResponseReader::new`] from the
-//! route and feed it the (decoded) body.
+//! The exchange ([`crate::exchange`]) routes a request here when [`crate::route::classify_native`]
+//! knows its path: it identifies the caller with [`caller_key`], picks [`ResponseReader::new`]
+//! from the API and the response headers, feeds it the (decoded) body, and puts the
+//! [`Reading`] into its record; the metrics name the provider with [`detect_provider`] and the
+//! failure with [`exception_class`].
 
 use crate::route::NativeApi;
 use crate::usage::Usage;

@@ -3,6 +3,9 @@
 //!
 //!     bench-core-profile <json|sse> <N> <plugin-config.json> <request-body> <response-body> [chunk]
 //!
+//! `chunk`: bytes per response body callback (16384 by default), or `event` for one SSE event
+//! per callback, as real LLM servers stream (the bench's `sse_chunked` workload).
+//!
 //! Run under `valgrind --tool=callgrind --toggle-collect=bench_core_profile::run` to get the
 //! core's instructions per exchange by function name.
 use llm_telemetry_core::catalogue::Kind;
@@ -47,7 +50,8 @@ struct Input {
     request: Vec<u8>,
     response_headers: Map,
     response: Vec<u8>,
-    chunk: usize,
+    /// The response body callbacks' chunks, as ranges of `response`.
+    chunks: Vec<std::ops::Range<usize>>,
 }
 
 /// One exchange, callback by callback as Envoy drives the adapter.
@@ -65,12 +69,11 @@ fn exchange(input: &Input, metrics: &mut Metrics, now: u64) {
         false,
     );
     black_box(hold);
-    let body = &input.request;
-    let mut whole = || Some(body.clone());
-    black_box(ex.on_request_body(body, true, now + 10_000, &mut whole));
+    black_box(ex.on_request_body(&input.request, true));
     ex.on_response_headers(&input.response_headers, false);
-    let n = input.response.chunks(input.chunk).count();
-    for (i, c) in input.response.chunks(input.chunk).enumerate() {
+    let n = input.chunks.len();
+    for (i, range) in input.chunks.iter().enumerate() {
+        let c = &input.response[range.clone()];
         ex.on_response_body(c, i + 1 == n, now + 20_000 + i as u64 * 1_000);
     }
     if let Some(record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
@@ -126,11 +129,16 @@ fn main() -> ExitCode {
     };
     let sse = args[1] == "sse";
     let n: u64 = args[2].parse().unwrap_or(100);
-    let chunk: usize = args
-        .get(6)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(16_384)
-        .max(1);
+    let chunks = match args.get(6).map(String::as_str) {
+        Some("event") => event_ranges(&response),
+        other => {
+            let size: usize = other.and_then(|c| c.parse().ok()).unwrap_or(16_384).max(1);
+            (0..response.len())
+                .step_by(size)
+                .map(|at| at..(at + size).min(response.len()))
+                .collect()
+        }
+    };
     let input = Input {
         config,
         request_headers: Map(vec![
@@ -156,8 +164,24 @@ fn main() -> ExitCode {
             ),
         ]),
         response,
-        chunk,
+        chunks,
     };
     run(&input, n);
     ExitCode::SUCCESS
+}
+
+/// One range per SSE event, each ending after its blank line.
+fn event_ranges(body: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, pair) in body.windows(2).enumerate() {
+        if pair == b"\n\n" {
+            out.push(start..i + 2);
+            start = i + 2;
+        }
+    }
+    if start < body.len() {
+        out.push(start..body.len());
+    }
+    out
 }
