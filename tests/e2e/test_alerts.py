@@ -39,7 +39,8 @@ MODEL_LIST = [
 
 
 def plugin_config(alert_types: list[str], args: dict | None = None, threshold=1, general: dict | None = None,
-                  litellm_settings: dict | None = None, telemetry: dict | None = None) -> dict:
+                  litellm_settings: dict | None = None, telemetry: dict | None = None,
+                  router: dict | None = None) -> dict:
     cfg = {
         "model_list": MODEL_LIST,
         "general_settings": {
@@ -54,6 +55,8 @@ def plugin_config(alert_types: list[str], args: dict | None = None, threshold=1,
         cfg["litellm_settings"] = litellm_settings
     if telemetry:
         cfg["telemetry_settings"] = telemetry
+    if router:
+        cfg["router_settings"] = router
     return cfg
 
 
@@ -245,17 +248,20 @@ def test_hanging_request_alerted_exactly_once_while_in_flight(start_envoy, webho
 
 
 def test_outage_minor_once_major_once_and_cooldown(start_envoy, webhook):
+    # The outage alerts count the alerting's window; the cooldown is the router's (allowed_fails 4:
+    # the 5th failure within cooldown_time cools the deployment down, once for that cooldown).
     envoy = start(start_envoy, webhook, ["outage_alerts", "cooldown_deployment"],
-                  args={"minor_outage_alert_threshold": 3, "major_outage_alert_threshold": 5, "outage_alert_ttl": 60})
+                  args={"minor_outage_alert_threshold": 3, "major_outage_alert_threshold": 5, "outage_alert_ttl": 60},
+                  router={"allowed_fails": 4, "cooldown_time": 30})
     for _ in range(7):
         chat(envoy, "gpt-err500", status=500)
     got = wait_texts(webhook, 3)
     settle()
     got = texts(webhook)
     name = "*Model Name:* `fake-err500`"
-    cooldown = (header("cooldown_deployment", "Low") + "`Deployment cooled down - 5 errors within 60s "
-                f"(major_outage_alert_threshold: 5)`\nModel: `openai/fake-err500`\nAPI Base: `{API_BASE}`\n"
-                "model_group: `gpt-err500`\nException Status Code: `500`")
+    cooldown = (header("cooldown_deployment", "Low") + "`Deployment cooled down - 5 failures, allowed_fails: 4`"
+                f"\nModel: `fake-err500`\nAPI Base: `{API_BASE}`\n"
+                "model_group: `gpt-err500`\nException Status Code: `500`\nCooldown Time: `30.0s`")
     assert sorted(got) == sorted([outage_text("Minor", "Medium", name, 3), outage_text("Major", "High", name, 5),
                                   cooldown])
     text = envoy.prometheus()

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{family_by_name, FamilyId, Label, LITELLM_METRIC_NAMES};
+use crate::health::{CooldownSettings, POLICY_CLASSES};
 use crate::spend::prices::Rates;
 use crate::spend::settings::{self as spend_settings, BudgetSpec, DeploymentPrices, SpendSettings};
 
@@ -144,6 +145,8 @@ pub struct Config {
     /// `os.environ/NAME` references up here before the VM's environment (see
     /// [`Config::env_var`]). Values may be secrets: `Debug` shows only the names.
     pub environment_variables: HashMap<String, String>,
+    /// `router_settings`' cooldown keys, for the deployment health model.
+    pub cooldowns: CooldownSettings,
     /// Per-request logging (`litellm_settings.callbacks`, `callback_settings`,
     /// `telemetry_settings.logging`, ...), parsed by [`crate::logging::settings::parse`].
     pub logging: crate::logging::settings::LoggingSettings,
@@ -169,6 +172,7 @@ impl Default for Config {
             metric_names: crate::gen_ai::Vocabulary::Litellm,
             alerting_general_settings: Map::new(),
             environment_variables: HashMap::new(),
+            cooldowns: CooldownSettings::default(),
             logging: Default::default(),
             spend: SpendSettings::default(),
         }
@@ -198,6 +202,7 @@ impl fmt::Debug for Config {
             .field("metric_names", &self.metric_names)
             .field("alerting_general_settings (keys)", &alerting)
             .field("environment_variables (names)", &env_names)
+            .field("cooldowns", &self.cooldowns)
             .field("logging", &self.logging)
             .field("spend", &self.spend)
             .finish()
@@ -711,15 +716,16 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
             | "telemetry_settings" => {}
             k if crate::logging::settings::ROOT_KEYS.contains(&k) => {}
             "router_settings" => match v {
-                Value::Object(m) if !m.is_empty() => {
+                Value::Object(m) => {
+                    config.cooldowns = router_cooldowns(m)?;
                     p.ignored.extend(
                         m.keys()
+                            .filter(|k| !ROUTER_COOLDOWN_KEYS.contains(&k.as_str()))
                             .filter(|k| !spend_settings::ROUTER_SETTINGS_KEYS.contains(&k.as_str()))
                             .map(|k| format!("router_settings.{k}")),
                     );
                 }
                 Value::Null => {}
-                Value::Object(_) => {}
                 _ => p.ignored.push("router_settings".to_owned()),
             },
             _ => p.ignored.push(k.clone()),
@@ -735,6 +741,58 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
             w
         },
     })
+}
+
+/// The `router_settings` keys the deployment health model honours (see [`crate::health`]).
+const ROUTER_COOLDOWN_KEYS: [&str; 4] = [
+    "disable_cooldowns",
+    "allowed_fails",
+    "cooldown_time",
+    "allowed_fails_policy",
+];
+
+/// `router_settings`' cooldown keys, as LiteLLM's `Router` reads them.
+fn router_cooldowns(m: &Map<String, Value>) -> Result<CooldownSettings, ConfigError> {
+    let path = |k: &str| format!("router_settings.{k}");
+    let mut c = CooldownSettings::default();
+    if let Some(v) = m.get("disable_cooldowns") {
+        c.disable_cooldowns = boolean(v, &path("disable_cooldowns"), false)?;
+    }
+    if let Some(v) = m.get("allowed_fails") {
+        c.allowed_fails =
+            non_negative(v, &path("allowed_fails"))?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    match m.get("cooldown_time") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_f64() {
+            // LiteLLM: `cooldown_time or DEFAULT_COOLDOWN_TIME_SECONDS`, so 0 is the default.
+            Some(secs) if secs > 0.0 && secs.is_finite() => c.cooldown_ms = (secs * 1000.0) as u64,
+            Some(0.0) => {}
+            _ => return Err(type_err(&path("cooldown_time"), "a non-negative number", v)),
+        },
+    }
+    match m.get("allowed_fails_policy") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(policy)) => {
+            let mut out = Vec::new();
+            for (field, n) in policy {
+                let at = format!("router_settings.allowed_fails_policy.{field}");
+                let Some((class, _)) = POLICY_CLASSES.iter().find(|(_, f)| f == field) else {
+                    let known: Vec<&str> = POLICY_CLASSES.iter().map(|(_, f)| *f).collect();
+                    return Err(err(
+                        &at,
+                        format!("unknown field, expected one of {}", known.join(", ")),
+                    ));
+                };
+                if let Some(n) = non_negative(n, &at)? {
+                    out.push(((*class).to_owned(), u32::try_from(n).unwrap_or(u32::MAX)));
+                }
+            }
+            c.allowed_fails_policy = Some(out);
+        }
+        Some(v) => return Err(type_err(&path("allowed_fails_policy"), "an object", v)),
+    }
+    Ok(c)
 }
 
 /// `general_settings.webhook_clusters` (host → Envoy cluster) for the logging endpoints, read

@@ -19,6 +19,8 @@ pub mod event_stream;
 pub mod exchange;
 /// The OpenTelemetry gen_ai metric vocabulary and its Prometheus names, as data.
 pub mod gen_ai;
+/// One deployment health for the proxy: LiteLLM's router cooldown rules.
+pub mod health;
 /// API keys to `hashed_api_key`, and the identity table.
 pub mod identity;
 /// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.

@@ -30,6 +30,7 @@
 use crate::catalogue::{Family, FamilyId, Kind, Label, ALL_LABELS, FAMILIES, LABEL_COUNT};
 use crate::config::{Config, Deployment, IdentityFields};
 use crate::exchange::Record;
+use crate::health::{HealthUpdate, Outcome};
 use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
 use crate::labels::{end_labels, push_label, truncate_utf8, OVERFLOW, UNKNOWN};
 use crate::providers::detect_provider;
@@ -706,14 +707,6 @@ enum GaugeKey {
     Name(Rc<str>),
 }
 
-/// What identifies a deployment's health: the interned ids of its labels (litellm_model_name,
-/// model_id, api_base, api_provider), else (a value was folded) their values.
-#[derive(PartialEq, Eq, Hash)]
-enum HealthKey {
-    Ids([u32; 4]),
-    Name(String),
-}
-
 /// The labels that identify a deployment.
 const DEPLOYMENT_LABELS: [Label; 4] = [
     Label::LitellmModelName,
@@ -721,20 +714,6 @@ const DEPLOYMENT_LABELS: [Label; 4] = [
     Label::ApiBase,
     Label::ApiProvider,
 ];
-
-/// Rolling health of one deployment, for `litellm_deployment_state` and cool-downs.
-#[derive(Default)]
-struct Health {
-    window_start_ns: u64,
-    failures: u32,
-    cooled: bool,
-}
-
-/// Failures within [`OUTAGE_WINDOW_NS`] of the first that make a complete outage (state 2):
-/// LiteLLM's `major_outage_alert_threshold`.
-pub const COMPLETE_OUTAGE_FAILURES: u32 = 10;
-/// LiteLLM's `outage_alert_ttl`: the window opened by a deployment's first failure.
-pub const OUTAGE_WINDOW_NS: u64 = 60_000_000_000;
 
 /// Counters of the filter's own health, beside LiteLLM's families.
 pub mod own {
@@ -798,7 +777,6 @@ pub struct Metrics {
     /// Per family, the gauge the last request wrote.
     last_gauge: [u32; FAMILIES.len()],
     own: HashMap<String, Slot>,
-    health: HashMap<HealthKey, Health>,
     hasher: KeyHasher,
     cache: LabelCache,
     /// The current request's series key: its interned ids, folded values as 0.
@@ -923,7 +901,6 @@ impl Metrics {
             gauge_names: HashMap::new(),
             last_gauge: [UNDEFINED; FAMILIES.len()],
             own: HashMap::new(),
-            health: HashMap::new(),
             hasher: KeyHasher::new(limits.max_tracked_keys),
             cache: LabelCache::default(),
             scratch: Vec::new(),
@@ -957,8 +934,11 @@ impl Metrics {
         self.admission = admission;
     }
 
-    /// Records a finished exchange. Returns the deployment state it leaves (0/1/2) for alerts.
-    pub fn record(&mut self, rec: &Record, config: &Config, now_ns: u64) -> u8 {
+    /// Records a finished exchange. Returns its outcome for the deployment health model
+    /// ([`crate::health`]), which the coordinator turns into `litellm_deployment_state` and
+    /// cooldowns; `None` when the client left before any answer (that says nothing about the
+    /// deployment). `now_ns` is the finish time.
+    pub fn record(&mut self, rec: &Record, config: &Config, now_ns: u64) -> Option<Outcome> {
         let upstream_host = rec.upstream_address.as_deref();
         let deployment = rec
             .requested_model
@@ -991,21 +971,29 @@ impl Metrics {
                 self.count(series, TotalTokens, u.total);
                 self.count(series, InputTokens, u.input);
                 self.count(series, OutputTokens, u.output);
-                self.count(series, InputCachedTokens, u.input_cached);
-                self.count(series, InputCacheCreationTokens, u.input_cache_creation);
-                self.count(series, InputAudioTokens, u.input_audio);
-                self.count(series, OutputReasoningTokens, u.output_reasoning);
-                self.count(series, OutputAudioTokens, u.output_audio);
-                self.count(series, ProviderCacheReadInputTokens, u.input_cached);
-                self.count(
-                    series,
-                    ProviderCacheCreationInputTokens,
-                    u.input_cache_creation,
-                );
+                // LiteLLM's detail families are sparse: a series only once its count is above 0
+                // (`_inc_sparse_usage_counters`, and `> 0` for the provider-cache pair).
+                for (family, n) in [
+                    (InputCachedTokens, u.input_cached),
+                    (InputCacheCreationTokens, u.input_cache_creation),
+                    (InputAudioTokens, u.input_audio),
+                    (OutputReasoningTokens, u.output_reasoning),
+                    (OutputAudioTokens, u.output_audio),
+                    (ProviderCacheReadInputTokens, u.input_cached),
+                    (ProviderCacheCreationInputTokens, u.input_cache_creation),
+                ] {
+                    if n > 0 {
+                        self.count(series, family, n);
+                    }
+                }
             }
             self.observe(series, RequestTotalLatency, rec.total_latency_us());
             self.observe(series, LlmApiLatency, rec.api_latency_us());
-            self.observe(series, OverheadLatency, rec.overhead_us());
+            // LiteLLM has `litellm_overhead_time_ms` in the response's hidden params only for a
+            // non-streamed response: a stream is logged without it.
+            if !rec.stream {
+                self.observe(series, OverheadLatency, rec.overhead_us());
+            }
             let ttft = rec.time_to_first_token_us();
             if let Some(t) = ttft {
                 self.observe(series, TimeToFirstToken, t);
@@ -1040,17 +1028,6 @@ impl Metrics {
         }
         // Every operation, failed ones with their `error.type`.
         self.observe(series, GenAiOperationDuration, rec.total_latency_us());
-        // A client that left before any answer says nothing about the deployment.
-        let state = if rec.client_left {
-            0
-        } else {
-            let state = self.update_health(&labels, ok, now_ns);
-            self.gauge(DeploymentState, &labels, u64::from(state));
-            state
-        };
-        if state == 2 && self.take_cooldown(&labels) {
-            self.count(series, DeploymentCooledDown, 1);
-        }
         let rl = &rec.rate_limits;
         // Written whatever the status and including 0: the 429 with 0 remaining is the moment
         // an operator most needs to see (LiteLLM drops it).
@@ -1060,11 +1037,16 @@ impl Metrics {
         if let Some(n) = rl.remaining_tokens {
             self.gauge(RemainingTokens, &labels, n);
         }
-        if let Some(n) = rl.limit_requests.or(deployment.and_then(|d| d.rpm)) {
-            self.gauge(DeploymentRpmLimit, &labels, n);
-        }
-        if let Some(n) = rl.limit_tokens.or(deployment.and_then(|d| d.tpm)) {
-            self.gauge(DeploymentTpmLimit, &labels, n);
+        // The configured limits only, on a success, as LiteLLM's
+        // `_set_deployment_tpm_rpm_limit_metrics` (the upstream's `x-ratelimit-limit-*` headers
+        // say what the provider allows the key, not what the deployment is configured to take).
+        if ok {
+            if let Some(n) = deployment.and_then(|d| d.rpm) {
+                self.gauge(DeploymentRpmLimit, &labels, n);
+            }
+            if let Some(n) = deployment.and_then(|d| d.tpm) {
+                self.gauge(DeploymentTpmLimit, &labels, n);
+            }
         }
         if rec.stream && rec.usage.is_none() && rec.status != 0 && ok {
             self.count_own(own::STREAMS_WITHOUT_USAGE, &[("route", &rec.route)], 1);
@@ -1079,63 +1061,72 @@ impl Metrics {
                 1,
             );
         }
-        state
+        if rec.client_left {
+            return None;
+        }
+        let group_size = deployment.map_or(1, |d| {
+            config
+                .deployments
+                .iter()
+                .filter(|x| x.model_name == d.model_name)
+                .count()
+        });
+        let class = labels.get(Label::ExceptionClass);
+        Some(Outcome {
+            deployment: DEPLOYMENT_LABELS.map(|l| labels.get(l).to_owned()),
+            model_group: labels.get(Label::ModelGroup).to_owned(),
+            group_size: u32::try_from(group_size).unwrap_or(u32::MAX),
+            time_ms: now_ns / 1_000_000,
+            status: if ok {
+                0
+            } else {
+                labels.get(Label::ExceptionStatus).parse().unwrap_or(0)
+            },
+            class: if ok {
+                String::new()
+            } else {
+                class.rsplit_once('.').map_or(class, |(_, c)| c).to_owned()
+            },
+            successes: u32::from(ok),
+        })
     }
 
-    /// The key of the deployment a request went to, for its health.
-    fn deployment_key(&self, labels: &LabelValues) -> HealthKey {
-        let ids =
-            DEPLOYMENT_LABELS.map(|l| self.label_ids.get(l as usize).copied().unwrap_or(FOLDED));
-        if !ids.contains(&FOLDED) {
-            return HealthKey::Ids(ids);
+    /// Writes what the deployment health model decided: `litellm_deployment_state`, and
+    /// `litellm_deployment_cooled_down` when a cooldown began (only the coordinator VM calls
+    /// this; Envoy's stats are shared by every VM).
+    pub fn record_health(&mut self, update: &HealthUpdate) {
+        let status = update.cooldown.as_ref().map(|c| c.status.to_string());
+        let mut labels = LabelValues::unknown();
+        for (l, v) in DEPLOYMENT_LABELS.iter().zip(&update.deployment) {
+            labels.borrow(*l, v);
         }
-        let mut k = String::new();
-        for l in DEPLOYMENT_LABELS {
-            k.push_str(labels.get(l));
-            k.push('\u{1}');
+        if let Some(status) = &status {
+            labels.borrow(Label::ExceptionStatus, status);
         }
-        HealthKey::Name(k)
-    }
-
-    fn update_health(&mut self, labels: &LabelValues, ok: bool, now_ns: u64) -> u8 {
-        if ok {
-            // Most requests succeed with no deployment failing: nothing to look up.
-            if !self.health.is_empty() {
-                let key = self.deployment_key(labels);
-                self.health.remove(&key);
+        for v in labels.values.iter_mut() {
+            v.truncate(self.max_value_bytes);
+        }
+        // Named from the values themselves, not interned: these stats carry no request's
+        // other labels (custom ones are `None`, as LiteLLM sets them from the deployment alone),
+        // and the model bounds the deployments.
+        self.label_ids.clear();
+        self.label_ids.resize(self.interners.len(), FOLDED);
+        if status.is_some() && self.enabled[FamilyId::DeploymentCooledDown as usize] {
+            let family = FamilyId::DeploymentCooledDown;
+            let mut name = String::with_capacity(256);
+            name.push_str(family.family().name);
+            name.push_str("_total");
+            self.push_labels(&mut name, family, |_, i| labels.at(i));
+            end_labels(&mut name);
+            if self.own.contains_key(name.as_str()) || self.own.len() < self.max_series {
+                let slot = self.own.entry(name).or_insert(Slot::EMPTY);
+                slot.pending += 1;
+                slot.touched = true;
+            } else {
+                self.count_own(own::SERIES_FOLDED, &[], 1);
             }
-            return 0;
         }
-        let key = self.deployment_key(labels);
-        if self.health.len() >= self.max_series && !self.health.contains_key(&key) {
-            return 1;
-        }
-        let h = self.health.entry(key).or_default();
-        if h.failures == 0 || now_ns.saturating_sub(h.window_start_ns) > OUTAGE_WINDOW_NS {
-            *h = Health {
-                window_start_ns: now_ns,
-                failures: 0,
-                cooled: false,
-            };
-        }
-        h.failures += 1;
-        if h.failures >= COMPLETE_OUTAGE_FAILURES {
-            2
-        } else {
-            1
-        }
-    }
-
-    /// True once per outage window: the deployment just entered complete outage.
-    fn take_cooldown(&mut self, labels: &LabelValues) -> bool {
-        let key = self.deployment_key(labels);
-        match self.health.get_mut(&key) {
-            Some(h) if !h.cooled => {
-                h.cooled = true;
-                true
-            }
-            _ => false,
-        }
+        self.gauge(FamilyId::DeploymentState, &labels, u64::from(update.state));
     }
 
     /// The series of a label set, folding values and series past their bounds. Leaves the

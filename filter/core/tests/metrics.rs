@@ -4,6 +4,7 @@
 use llm_telemetry_core::catalogue::Kind;
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Caller, Record};
+use llm_telemetry_core::health::{Cooldown, CooldownSettings, HealthModel, HealthUpdate};
 use llm_telemetry_core::identity::sha256_hex;
 use llm_telemetry_core::metrics::{exception_class, Metrics, StatSink};
 use llm_telemetry_core::route::Api;
@@ -109,15 +110,23 @@ org_id=None;org_alias=None;"
         r.starting("litellm_output_reasoning_tokens_metric_total")[0].1,
         2
     );
+    // LiteLLM's detail families are sparse: no series for a count of 0.
+    for zero in [
+        "litellm_input_audio_tokens_metric",
+        "litellm_output_audio_tokens_metric",
+        "litellm_input_cache_creation_tokens_metric",
+        "litellm_provider_cache_creation_input_tokens_metric",
+    ] {
+        assert!(r.starting(zero).is_empty(), "{zero}");
+    }
     assert_eq!(
-        r.starting("litellm_input_audio_tokens_metric_total")[0].1,
-        0,
-        "defined at 0 as LiteLLM"
+        r.starting("litellm_provider_cache_read_input_tokens_metric_total")[0].1,
+        3
     );
-    assert_eq!(
-        r.starting("litellm_deployment_state"),
-        vec![("litellm_deployment_state;litellm_model_name=gpt-4o;model_id=None;api_base=http://127.0.0.1:18080/v1;api_provider=openai;".into(), 0)]
-    );
+    // Not a stream: LiteLLM observes its overhead.
+    assert_eq!(r.starting("litellm_overhead_latency_metric_count")[0].1, 1);
+    // The state is the health coordinator's (`Metrics::record_health`).
+    assert!(r.starting("litellm_deployment_state").is_empty());
     assert!(r
         .starting("litellm_proxy_failed_requests_metric")
         .is_empty());
@@ -202,8 +211,10 @@ fn a_429_is_a_failure_and_its_zero_headroom_is_written() {
         .0
         .contains(";exception_status=429;exception_class=Openai.RateLimitError;"));
     assert_eq!(r.starting("litellm_remaining_requests_metric;")[0].1, 0);
-    assert_eq!(r.starting("litellm_deployment_rpm_limit;")[0].1, 60);
-    assert_eq!(r.starting("litellm_deployment_state;")[0].1, 1);
+    // The upstream's limit header feeds no limit gauge (only configured limits do), and the
+    // state is the health coordinator's to write.
+    assert!(r.starting("litellm_deployment_rpm_limit;").is_empty());
+    assert!(r.starting("litellm_deployment_state;").is_empty());
     assert!(r.starting("litellm_total_tokens_metric").is_empty());
     assert!(
         r.starting("litellm_requests_metric").is_empty(),
@@ -212,18 +223,63 @@ fn a_429_is_a_failure_and_its_zero_headroom_is_written() {
 }
 
 #[test]
-fn ten_failures_in_a_window_are_a_complete_outage_once() {
+fn outcomes_carry_the_deployment_its_group_and_litellms_class() {
+    let cfg = parse(
+        r#"{"model_list": [
+          {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", "api_base": "http://127.0.0.1:18080/v1"}, "model_info": {"id": "a"}},
+          {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o-b", "api_base": "http://b:1/v1"}, "model_info": {"id": "b"}}
+        ]}"#,
+    );
+    let mut m = Metrics::new(&cfg);
+    let o = m.record(&chat_record(500), &cfg, 7_000_000).unwrap();
+    assert_eq!(
+        o.deployment,
+        ["gpt-4o", "a", "http://127.0.0.1:18080/v1", "openai"].map(String::from)
+    );
+    assert_eq!(
+        (o.model_group.as_str(), o.group_size, o.time_ms, o.status),
+        ("gpt-4o", 2, 7, 500)
+    );
+    assert_eq!((o.class.as_str(), o.successes), ("InternalServerError", 0));
+    let o = m.record(&chat_record(200), &cfg, 0).unwrap();
+    assert_eq!((o.status, o.class.as_str(), o.successes), (0, "", 1));
+    let mut gone = chat_record(0);
+    gone.client_left = true;
+    assert_eq!(m.record(&gone, &cfg, 0), None);
+}
+
+#[test]
+fn the_coordinators_update_writes_state_and_cooled_down() {
     let cfg = parse("");
     let mut m = Metrics::new(&cfg);
-    let states: Vec<u8> = (0..12)
-        .map(|i| m.record(&chat_record(500), &cfg, i * 1_000_000_000))
-        .collect();
-    assert_eq!(states, [1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2]);
+    let deployment = ["openai/x", "None", "http://h/v1", "openai"].map(String::from);
+    m.record_health(&HealthUpdate {
+        deployment: deployment.clone(),
+        state: 2,
+        cooldown: Some(Cooldown {
+            status: 429,
+            model_group: "x".into(),
+            cooldown_ms: 5_000,
+            reason: String::new(),
+        }),
+    });
+    m.record_health(&HealthUpdate {
+        deployment,
+        state: 0,
+        cooldown: None,
+    });
     let mut r = Recorder::default();
     m.flush(&mut r);
-    assert_eq!(r.starting("litellm_deployment_cooled_down_total")[0].1, 1);
-    assert_eq!(r.starting("litellm_deployment_state;")[0].1, 2);
-    assert_eq!(m.record(&chat_record(200), &cfg, 20_000_000_000), 0);
+    assert_eq!(
+        r.starting("litellm_deployment_cooled_down_total"),
+        vec![("litellm_deployment_cooled_down_total;litellm_model_name=openai/x;model_id=None;api_base=http://h/v1;api_provider=openai;exception_status=429;".to_owned(), 1)]
+    );
+    assert_eq!(
+        r.starting("litellm_deployment_state"),
+        vec![("litellm_deployment_state;litellm_model_name=openai/x;model_id=None;api_base=http://h/v1;api_provider=openai;".to_owned(), 0)]
+    );
+    // Nothing else: the update's series has no request counts.
+    assert_eq!(r.values.len(), 2);
 }
 
 #[test]
@@ -439,10 +495,14 @@ fn gauges_keep_a_folded_value_as_it_is() {
     // max_values_per_label still names its litellm_deployment_state.
     let cfg = parse(r#"{"telemetry_settings":{"max_values_per_label":1}}"#);
     let mut m = Metrics::new(&cfg);
+    let mut health = HealthModel::new(CooldownSettings::default());
     for host in ["h1:80", "h2:80", "h1:80"] {
         let mut rec = chat_record(200);
         rec.upstream_address = Some(host.into());
-        m.record(&rec, &cfg, 0);
+        let outcome = m.record(&rec, &cfg, 0).unwrap();
+        if let Some(u) = health.apply(&outcome) {
+            m.record_health(&u);
+        }
     }
     let mut r = Recorder::default();
     m.flush(&mut r);
@@ -629,5 +689,37 @@ fn a_flood_past_the_backlog_folds_until_the_budget_frees_up() {
             .filter(|(k, _)| k.contains("requested_model=after-the-flood;"))
             .count(),
         1
+    );
+}
+
+#[test]
+fn limit_gauges_are_the_configured_limits_and_streams_have_no_overhead() {
+    let cfg = parse(
+        r#"{"model_list": [{"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", "rpm": 1000, "tpm": 90000}}]}"#,
+    );
+    let mut m = Metrics::new(&cfg);
+    let mut rec = chat_record(200);
+    rec.rate_limits.limit_requests = Some(5000);
+    rec.rate_limits.limit_tokens = Some(1);
+    rec.stream = true;
+    m.record(&rec, &cfg, 0);
+    let mut other = chat_record(200);
+    other.requested_model = Some("unlisted".into());
+    other.rate_limits.limit_requests = Some(5000);
+    m.record(&other, &cfg, 0);
+    let mut r = Recorder::default();
+    m.flush(&mut r);
+    // LiteLLM 1.106.2 showed 1000 for `rpm: 1000` whose upstream sent a limit of 5000; nothing
+    // for a deployment with no limit configured.
+    let rpm = r.starting("litellm_deployment_rpm_limit;");
+    assert_eq!(rpm.len(), 1, "{rpm:?}");
+    assert_eq!(rpm[0].1, 1000);
+    assert_eq!(r.starting("litellm_deployment_tpm_limit;")[0].1, 90000);
+    // Only the non-streamed request has an overhead.
+    let overhead = r.starting("litellm_overhead_latency_metric_count");
+    assert_eq!(overhead.len(), 1);
+    assert!(
+        overhead[0].0.contains(";model_group=other;"),
+        "{overhead:?}"
     );
 }

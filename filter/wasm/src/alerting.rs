@@ -24,6 +24,7 @@ use llm_telemetry_core::alerts::{
 };
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
+use llm_telemetry_core::health::HealthUpdate;
 use llm_telemetry_core::identity::KeyHasher;
 use proxy_wasm::hostcalls;
 use std::cell::RefCell;
@@ -132,7 +133,7 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
     Ok(Some(Alerting {
         track_hanging,
         queue,
-        uid: vm_uid(scope),
+        uid: vm_uid(&format!("llm_telemetry.alerts.{scope}")),
         leader_key,
         tracker,
         reported_evictions: 0,
@@ -146,9 +147,10 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
     }))
 }
 
-/// An id no other VM of this Envoy holds: a shared counter plus the host's clock.
-fn vm_uid(scope: &str) -> String {
-    let key = format!("llm_telemetry.alerts.{scope}.vm_seq");
+/// An id no other VM of this Envoy holds: a shared counter (`{prefix}.vm_seq`) plus the host's
+/// clock.
+pub fn vm_uid(prefix: &str) -> String {
+    let key = format!("{prefix}.vm_seq");
     let mut seq = 0u64;
     for _ in 0..16 {
         let (current, cas) = match abi::get_shared_data(&key) {
@@ -199,8 +201,6 @@ impl Alerting {
             self.dispatch(&mut engine, out, now);
         }
         self.forget_lost_tokens(now);
-        // The deployment-state changes are the metrics' business; drained so they stay bounded.
-        let _ = engine.take_deployment_changes();
         self.flush_stats(&mut engine);
         self.engine = Some(engine);
     }
@@ -251,6 +251,22 @@ impl Alerting {
         }
         self.flush_stats(&mut engine);
         self.engine = Some(engine);
+    }
+
+    /// The deployment health coordinator (which may be another VM than the alert leader) put a
+    /// deployment in cooldown: the leader alerts it.
+    pub fn cooled_down(&mut self, update: &HealthUpdate, now_ms: u64) {
+        let Some(cooldown) = &update.cooldown else {
+            return;
+        };
+        if !self.cfg.is_enabled(AlertType::CooldownDeployment) {
+            return;
+        }
+        self.enqueue(&AlertEvent::DeploymentCooledDown {
+            time_ms: now_ms,
+            deployment: update.deployment.clone(),
+            cooldown: cooldown.clone(),
+        });
     }
 
     /// Hands an event to the alert leader (also the spend wiring's budget and

@@ -13,6 +13,7 @@
 mod abi;
 mod alerting;
 mod bounds;
+mod health;
 mod host;
 mod logging;
 mod spend;
@@ -45,6 +46,8 @@ struct Shared {
     alerting: Option<alerting::Alerting>,
     /// `None` when logging has nothing to do.
     logging: Option<logging::VmLogging>,
+    /// The proxy's deployment health (state, cooldowns), coordinated across the VMs.
+    health: health::Health,
     /// Milliseconds between metric flushes, and when the next is due.
     flush_ms: u64,
     next_flush_ms: u64,
@@ -71,6 +74,11 @@ impl Shared {
         let config = self.config.clone();
         self.spend
             .on_tick(&config, &mut self.metrics, i64::try_from(now).unwrap_or(0));
+        for cooled in self.health.on_tick(now, &mut self.metrics) {
+            if let Some(a) = self.alerting.as_mut() {
+                a.cooled_down(&cooled, now);
+            }
+        }
         if now >= self.next_flush_ms || self.metrics.has_backlog() {
             self.flush_metrics();
             if now >= self.next_flush_ms {
@@ -228,8 +236,10 @@ impl Root {
         let stat_budget =
             bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
         let spend = spend::Spend::configure(&config, &scope);
+        let health = health::Health::new(&scope, config.cooldowns.clone());
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
+            health,
             metrics,
             alerting,
             logging,
@@ -460,7 +470,9 @@ impl HttpContext for Http {
                     a.enqueue(event);
                 }
             });
-        s.metrics.record(&record, &config, record.end_ns);
+        if let Some(outcome) = s.metrics.record(&record, &config, record.end_ns) {
+            s.health.note(outcome);
+        }
         if config.limits.metrics_flush_interval_ms == 0 {
             s.flush_metrics();
         }

@@ -18,6 +18,7 @@ use super::event::{
 use super::route::{parse_url, Destination};
 use super::text::{hhmmss_utc, py_float, py_round};
 use super::types::{AlertType, Level};
+use crate::health::Cooldown;
 
 /// Most deployments with outage state kept (entries go when quiet; beyond this, new ones are
 /// not tracked).
@@ -28,8 +29,6 @@ const MAX_REGIONS: usize = 1_000;
 const MAX_REPORT_ROWS: usize = 1_000;
 /// Most live de-duplication keys (budget and failed-tracking alerts).
 const MAX_DEDUP_KEYS: usize = 10_000;
-/// Most undrained deployment state changes kept for the host.
-const MAX_CHANGES: usize = 10_000;
 /// Extra wait beyond the callout timeout before a callout with no callback counts as failed.
 const CALLBACK_GRACE_MS: u64 = 5_000;
 
@@ -164,25 +163,6 @@ impl AlertStats {
     }
 }
 
-/// A change of `litellm_deployment_state` (0 healthy, 1 partial outage, 2 complete outage).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentChange {
-    /// `litellm_model_name` label, e.g. `openai/fake-err500`.
-    pub litellm_model: String,
-    /// `api_base` label.
-    pub api_base: String,
-    /// `api_provider` label.
-    pub provider: String,
-    /// `model_id` label, when known.
-    pub model_id: Option<String>,
-    /// The model group.
-    pub model_group: String,
-    /// New state.
-    pub state: u8,
-    /// The deployment reached the major outage threshold now (`litellm_deployment_cooled_down`).
-    pub cooled_down: bool,
-}
-
 #[derive(Default)]
 struct ErrorCounts {
     timeouts: u32,
@@ -259,16 +239,12 @@ fn outage_step(w: &mut Window, total: u32, minor: u32, major: u32) -> Option<&'s
     }
 }
 
+/// A deployment's outage window (its state and cooldowns are [`crate::health`]'s).
 struct Deployment {
-    litellm_model: String,
     api_base: String,
     model: String,
     provider: String,
-    model_group: String,
-    model_id: Option<String>,
     window: Window,
-    last_failure_ms: u64,
-    state: u8,
 }
 
 struct Region {
@@ -357,7 +333,6 @@ pub struct AlertEngine {
     next_id: u64,
     stats: AlertStats,
     reported: AlertStats,
-    changes: VecDeque<DeploymentChange>,
 }
 
 fn deployment_key(litellm_model: &str, api_base: &str) -> String {
@@ -394,7 +369,6 @@ impl AlertEngine {
             next_id: 1,
             stats: AlertStats::default(),
             reported: AlertStats::default(),
-            changes: VecDeque::new(),
         }
     }
 
@@ -419,6 +393,11 @@ impl AlertEngine {
             AlertEvent::Budget { budget, info, .. } => {
                 self.budget_event(*budget, info, now_ms);
             }
+            AlertEvent::DeploymentCooledDown {
+                deployment,
+                cooldown,
+                ..
+            } => self.on_cooled_down(deployment, cooldown, now_ms),
         }
     }
 
@@ -543,21 +522,6 @@ impl AlertEngine {
         }
         self.reported = self.stats.clone();
         out
-    }
-
-    /// `litellm_deployment_state` of a deployment: 1 after a failed call, 2 once its errors
-    /// reach `major_outage_alert_threshold` within an outage window, back to 0 after a success
-    /// or once `outage_alert_ttl` passes with its window closed and no new failure.
-    pub fn deployment_state(&self, litellm_model: &str, api_base: &str) -> u8 {
-        self.deployments
-            .get(&deployment_key(litellm_model, api_base))
-            .map_or(0, |d| d.state)
-    }
-
-    /// State changes since the previous call (oldest first), for the deployment-state gauge and
-    /// the cooled-down counter.
-    pub fn take_deployment_changes(&mut self) -> Vec<DeploymentChange> {
-        self.changes.drain(..).collect()
     }
 
     /// Alerts and bodies waiting (batched, due or awaiting retry), not counting in-flight ones.
@@ -732,99 +696,74 @@ impl AlertEngine {
         true
     }
 
+    /// LiteLLM's `outage_alerts`: 408 and 5xx errors of one deployment within an
+    /// `outage_alert_ttl` window opened by the first, alerted once at each threshold.
     fn track_deployment(&mut self, f: &RequestFacts, now_ms: u64) {
-        let key = deployment_key(&f.litellm_model, &f.api_base);
-        if !is_failure(f.status) {
-            if let Some(d) = self.deployments.get_mut(&key) {
-                if d.state != 0 {
-                    d.state = 0;
-                    let c = change(d, false);
-                    self.push_change(c);
-                }
-            }
+        if !is_outage_error(f.status) {
             return;
         }
+        let key = deployment_key(&f.litellm_model, &f.api_base);
         if !self.deployments.contains_key(&key) && self.deployments.len() >= MAX_DEPLOYMENTS {
             return;
         }
         let d = self.deployments.entry(key).or_insert_with(|| Deployment {
-            litellm_model: f.litellm_model.clone(),
             api_base: f.api_base.clone(),
             model: String::new(),
             provider: String::new(),
-            model_group: String::new(),
-            model_id: None,
             window: Window::default(),
-            last_failure_ms: 0,
-            state: 0,
         });
         d.model.clone_from(&f.model);
         d.provider.clone_from(&f.provider);
-        d.model_group.clone_from(&f.model_group);
-        if f.model_id.is_some() {
-            d.model_id.clone_from(&f.model_id);
-        }
-        d.last_failure_ms = d.last_failure_ms.max(f.time_ms);
-        let mut state = d.state.max(1);
-        let mut step = None;
-        let mut total = 0;
-        if is_outage_error(f.status) {
-            let a = &self.cfg.args;
-            total = d
-                .window
-                .add(f.time_ms, a.outage_alert_ttl.saturating_mul(1000), f.status);
-            step = outage_step(
-                &mut d.window,
-                total,
-                a.minor_outage_alert_threshold,
-                a.major_outage_alert_threshold,
-            );
-        }
-        let cooled = step == Some("Major");
-        if cooled {
-            state = 2;
-        }
-        let mut texts: Vec<(AlertType, Level, String)> = Vec::new();
-        if let Some(kind) = step {
-            let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
-            let msg = outage_message(
-                kind,
-                "Model",
-                &d.model,
-                &d.provider,
-                Some(&d.api_base),
-                &d.window.counts,
-                &last_check,
-            );
-            let level = if cooled { Level::High } else { Level::Medium };
-            texts.push((AlertType::OutageAlerts, level, msg));
-        }
-        if cooled {
-            let a = &self.cfg.args;
-            texts.push((
-                AlertType::CooldownDeployment,
-                Level::Low,
-                format!(
-                    "`Deployment cooled down - {total} errors within {}s (major_outage_alert_threshold: {})`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`",
-                    a.outage_alert_ttl,
-                    a.major_outage_alert_threshold,
-                    md(&d.litellm_model),
-                    md(or_none(&d.api_base)),
-                    md(&d.model_group),
-                    f.status
-                ),
-            ));
-        }
-        let changed = (state != d.state || cooled).then(|| {
-            d.state = state;
-            change(d, cooled)
-        });
-        if let Some(c) = changed {
-            self.push_change(c);
-        }
-        for (t, level, msg) in texts {
-            self.emit(t, level, &msg, &[], now_ms);
-        }
+        let a = &self.cfg.args;
+        let total = d
+            .window
+            .add(f.time_ms, a.outage_alert_ttl.saturating_mul(1000), f.status);
+        let Some(kind) = outage_step(
+            &mut d.window,
+            total,
+            a.minor_outage_alert_threshold,
+            a.major_outage_alert_threshold,
+        ) else {
+            return;
+        };
+        let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
+        let msg = outage_message(
+            kind,
+            "Model",
+            &d.model,
+            &d.provider,
+            Some(&d.api_base),
+            &d.window.counts,
+            &last_check,
+        );
+        let level = if kind == "Major" {
+            Level::High
+        } else {
+            Level::Medium
+        };
+        self.emit(AlertType::OutageAlerts, level, &msg, &[], now_ms);
+    }
+
+    /// `cooldown_deployment`: LiteLLM 1.106.2 defines the type but sends nothing for it; the
+    /// filter tells which of LiteLLM's router rules cooled the deployment down, and for how long.
+    fn on_cooled_down(&mut self, deployment: &[String; 4], c: &Cooldown, now_ms: u64) {
+        let [model, _, api_base, _] = deployment;
+        let text = format!(
+            "`Deployment cooled down - {}`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`\nCooldown Time: `{}s`",
+            md(&c.reason),
+            md(model),
+            md(or_none(api_base)),
+            md(&c.model_group),
+            c.status,
+            py_float(c.cooldown_ms as f64 / 1000.0),
+        );
+        self.emit(
+            AlertType::CooldownDeployment,
+            Level::Low,
+            &text,
+            &[],
+            now_ms,
+        );
     }
 
     fn track_region(&mut self, f: &RequestFacts, now_ms: u64) {
@@ -882,33 +821,10 @@ impl AlertEngine {
 
     fn expire_windows(&mut self, now_ms: u64) {
         let ttl = self.cfg.args.outage_alert_ttl.saturating_mul(1000);
-        let mut changes = Vec::new();
-        for d in self.deployments.values_mut() {
-            if d.window.expired(now_ms, ttl) {
-                d.window = Window::default();
-            }
-            if d.window.start_ms.is_none()
-                && d.state != 0
-                && now_ms >= d.last_failure_ms.saturating_add(ttl)
-            {
-                d.state = 0;
-                changes.push(change(d, false));
-            }
-        }
         self.deployments
-            .retain(|_, d| d.state != 0 || d.window.start_ms.is_some());
-        for c in changes {
-            self.push_change(c);
-        }
+            .retain(|_, d| !d.window.expired(now_ms, ttl));
         let rttl = self.cfg.args.region_outage_alert_ttl.saturating_mul(1000);
         self.regions.retain(|_, r| !r.window.expired(now_ms, rttl));
-    }
-
-    fn push_change(&mut self, c: DeploymentChange) {
-        if self.changes.len() >= MAX_CHANGES {
-            self.changes.pop_front();
-        }
-        self.changes.push_back(c);
     }
 
     // ----- daily report -----
@@ -1194,18 +1110,6 @@ impl AlertEngine {
         let id = self.next_id;
         self.next_id += 1;
         id
-    }
-}
-
-fn change(d: &Deployment, cooled_down: bool) -> DeploymentChange {
-    DeploymentChange {
-        litellm_model: d.litellm_model.clone(),
-        api_base: d.api_base.clone(),
-        provider: d.provider.clone(),
-        model_id: d.model_id.clone(),
-        model_group: d.model_group.clone(),
-        state: d.state,
-        cooled_down,
     }
 }
 

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::event::tests::facts;
 use super::*;
+use crate::health::Cooldown;
 
 /// 2024-11-23T12:02:08Z.
 const T0: u64 = 1_732_363_328_000;
@@ -268,51 +269,35 @@ fn outage_last_check_reports_queue_delay() {
 }
 
 #[test]
-fn deployment_state_and_cooldown() {
+fn a_cooldown_from_the_health_model_is_alerted() {
     let mut e = engine(
         json!({"alert_types": ["cooldown_deployment"], "alerting_args": {"batch_interval_seconds": 0.001}}),
     );
-    let (m, b) = ("openai/fake-err500", "http://127.0.0.1:18080/v1");
-    assert_eq!(e.deployment_state(m, b), 0);
-    finished(&mut e, at(400, T0), T0);
-    assert_eq!(
-        e.deployment_state(m, b),
-        1,
-        "any failed call: partial outage"
+    // Requests alone never cool a deployment down here: that is the health model's.
+    errors(&mut e, T0, 10, 503);
+    assert!(e.on_tick(T0 + 100).is_empty());
+    e.on_event(
+        &AlertEvent::DeploymentCooledDown {
+            time_ms: T0 + 1_000,
+            deployment: [
+                "openai/fake-err500",
+                "id-1",
+                "http://127.0.0.1:18080/v1",
+                "openai",
+            ]
+            .map(String::from),
+            cooldown: Cooldown {
+                status: 429,
+                model_group: "gpt-err500".into(),
+                cooldown_ms: 5_000,
+                reason: "rate limited, and the model group has other deployments".into(),
+            },
+        },
+        T0 + 1_000,
     );
-    finished(&mut e, at(200, T0 + 500), T0 + 500);
-    assert_eq!(e.deployment_state(m, b), 0, "a success: healthy");
-    let changes = e.take_deployment_changes();
     assert_eq!(
-        changes.iter().map(|c| c.state).collect::<Vec<_>>(),
-        vec![1, 0]
-    );
-    assert!(e.take_deployment_changes().is_empty());
-
-    let sent = errors(&mut e, T0 + 1_000, 10, 503);
-    assert_eq!(e.deployment_state(m, b), 2);
-    assert_eq!(
-        sent,
-        vec!["Alert type: `cooldown_deployment`\nLevel: `Low`\nTimestamp: `12:02:18`\n\nMessage: `Deployment cooled down - 10 errors within 60s (major_outage_alert_threshold: 10)`\nModel: `openai/fake-err500`\nAPI Base: `http://127.0.0.1:18080/v1`\nmodel_group: `gpt-err500`\nException Status Code: `503`"]
-    );
-    let changes = e.take_deployment_changes();
-    assert_eq!(changes.len(), 2);
-    assert_eq!((changes[0].state, changes[0].cooled_down), (1, false));
-    assert_eq!((changes[1].state, changes[1].cooled_down), (2, true));
-    assert_eq!(changes[1].litellm_model, m);
-    assert_eq!(changes[1].provider, "openai");
-    // The window (opened at T0+1s) closes at T0+61s, but the last failure (T0+10s) must also
-    // be a full TTL old.
-    e.on_tick(T0 + 61_000);
-    assert_eq!(e.deployment_state(m, b), 2);
-    e.on_tick(T0 + 70_000);
-    assert_eq!(e.deployment_state(m, b), 0);
-    assert_eq!(
-        e.take_deployment_changes()
-            .iter()
-            .map(|c| c.state)
-            .collect::<Vec<_>>(),
-        vec![0]
+        texts(&e.on_tick(T0 + 1_100)),
+        vec!["Alert type: `cooldown_deployment`\nLevel: `Low`\nTimestamp: `12:02:09`\n\nMessage: `Deployment cooled down - rate limited, and the model group has other deployments`\nModel: `openai/fake-err500`\nAPI Base: `http://127.0.0.1:18080/v1`\nmodel_group: `gpt-err500`\nException Status Code: `429`\nCooldown Time: `5.0s`"]
     );
 }
 
@@ -785,10 +770,6 @@ fn disabled_types_and_alerting_off_send_nothing() {
     let mut off = AlertEngine::new(AlertingConfig::disabled(), T0);
     finished(&mut off, at(500, T0), T0);
     assert!(off.on_tick(T0 + 10_000).is_empty());
-    assert_eq!(
-        off.deployment_state("openai/fake-err500", "http://127.0.0.1:18080/v1"),
-        0
-    );
 }
 
 /// An alert whose type has no destination (LiteLLM starts like this and fails to send it) is

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::budget::{BudgetAlertKind, CallInfo};
 use super::text::truncate_chars;
+use crate::health::Cooldown;
 
 /// Longest `error_message` carried, in characters.
 pub const MAX_ERROR_CHARS: usize = 1000;
@@ -119,6 +120,15 @@ pub enum AlertEvent {
         /// The holder and its numbers.
         info: CallInfo,
     },
+    /// The deployment health coordinator put a deployment in cooldown ([`crate::health`]).
+    DeploymentCooledDown {
+        /// When (Unix ms).
+        time_ms: u64,
+        /// `litellm_model_name`, `model_id`, `api_base`, `api_provider`.
+        deployment: [String; 4],
+        /// What began it.
+        cooldown: Cooldown,
+    },
 }
 
 fn cap(s: &mut String, max: usize) {
@@ -199,6 +209,17 @@ impl AlertEvent {
                 cap(error_message, MAX_ERROR_CHARS);
             }
             AlertEvent::Budget { .. } => {}
+            AlertEvent::DeploymentCooledDown {
+                deployment,
+                cooldown,
+                ..
+            } => {
+                for s in deployment.iter_mut() {
+                    cap(s, MAX_NAME_CHARS);
+                }
+                cap(&mut cooldown.model_group, MAX_NAME_CHARS);
+                cap(&mut cooldown.reason, MAX_NAME_CHARS);
+            }
         }
     }
 
@@ -222,7 +243,8 @@ impl AlertEvent {
             AlertEvent::RequestFinished(f) => f.time_ms,
             AlertEvent::RequestHanging(h) => h.time_ms,
             AlertEvent::FailedTrackingSpend { time_ms, .. }
-            | AlertEvent::Budget { time_ms, .. } => *time_ms,
+            | AlertEvent::Budget { time_ms, .. }
+            | AlertEvent::DeploymentCooledDown { time_ms, .. } => *time_ms,
         }
     }
 }

@@ -77,9 +77,7 @@ pub mod types;
 pub use budget::{BudgetAlertKind, BudgetEvent, CallInfo, EventGroup};
 pub use callout::{callout_result, CalloutResult};
 pub use config::{parse_alerting, AlertConfigError, AlertingArgs, AlertingConfig};
-pub use engine::{
-    region_of, AlertEngine, AlertStats, DeliveryOutcome, DeploymentChange, Outgoing, TypeCounters,
-};
+pub use engine::{region_of, AlertEngine, AlertStats, DeliveryOutcome, Outgoing, TypeCounters};
 pub use event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
