@@ -325,13 +325,16 @@ def state_ctx(ctx: dict) -> dict:
     return dict(ctx, _custom={k: "None" for k in ctx.get("_custom", {})})
 
 
-def expect_failure(exp: Expected, ctx: dict, status: int, exception_class: str, n: int = 1) -> Expected:
+def expect_failure(exp: Expected, ctx: dict, status: int, exception_class: str, n: int = 1,
+                   state: int = 1, cooled_down: bool = False) -> Expected:
     fctx = dict(ctx, status_code=str(status), exception_status=str(status), exception_class=exception_class)
     for fam in ("litellm_proxy_total_requests_metric", "litellm_proxy_failed_requests_metric",
                 "litellm_llm_api_failed_requests_metric", "litellm_deployment_failure_responses",
                 "litellm_deployment_total_requests"):
         exp.count(fam, fctx, n)
-    exp.gauge("litellm_deployment_state", state_ctx(fctx), 1)
+    exp.gauge("litellm_deployment_state", state_ctx(fctx), state)
+    if cooled_down:
+        exp.count("litellm_deployment_cooled_down", state_ctx(fctx), 1)
     return exp
 
 

@@ -130,7 +130,9 @@ def test_anthropic_errors_get_litellm_exception_classes(envoy, fake_upstream, ca
     expect_failure(exp, ctx, 429, "Anthropic.RateLimitError")
     # An `overloaded_error` event inside a 200 stream (after `message_start` named the model):
     # LiteLLM raises it, a failed request.
-    expect_failure(exp, dict(ctx, model="claude-sonnet-4-20250514"), 200, "Anthropic.InternalServerError")
+    # The 429 cooled the deployment down (filter/core/src/health.rs): state 2 for cooldown_time.
+    expect_failure(exp, dict(ctx, model="claude-sonnet-4-20250514"), 200, "Anthropic.InternalServerError", state=2,
+                   cooled_down=True)
     wait_state(envoy, exp)
 
 
@@ -223,7 +225,9 @@ def test_bedrock_throttled_stream_is_a_rate_limit_error(envoy, fake_upstream, ca
     assert status == 200
     assert b"".join(chunks) == fixture_bytes("bedrock_converse_stream_throttled.eventstream")
     ctx = bedrock_ctx(fake_upstream.port, caller, route)
-    wait_state(envoy, expect_failure(scope(caller, bedrock=True), ctx, 200, "Bedrock.RateLimitError"))
+    # A throttled stream is a rate-limit error: it cools the deployment down (state 2).
+    wait_state(envoy, expect_failure(scope(caller, bedrock=True), ctx, 200, "Bedrock.RateLimitError", state=2,
+                                     cooled_down=True))
 
 
 def test_corrupt_event_stream_is_counted_and_passes_through(start_envoy):
