@@ -50,7 +50,7 @@ INVALID = [
                  "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, "
                  "inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, "
                  "max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, "
-                 "max_new_stats_per_second, logging",
+                 "max_new_stats_per_second, metric_names, logging, teams, users, end_users, enforce_budgets, max_budget_holders",
                  id="unknown-telemetry-key"),
     pytest.param({"litellm_settings": {"prometheus_metrics_config": [
                      {"group": "g", "metrics": ["litellm_requests_metric", "litellm_bogus"]}]}},

@@ -121,10 +121,30 @@ pub enum FamilyId {
     GenAiOperationDuration,
     GenAiTimeToFirstToken,
     GenAiTimePerOutputToken,
+    // Spend and budgets, in `spend::families::FAMILIES` order: integer units, the shipped
+    // recording rules rebuild LiteLLM's series from them.
+    Spend,
+    ApiKeyMaxBudget,
+    ApiKeyBudgetSpend,
+    ApiKeyBudgetResetAt,
+    TeamMaxBudget,
+    TeamBudgetSpend,
+    TeamBudgetResetAt,
+    UserMaxBudget,
+    UserBudgetSpend,
+    UserBudgetResetAt,
+    CustomerMaxBudget,
+    CustomerBudgetSpend,
+    CustomerBudgetResetAt,
+    ProviderMaxBudget,
+    ProviderBudgetSpend,
 }
 
 /// Number of emitted families.
-pub const FAMILY_COUNT: usize = FamilyId::GenAiTimePerOutputToken as usize + 1;
+pub const FAMILY_COUNT: usize = FamilyId::ProviderBudgetSpend as usize + 1;
+
+/// The first spend family: from here on, [`FAMILIES`] follows `spend::families::FAMILIES`.
+pub const FIRST_SPEND_FAMILY: FamilyId = FamilyId::Spend;
 
 /// A metric family: what LiteLLM calls it and which labels it carries.
 #[derive(Debug)]
@@ -459,7 +479,37 @@ pub const FAMILIES: [Family; FAMILY_COUNT] = [
         None,
         "_sum_microseconds"
     ),
+    spend_family(FamilyId::Spend),
+    spend_family(FamilyId::ApiKeyMaxBudget),
+    spend_family(FamilyId::ApiKeyBudgetSpend),
+    spend_family(FamilyId::ApiKeyBudgetResetAt),
+    spend_family(FamilyId::TeamMaxBudget),
+    spend_family(FamilyId::TeamBudgetSpend),
+    spend_family(FamilyId::TeamBudgetResetAt),
+    spend_family(FamilyId::UserMaxBudget),
+    spend_family(FamilyId::UserBudgetSpend),
+    spend_family(FamilyId::UserBudgetResetAt),
+    spend_family(FamilyId::CustomerMaxBudget),
+    spend_family(FamilyId::CustomerBudgetSpend),
+    spend_family(FamilyId::CustomerBudgetResetAt),
+    spend_family(FamilyId::ProviderMaxBudget),
+    spend_family(FamilyId::ProviderBudgetSpend),
 ];
+
+/// A spend family's catalogue entry, from its definition in `spend::families`.
+const fn spend_family(id: FamilyId) -> Family {
+    let f = &crate::spend::families::FAMILIES[id as usize - FIRST_SPEND_FAMILY as usize];
+    Family {
+        id,
+        name: f.name,
+        kind: f.kind,
+        labels: f.labels,
+        buckets: &[],
+        fixed_label: None,
+        omit_unknown: false,
+        sum_suffix: "_sum",
+    }
+}
 
 impl FamilyId {
     /// The family's catalogue entry.
@@ -624,9 +674,12 @@ mod tests {
     #[test]
     fn every_emitted_family_is_a_litellm_name() {
         for f in &FAMILIES {
+            // Spend families are integer stats that recording rules turn into LiteLLM's series
+            // (`spend::families` checks those); gen_ai families are OpenTelemetry's names.
+            let spend = f.id as usize >= FIRST_SPEND_FAMILY as usize;
             assert_eq!(
                 LITELLM_METRIC_NAMES.contains(&f.name),
-                !f.is_gen_ai(),
+                !f.is_gen_ai() && !spend,
                 "{}",
                 f.name
             );

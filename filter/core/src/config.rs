@@ -33,6 +33,8 @@ use sha2::{Digest, Sha256};
 
 use crate::catalogue::{family_by_name, FamilyId, Label, LITELLM_METRIC_NAMES};
 use crate::health::{CooldownSettings, POLICY_CLASSES};
+use crate::spend::prices::Rates;
+use crate::spend::settings::{self as spend_settings, BudgetSpec, DeploymentPrices, SpendSettings};
 
 /// A configuration that cannot be used: where, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +150,9 @@ pub struct Config {
     /// Per-request logging (`litellm_settings.callbacks`, `callback_settings`,
     /// `telemetry_settings.logging`, ...), parsed by [`crate::logging::settings::parse`].
     pub logging: crate::logging::settings::LoggingSettings,
+    /// Prices' and budgets' settings (`spend::settings`): key, team, user, end-user, proxy and
+    /// provider budgets, enforcement, the refusal status.
+    pub spend: SpendSettings,
 }
 
 impl Default for Config {
@@ -169,6 +174,7 @@ impl Default for Config {
             environment_variables: HashMap::new(),
             cooldowns: CooldownSettings::default(),
             logging: Default::default(),
+            spend: SpendSettings::default(),
         }
     }
 }
@@ -198,6 +204,7 @@ impl fmt::Debug for Config {
             .field("environment_variables (names)", &env_names)
             .field("cooldowns", &self.cooldowns)
             .field("logging", &self.logging)
+            .field("spend", &self.spend)
             .finish()
     }
 }
@@ -224,6 +231,23 @@ pub struct Deployment {
     pub tpm: Option<u64>,
     /// `litellm_params.region_name`, else `vertex_location`, else `aws_region_name`.
     pub region: Option<String>,
+    /// The prices the deployment sets (`litellm_params` / `model_info` `*_cost_per_token`,
+    /// `base_model`).
+    pub prices: DeploymentPrices,
+    /// Its per-token rates (the built-in table's for its model, its own over them), resolved
+    /// once; `None` for a wildcard deployment (priced per requested model) or no price known.
+    pub rates: Option<Rates>,
+}
+
+impl Deployment {
+    /// The rates a request to this deployment for `model` bills at.
+    pub fn rates_for(&self, model: &str) -> Option<Rates> {
+        if self.model.contains('*') {
+            self.prices.rates(model, &self.provider)
+        } else {
+            self.rates.clone()
+        }
+    }
 }
 
 /// A `custom_prometheus_metadata_labels` entry.
@@ -572,6 +596,12 @@ const TELEMETRY_KEYS: &[&str] = &[
     "metric_names",
     // Read by `logging::settings`.
     "logging",
+    // Budgets (`spend::settings::TELEMETRY_SETTINGS_KEYS`).
+    "teams",
+    "users",
+    "end_users",
+    "enforce_budgets",
+    "max_budget_holders",
 ];
 const KEY_ENTRY_KEYS: &[&str] = &[
     "api_key",
@@ -583,6 +613,11 @@ const KEY_ENTRY_KEYS: &[&str] = &[
     "user_email",
     "org_id",
     "org_alias",
+    // Budgets (`spend::settings::KEY_ENTRY_KEYS`).
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
+    "budget_reset_at",
 ];
 const IDENTITY_HEADER_KEYS: &[&str] = &[
     "team",
@@ -637,6 +672,8 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
         env_vars: HashMap::new(),
         ignored: Vec::new(),
         warnings: RefCell::new(Vec::new()),
+        key_budgets: Vec::new(),
+        spend_warnings: Vec::new(),
     };
     let mut config = Config::default();
 
@@ -645,6 +682,13 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
     }
     if let Some(v) = root.get("model_list") {
         config.deployments = p.model_list(v)?;
+        let prices = spend_settings::model_list_prices(v, &mut p.spend_warnings)?;
+        for (d, prices) in config.deployments.iter_mut().zip(prices) {
+            if !d.model.contains('*') {
+                d.rates = prices.rates(&d.model, &d.provider);
+            }
+            d.prices = prices;
+        }
     }
     if let Some(v) = root.get("litellm_settings") {
         p.litellm_settings(v, &mut config)?;
@@ -661,6 +705,8 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
         crate::logging::settings::parse(&root, &lookup, &logging_cluster_overrides(&root))?
     };
     config.logging = logging.settings;
+    config.spend = spend_settings::parse(&root, &p.key_budgets)?;
+    config.spend.warnings.append(&mut p.spend_warnings);
     for (k, v) in &root {
         match k.as_str() {
             "environment_variables"
@@ -674,7 +720,10 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
                     config.cooldowns = router_cooldowns(m)?;
                     p.ignored.extend(
                         m.keys()
-                            .filter(|k| !ROUTER_COOLDOWN_KEYS.contains(&k.as_str()))
+                            .filter(|k| {
+                                !ROUTER_COOLDOWN_KEYS.contains(&k.as_str())
+                                    && !spend_settings::ROUTER_SETTINGS_KEYS.contains(&k.as_str())
+                            })
                             .map(|k| format!("router_settings.{k}")),
                     );
                 }
@@ -872,6 +921,10 @@ struct Parser<'e> {
     ignored: Vec<String>,
     /// [`Loaded::warnings`] (a cell: resolving happens behind shared borrows of the parser).
     warnings: RefCell<Vec<String>>,
+    /// `telemetry_settings.keys[]` budgets by key hash, for `spend::settings::parse`.
+    key_budgets: Vec<(String, BudgetSpec)>,
+    /// What spend accepted with a reservation (prices not used, rounding).
+    spend_warnings: Vec<String>,
 }
 
 /// What an unset variable means where it is referenced, for the warning that names it.
@@ -1074,6 +1127,7 @@ impl Parser<'_> {
             api_base,
             model_id,
             region,
+            ..Deployment::default()
         }))
     }
 
@@ -1148,6 +1202,8 @@ impl Parser<'_> {
                 }
                 // Read by `logging::settings`.
                 k if crate::logging::settings::LITELLM_SETTINGS_KEYS.contains(&k) => {}
+                // Read by `spend::settings::parse`.
+                k if spend_settings::LITELLM_SETTINGS_KEYS.contains(&k) => {}
                 _ => self.ignored.push(key_path(P, k)),
             }
         }
@@ -1256,6 +1312,8 @@ impl Parser<'_> {
                         .alerting_general_settings
                         .insert(k.to_owned(), v.clone());
                 }
+                // Read by `spend::settings::parse`.
+                k if spend_settings::GENERAL_SETTINGS_KEYS.contains(&k) => {}
                 _ => self.ignored.push(key_path(P, k)),
             }
         }
@@ -1315,13 +1373,15 @@ impl Parser<'_> {
                         })?;
                 }
                 "logging" => {}
+                // Read by `spend::settings::parse`.
+                k if spend_settings::TELEMETRY_SETTINGS_KEYS.contains(&k) => {}
                 _ => return Err(unknown_key(&path, TELEMETRY_KEYS)),
             }
         }
         Ok(())
     }
 
-    fn keys(&self, v: &Value, path: &str) -> Result<HashMap<String, KeyInfo>, ConfigError> {
+    fn keys(&mut self, v: &Value, path: &str) -> Result<HashMap<String, KeyInfo>, ConfigError> {
         let mut out: HashMap<String, KeyInfo> = HashMap::new();
         let mut first_index: HashMap<String, usize> = HashMap::new();
         for (i, entry) in array(v, path)?.iter().enumerate() {
@@ -1382,6 +1442,9 @@ impl Parser<'_> {
                 org_id: field("org_id")?,
                 org_alias: field("org_alias")?,
             };
+            if let Some(budget) = BudgetSpec::parse(m, &epath, &mut self.spend_warnings)? {
+                self.key_budgets.push((hash.clone(), budget));
+            }
             first_index.insert(hash.clone(), i);
             out.insert(hash, info);
         }
@@ -1589,6 +1652,8 @@ mod tests {
                 rpm: Some(600),
                 tpm: Some(90000),
                 region: None,
+                prices: DeploymentPrices::default(),
+                rates: crate::spend::prices::lookup("gpt-4o", Some("openai")).map(|m| m.rates),
             }
         );
         let az = &c.deployments[1];
@@ -1853,7 +1918,7 @@ mod tests {
             (r#"{"litellm_settings": {"prometheus_metrics_config": [{"group": "g", "metrics": ["litellm_requests_metric"], "include_labels": "model"}]}}"#, "litellm_settings.prometheus_metrics_config[0].include_labels: expected a list, got string"),
             (r#"{"general_settings": {"master_key": 12345}}"#, "general_settings.master_key: expected a string, got number"),
             (r#"{"telemetry_settings": []}"#, "telemetry_settings: expected an object, got array"),
-            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names, logging"),
+            (r#"{"telemetry_settings": {"max_capture": 1}}"#, "telemetry_settings.max_capture: unknown key; expected one of keys, identity_headers, inject_stream_usage, on_invalid_config, max_capture_bytes, max_series_per_metric, max_values_per_label, max_label_value_bytes, metrics_flush_interval_ms, max_tracked_keys, max_new_stats_per_second, metric_names, logging, teams, users, end_users, enforce_budgets, max_budget_holders"),
             (r#"{"telemetry_settings": {"max_capture_bytes": 0}}"#, "telemetry_settings.max_capture_bytes: expected a positive integer, got number 0"),
             (r#"{"telemetry_settings": {"max_series_per_metric": -3}}"#, "telemetry_settings.max_series_per_metric: expected a positive integer, got number -3"),
             (r#"{"telemetry_settings": {"metrics_flush_interval_ms": 1.5}}"#, "telemetry_settings.metrics_flush_interval_ms: expected a positive integer, got number 1.5"),
@@ -1874,7 +1939,9 @@ mod tests {
             (r#"{"telemetry_settings": {"keys": [{"hashed_api_key": "00"}]}}"#, "telemetry_settings.keys[0].hashed_api_key: expected 64 hexadecimal characters (a SHA-256)"),
             (r#"{"telemetry_settings": {"on_invalid_config": "refuze"}}"#, "telemetry_settings.on_invalid_config: unknown value \"refuze\"; expected one of pass_through, refuse"),
             (r#"{"telemetry_settings": {"on_invalid_config": false}}"#, "telemetry_settings.on_invalid_config: expected a string, got boolean false"),
-            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "team": "t"}]}}"#, "telemetry_settings.keys[0].team: unknown key; expected one of api_key, hashed_api_key, key_alias, team_id, team_alias, user_id, user_email, org_id, org_alias"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "team": "t"}]}}"#, "telemetry_settings.keys[0].team: unknown key; expected one of api_key, hashed_api_key, key_alias, team_id, team_alias, user_id, user_email, org_id, org_alias, max_budget, soft_budget, budget_duration, budget_reset_at"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "max_budget": "lots"}]}}"#, "telemetry_settings.keys[0].max_budget: expected a number, got a string that is not one"),
+            (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "max_budget": 1, "budget_duration": "1fortnight"}]}}"#, "telemetry_settings.keys[0].budget_duration: invalid budget_duration \"1fortnight\"; use a format like \"1h\", \"24h\", \"7d\", \"30d\" or \"1mo\""),
             (r#"{"telemetry_settings": {"keys": [{"api_key": 42}]}}"#, "telemetry_settings.keys[0].api_key: expected a string, got number"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a", "user_id": 7}]}}"#, "telemetry_settings.keys[0].user_id: expected a string, got number 7"),
             (r#"{"telemetry_settings": {"keys": [{"api_key": "sk-a"}, {"hashed_api_key": "e1a8dbe5a4ecb1bb8f0e6d3a8e1fdb6c2c4a8c5b0d3f7e9a1b2c3d4e5f6a7b8c"}, {"api_key": "sk-a"}]}}"#, "telemetry_settings.keys[2]: same key as telemetry_settings.keys[0]"),

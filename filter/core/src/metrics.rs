@@ -463,10 +463,15 @@ fn resolve_into<'a>(
             .or_else(|| rec.provider_exception_class(&provider))
             .unwrap_or_else(|| status_class(rec.status));
         failure_class = Some(class);
-        v.set(
-            Label::ExceptionClass,
-            Shared(cache.exception(&provider, class)),
-        );
+        if class == crate::spend::budget::EXCEPTION_CLASS {
+            // LiteLLM names a budget refusal without a provider.
+            v.fixed(Label::ExceptionClass, crate::spend::budget::EXCEPTION_CLASS);
+        } else {
+            v.set(
+                Label::ExceptionClass,
+                Shared(cache.exception(&provider, class)),
+            );
+        }
     }
     if config.metric_names.otel() {
         gen_ai_labels(v, rec, requested, &provider, failure_class);
@@ -858,8 +863,14 @@ impl Metrics {
         let mut next = 0usize;
         for f in &FAMILIES {
             let mf = config.metric_filter.as_ref();
+            // A spend family is exported when a LiteLLM series its recording rule feeds is on.
             enabled[f.id as usize] = if f.is_gen_ai() {
                 config.metric_names.otel()
+            } else if f.id as usize >= crate::catalogue::FIRST_SPEND_FAMILY as usize {
+                mf.is_none_or(|mf| {
+                    mf.enabled(f.name)
+                        || crate::spend::families::feeds(f.name).any(|n| mf.enabled(n))
+                })
             } else {
                 config.metric_names.litellm() && mf.is_none_or(|mf| mf.enabled(f.name))
             };
@@ -953,6 +964,9 @@ impl Metrics {
             self.count(series, Requests, 1);
             self.count(series, DeploymentSuccessResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
+            if let Some(pico) = rec.cost_pico.filter(|c| *c > 0) {
+                self.count(series, Spend, pico);
+            }
             if let Some(u) = &rec.usage {
                 self.count(series, TotalTokens, u.total);
                 self.count(series, InputTokens, u.input);
@@ -1302,7 +1316,7 @@ impl Metrics {
         } else if self
             .gauges
             .get(last as usize)
-            .is_some_and(|g| matches!(&g.key, GaugeKey::Ids(k) if **k == *key))
+            .is_some_and(|g| matches!(&g.key, GaugeKey::Ids(k) if k.as_ref() == key.as_slice()))
         {
             Some(last)
         } else {
@@ -1343,6 +1357,49 @@ impl Metrics {
             None => self.count_own(own::SERIES_FOLDED, &[], 1),
         }
         self.gauge_key = key;
+    }
+
+    /// Sets a gauge that belongs to no request (the budget gauges, set from the shared spend on
+    /// the tick): `values` are its labels, every other label `None`. Bounded like every gauge.
+    pub fn set_gauge(&mut self, family: FamilyId, values: &[(Label, &str)], value: u64) {
+        if !self.enabled[family as usize] {
+            return;
+        }
+        let mut labels = LabelValues::unknown();
+        for (label, v) in values {
+            let mut v = LabelValue::Owned((*v).into());
+            if v.len() > self.max_value_bytes {
+                v.truncate(self.max_value_bytes);
+            }
+            labels.set(*label, v);
+        }
+        self.label_ids.clear();
+        self.label_ids.resize(self.interners.len(), FOLDED);
+        let indexes = self
+            .name_labels
+            .get(family as usize)
+            .cloned()
+            .unwrap_or_default();
+        let admission = &mut *self.admission;
+        for &i in indexes.iter() {
+            let value = match labels.values.get(i) {
+                Some(v) => v.clone(),
+                None => LabelValue::Static(UNKNOWN),
+            };
+            if let (Some(interner), Some(id)) =
+                (self.interners.get_mut(i), self.label_ids.get_mut(i))
+            {
+                *id = interner
+                    .intern(&value, self.max_values, i, admission)
+                    .unwrap_or(FOLDED);
+            }
+        }
+        self.gauge(family, &labels, value);
+    }
+
+    /// Adds to one of the filter's own counters (`labels` as given, bounded like the rest).
+    pub fn count_own_counter(&mut self, name: &str, labels: &[(&str, &str)], delta: u64) {
+        self.count_own(name, labels, delta);
     }
 
     fn count_own(&mut self, name: &str, labels: &[(&str, &str)], delta: u64) {

@@ -106,6 +106,16 @@ extern "C" {
         return_value_size: *mut usize,
     ) -> u32;
     fn proxy_enqueue_shared_queue(queue_id: u32, value: *const u8, value_size: usize) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
 }
 
 /// Takes ownership of bytes the host allocated through the SDK's `proxy_on_memory_allocate`.
@@ -338,4 +348,46 @@ pub fn random_words<const N: usize>() -> Vec<u64> {
         out.push(u64::from_le_bytes(buf));
     }
     out
+}
+
+/// Answers the request with a local reply (`details` is Envoy's `response_code_details`): the
+/// request goes no further, the upstream never sees it.
+pub fn send_local_response(
+    status: u32,
+    details: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), HostError> {
+    // The ABI's map form: count, each key and value size, then each key and value NUL-ended.
+    let mut map = Vec::new();
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    map.extend_from_slice(&len(headers.len()));
+    for (k, v) in headers {
+        map.extend_from_slice(&len(k.len()));
+        map.extend_from_slice(&len(v.len()));
+    }
+    for (k, v) in headers {
+        for part in [k, v] {
+            map.extend_from_slice(part.as_bytes());
+            map.push(0);
+        }
+    }
+    // SAFETY: every buffer outlives the call.
+    let status = unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            map.as_ptr(),
+            map.len(),
+            -1,
+        )
+    };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
 }

@@ -269,7 +269,9 @@ impl Alerting {
         });
     }
 
-    fn enqueue(&mut self, event: &AlertEvent) {
+    /// Hands an event to the alert leader (also the spend wiring's budget and
+    /// `failed_tracking_spend` events).
+    pub fn enqueue(&mut self, event: &AlertEvent) {
         let pushed = match self.queue {
             Some(q) => abi::enqueue_shared_queue(q, event.to_json().as_bytes()).is_ok(),
             None => false,

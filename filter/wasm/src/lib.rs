@@ -16,6 +16,7 @@ mod bounds;
 mod health;
 mod host;
 mod logging;
+mod spend;
 
 use host::{now_ns, property_string, HeaderPairs, HostStats};
 use llm_telemetry_core::config::{self, Config};
@@ -56,6 +57,8 @@ struct Shared {
     fast_ticks: bool,
     /// New stat definitions allowed, shared by every worker.
     stat_budget: bounds::StatBudget,
+    /// Prices, spend and budgets.
+    spend: spend::Spend,
 }
 
 /// While new stats wait for the budget, the tick (and a budgeted flush) comes this often: each
@@ -72,6 +75,10 @@ impl Shared {
                 a.cooled_down(&cooled, now);
             }
         }
+        // Before the flush: the budget gauges it sends are the shared spend as of now.
+        let config = self.config.clone();
+        self.spend
+            .on_tick(&config, &mut self.metrics, i64::try_from(now).unwrap_or(0));
         if now >= self.next_flush_ms || self.metrics.has_backlog() {
             self.flush_metrics();
             if now >= self.next_flush_ms {
@@ -187,6 +194,7 @@ impl RootContext for Root {
             shared: self.shared.clone(),
             exchange: None,
             log: None,
+            refused: false,
         }))
     }
 
@@ -228,12 +236,14 @@ impl Root {
         let stat_budget =
             bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
         let health = health::Health::new(&scope, config.cooldowns.clone());
+        let spend = spend::Spend::configure(&config, &scope);
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
             health,
             metrics,
             alerting,
             logging,
+            spend,
             flush_ms: flush,
             next_flush_ms: 0,
             tick_ms: interval,
@@ -251,6 +261,8 @@ impl Root {
 struct Http {
     shared: Option<Rc<RefCell<Shared>>>,
     exchange: Option<Exchange>,
+    /// Answered with a budget refusal (counted as LiteLLM's `BudgetExceededError`).
+    refused: bool,
     alert: alerting::Request,
     /// `None` unless logging is on and this is an LLM request.
     log: Option<RequestLog>,
@@ -263,6 +275,14 @@ impl Http {
         self.shared
             .as_ref()
             .and_then(|s| s.try_borrow().ok().map(|s| s.config.clone()))
+    }
+
+    /// The budget refusal for a request whose headers `exchange` has read, if any.
+    fn refusal(&self, config: &Config, exchange: &Exchange) -> Option<spend::Refusal> {
+        let shared = self.shared.as_ref()?;
+        let mut s = shared.try_borrow_mut().ok()?;
+        let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap_or(0);
+        s.spend.refusal(config, exchange.record(), now_ms)
     }
 }
 
@@ -291,6 +311,25 @@ impl HttpContext for Http {
             let mut s = s.try_borrow_mut().ok()?;
             Some(s.logging.as_mut()?.request_started(&headers))
         });
+        if let Some((status, body)) = self.refusal(&config, &exchange) {
+            // Answered here: the request never reaches the upstream.
+            let headers = [("content-type", "application/json")];
+            match abi::send_local_response(
+                u32::from(status),
+                "budget_exceeded",
+                &headers,
+                body.as_bytes(),
+            ) {
+                Ok(()) => {
+                    self.exchange = Some(exchange);
+                    self.refused = true;
+                    return Action::Pause;
+                }
+                Err(e) => log::warn!(
+                    "llm-telemetry: could not refuse a request over budget ({e:?}); it goes on"
+                ),
+            }
+        }
         if end_of_stream {
             exchange.on_request_end();
             self.alert.request_ended(self.shared.as_ref(), &exchange);
@@ -404,27 +443,40 @@ impl HttpContext for Http {
                 exchange.on_response_details(&details);
             }
         }
-        // The clock only for a response that did not end (its end is now); else it is unused.
-        let now = if exchange.wants_end_details() {
+        // The clock only for a response that did not end (its end is now) or that was refused
+        // here (spend prices it at its end); else it is unused.
+        let now = if self.refused || exchange.wants_end_details() {
             now_ns()
         } else {
             0
         };
-        let Some(record) = exchange.finish(now, upstream) else {
+        let Some(mut record) = exchange.finish(now, upstream) else {
             return;
         };
+        if self.refused {
+            record.local_failure_class = Some(llm_telemetry_core::spend::budget::EXCEPTION_CLASS);
+        }
         let Some(shared) = &self.shared else { return };
         let Ok(mut s) = shared.try_borrow_mut() else {
             return;
         };
+        let s = &mut *s;
         let config = s.config.clone();
+        let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
+        let alerting = &mut s.alerting;
+        s.spend
+            .finished(&config, &mut record, &mut s.metrics, now_ms, |event| {
+                if let Some(a) = alerting.as_mut() {
+                    a.enqueue(event);
+                }
+            });
         if let Some(outcome) = s.metrics.record(&record, &config, record.end_ns) {
             s.health.note(outcome);
         }
         if config.limits.metrics_flush_interval_ms == 0 {
             s.flush_metrics();
         }
-        self.alert.finished(&mut s, &record);
+        self.alert.finished(s, &record);
         if let (Some(log), Some(l)) = (self.log.take(), s.logging.as_mut()) {
             l.finished(log, &record, &config);
         }

@@ -68,9 +68,9 @@ impl BudgetAlertKind {
 #[serde(rename_all = "snake_case")]
 pub enum EventGroup {
     /// An end user (`customer_id`).
-    Customer,
+    EndUser,
     /// An internal user.
-    InternalUser,
+    User,
     /// A virtual key.
     Key,
     /// A team.
@@ -85,8 +85,8 @@ impl EventGroup {
     /// LiteLLM's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            EventGroup::Customer => "customer",
-            EventGroup::InternalUser => "internal_user",
+            EventGroup::EndUser => "end_user",
+            EventGroup::User => "user",
             EventGroup::Key => "key",
             EventGroup::Team => "team",
             EventGroup::Organization => "organization",
@@ -205,10 +205,10 @@ pub fn evaluate(kind: BudgetAlertKind, info: &CallInfo) -> Option<(BudgetEvent, 
             ));
         } else if left <= 0.05 {
             event = Some(BudgetEvent::ThresholdCrossed);
-            message.push_str("5% Threshold Crossed ");
+            message.push_str("5% or less of budget remaining");
         } else if left <= 0.15 {
             event = Some(BudgetEvent::ThresholdCrossed);
-            message.push_str("15% Threshold Crossed");
+            message.push_str("15% or less of budget remaining");
         }
     }
     event.map(|e| (e, message))
@@ -374,14 +374,14 @@ mod tests {
             t(96.0, 100.0),
             Some((
                 BudgetEvent::ThresholdCrossed,
-                "Team Budget: 5% Threshold Crossed ".into()
+                "Team Budget: 5% or less of budget remaining".into()
             ))
         );
         assert_eq!(
             t(86.0, 100.0),
             Some((
                 BudgetEvent::ThresholdCrossed,
-                "Team Budget: 15% Threshold Crossed".into()
+                "Team Budget: 15% or less of budget remaining".into()
             ))
         );
         assert_eq!(t(50.0, 100.0), None);

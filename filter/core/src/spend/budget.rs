@@ -275,7 +275,7 @@ fn call_info(alert: BudgetAlertKind, budget: &Budget, who: &Identity, spend: u64
         BudgetAlertKind::UserBudget => {
             info.user_id = owned(who.user_id);
             info.user_email = owned(who.user_email);
-            info.event_group = EventGroup::InternalUser;
+            info.event_group = EventGroup::User;
         }
         // `get_global_proxy_spend`.
         BudgetAlertKind::ProxyBudget => {
@@ -705,12 +705,12 @@ mod tests {
                 ],
                 vec![],
                 vec![
-                    s(Token, ThresholdCrossed, "Key Budget: Total Soft Budget:`5e-05`15% Threshold Crossed"),
-                    s(Soft, ThresholdCrossed, "Soft Budget Crossed: Total Soft Budget:`5e-05`15% Threshold Crossed"),
+                    s(Token, ThresholdCrossed, "Key Budget: Total Soft Budget:`5e-05`15% or less of budget remaining"),
+                    s(Soft, ThresholdCrossed, "Soft Budget Crossed: Total Soft Budget:`5e-05`15% or less of budget remaining"),
                 ],
                 vec![
-                    s(Token, ThresholdCrossed, "Key Budget: Total Soft Budget:`5e-05`5% Threshold Crossed "),
-                    s(Soft, ThresholdCrossed, "Soft Budget Crossed: Total Soft Budget:`5e-05`5% Threshold Crossed "),
+                    s(Token, ThresholdCrossed, "Key Budget: Total Soft Budget:`5e-05`5% or less of budget remaining"),
+                    s(Soft, ThresholdCrossed, "Soft Budget Crossed: Total Soft Budget:`5e-05`5% or less of budget remaining"),
                 ],
                 vec![
                     s(Token, BudgetCrossed, "Key Budget: Total Soft Budget:`5e-05`Budget Crossed\n Total Budget:`0.0001`"),

@@ -109,12 +109,54 @@ pub const RECORDED: &[RecordedSeries] = &[
     RecordedSeries { litellm: "litellm_provider_remaining_budget_metric", expr: "(litellm_provider_max_budget_metric_picodollars - litellm_provider_budget_spend_metric_picodollars) / 1e12 or litellm_provider_budget_spend_metric_picodollars * 0 + Inf" },
 ];
 
+/// The LiteLLM series (as `prometheus_metrics_config` names them, without `_total`) whose rule
+/// reads the exported family `raw`: enabling any of them exports it.
+pub fn feeds(raw: &str) -> impl Iterator<Item = &'static str> + '_ {
+    let kind = FAMILIES.iter().find(|f| f.name == raw).map(|f| f.kind);
+    RECORDED
+        .iter()
+        .filter(move |r| match kind {
+            Some(Kind::Counter) => r.expr.contains(&*format!("{raw}_total")),
+            Some(_) => r
+                .expr
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|w| w == raw),
+            None => false,
+        })
+        .map(|r| r.litellm.strip_suffix("_total").unwrap_or(r.litellm))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalogue::LITELLM_METRIC_NAMES;
 
     const RULES: &str = include_str!("../../../../envoy/prometheus/spend-rules.yaml");
+
+    #[test]
+    fn raw_families_are_enabled_by_the_series_they_feed() {
+        let f = |raw| feeds(raw).collect::<Vec<_>>();
+        assert_eq!(
+            f("litellm_spend_metric_picodollars"),
+            ["litellm_spend_metric"]
+        );
+        assert_eq!(
+            f("litellm_api_key_max_budget_metric_picodollars"),
+            [
+                "litellm_api_key_max_budget_metric",
+                "litellm_remaining_api_key_budget_metric"
+            ]
+        );
+        assert_eq!(
+            f("litellm_api_key_budget_spend_metric_picodollars"),
+            ["litellm_remaining_api_key_budget_metric"]
+        );
+        assert_eq!(
+            f("litellm_api_key_budget_reset_at_metric_seconds"),
+            ["litellm_api_key_budget_remaining_hours_metric"]
+        );
+        assert_eq!(f("litellm_total_tokens_metric"), Vec::<&str>::new());
+    }
 
     #[test]
     fn recorded_series_are_litellms_and_shipped() {

@@ -31,3 +31,5 @@ pub mod request;
 pub mod settings;
 /// Spend per holder in Envoy shared data, updated with compare-and-swap.
 pub mod store;
+/// One VM's part: refusals, finished requests, the tick.
+pub mod worker;

@@ -304,7 +304,7 @@ mod tests {
             vec![
                 "Key Budget: Projected Limit Exceeded",
                 "Key Budget: Total Soft Budget:`5e-05`",
-                "Key Budget: Total Soft Budget:`5e-05`15% Threshold Crossed",
+                "Key Budget: Total Soft Budget:`5e-05`15% or less of budget remaining",
                 "Key Budget: Total Soft Budget:`5e-05`Budget Crossed\n Total Budget:`0.0001`",
             ],
             "{slack:#?}"

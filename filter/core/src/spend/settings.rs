@@ -265,6 +265,32 @@ pub fn deployment_prices(
     Ok(out)
 }
 
+/// The prices of every `model_list` entry, in order (entries the main parser has already
+/// checked: only their price keys are read here).
+pub fn model_list_prices(
+    model_list: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<DeploymentPrices>, ConfigError> {
+    list(model_list, "model_list")?
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let path = format!("model_list[{i}]");
+            let section = |k: &str| -> Result<Option<&Map<String, Value>>, ConfigError> {
+                entry
+                    .get(k)
+                    .map_or(Ok(None), |v| object(v, &join(&path, k)))
+            };
+            deployment_prices(
+                section("litellm_params")?,
+                section("model_info")?,
+                &path,
+                warnings,
+            )
+        })
+        .collect()
+}
+
 // ----- budgets ------------------------------------------------------------------------------
 
 /// A budget as written, before the reset settings are known.
