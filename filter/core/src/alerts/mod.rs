@@ -34,9 +34,9 @@
 //!   sends them as `outage_alerts`, so `alert_types: [region_outage_alerts]` alone sends nothing);
 //! - outage thresholds are checked from the first error on, and a major outage reached together
 //!   with the minor threshold sends the major alert only;
-//! - `cooldown_deployment` fires when a deployment reaches `major_outage_alert_threshold`
-//!   (there is no router cooldown in a proxy filter): ``Deployment cooled down - N errors within
-//!   Ts (major_outage_alert_threshold: M)`` with model, API base, group and last status;
+//! - `cooldown_deployment` (a type LiteLLM 1.106.2 defines but never sends) fires when the
+//!   deployment health model ([`crate::health`], LiteLLM's router rules) cools a deployment down:
+//!   ``Deployment cooled down - {rule}`` with model, API base, group, status and cooldown time;
 //! - the daily report ranks "slowest" by average response time (LiteLLM sums latency per output
 //!   token, which needs data the event does not carry);
 //! - with messages redacted the Messages lines are left out entirely;
