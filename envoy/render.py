@@ -218,11 +218,21 @@ def stats_tag_regex(key: str) -> str:
     return f"(;{key}=([^;]*)(?:;$)?)"
 
 
-def stats_config(extra_label_keys=()) -> dict:
-    """stats_tags from envoy/stats-tags.yaml plus one `stats_tag_regex` per custom label key,
-    sorted by tag name."""
+def emits_gen_ai_names(plugin_config: dict | None) -> bool:
+    """Whether the plugin config exports the OpenTelemetry gen_ai families
+    (`telemetry_settings.metric_names`: `gen_ai`, its alias `otel`, or `both`; config.rs)."""
+    settings = (plugin_config or {}).get("telemetry_settings") or {}
+    return isinstance(settings, dict) and settings.get("metric_names") in ("gen_ai", "otel", "both")
+
+
+def stats_config(extra_label_keys=(), gen_ai: bool = False) -> dict:
+    """stats_tags from envoy/stats-tags.yaml (with its `gen_ai_stats_tags` when the plugin config
+    exports the gen_ai families: every regex runs on every new stat, so they are not there
+    otherwise) plus one `stats_tag_regex` per custom label key, sorted by tag name."""
     doc = yaml.safe_load(STATS_TAGS_FILE.read_text()) or {}
     tags = list(doc.get("stats_tags") or [])
+    if gen_ai:
+        tags += list(doc.get("gen_ai_stats_tags") or [])
     known = {t["tag_name"] for t in tags}
     for k in extra_label_keys:
         if k not in known:
@@ -353,7 +363,8 @@ def render(listen_port: int = 10000, admin_port: int = 9901, upstream: str = DEF
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         # The filter's metrics reach /stats/prometheus on this flush (histograms in particular).
         "stats_flush_interval": "1s",
-        "stats_config": stats_config([*custom_label_keys(plugin_config or {}), *extra_label_keys]),
+        "stats_config": stats_config([*custom_label_keys(plugin_config or {}), *extra_label_keys],
+                                     gen_ai=emits_gen_ai_names(plugin_config)),
         "static_resources": {
             "listeners": [{
                 "name": "llm_ingress",
@@ -456,6 +467,8 @@ def istio_stats_tags() -> str:
         "# metric name. They only match `;<key>=`, which Istio's own `;.;key=.=value` stats never contain\n"
         "# for these keys. Each custom label of the plugin config (custom_prometheus_metadata_labels,\n"
         "# custom_prometheus_tags) needs one more entry: {tag_name: K, regex: '(;K=([^;]*)(?:;$)?)'}.\n"
+        "# A plugin config with telemetry_settings.metric_names gen_ai (otel) or both also needs\n"
+        "# envoy/stats-tags.yaml's gen_ai_stats_tags (gen_ai_*, error_type) in this list.\n"
         "# Stats tags live in the bootstrap, so either way the pods must restart.\n"
         "#\n"
         "# Option 1: an EnvoyFilter BOOTSTRAP patch. Istio applies BOOTSTRAP patches only when the\n"
