@@ -707,27 +707,27 @@ def test_every_request_is_counted_exactly_once(start_envoy):
             sums[name] = sums.get(name, 0) + float(value)
         return sums
 
-    def counted(text):
-        # New stats are defined at the filter's budget pace: wait for the last family too.
-        t = totals(text)
-        done = (t.get("litellm_proxy_total_requests_metric_total") == n
-                and t.get("litellm_deployment_total_requests_total") == n
-                and t.get("litellm_request_total_latency_metric_count") == ok
-                and t.get("litellm_total_tokens_metric_total", 0) > 0)
-        return t if done else None
-
-    t = envoy.wait_for(counted, timeout=30, what=f"every family counting the {n} requests")
-    time.sleep(4 * FLUSH_MS / 1000)
-    t = totals(envoy.prometheus())
-    assert t["litellm_proxy_total_requests_metric_total"] == n
-    assert t["litellm_deployment_total_requests_total"] == n
-    assert t["litellm_requests_metric_total"] == ok
-    assert t["litellm_deployment_success_responses_total"] == ok
-    assert t["litellm_proxy_failed_requests_metric_total"] == n - ok
-    assert t["litellm_request_total_latency_metric_count"] == ok
     # Tokens once per response that reported usage: chat 29 (plain, gzip, stream with usage, stream
     # with injected usage), completion 12, embeddings 8 (twice), responses 123 (plain and stream).
-    assert t["litellm_total_tokens_metric_total"] == 2 * (4 * 29 + 12 + 2 * 8 + 2 * 123)
+    expected = {
+        "litellm_proxy_total_requests_metric_total": n,
+        "litellm_deployment_total_requests_total": n,
+        "litellm_requests_metric_total": ok,
+        "litellm_deployment_success_responses_total": ok,
+        "litellm_proxy_failed_requests_metric_total": n - ok,
+        "litellm_request_total_latency_metric_count": ok,
+        "litellm_total_tokens_metric_total": 2 * (4 * 29 + 12 + 2 * 8 + 2 * 123),
+    }
+
+    def counted(text):
+        # New stats are defined at the filter's budget pace, family by family: wait for them all.
+        t = totals(text)
+        return {k: t.get(k) for k in expected}
+
+    envoy.wait_for(lambda text: counted(text) == expected, timeout=60,
+                   what=f"every family counting the {n} requests: {expected}")
+    time.sleep(4 * FLUSH_MS / 1000)
+    assert counted(envoy.prometheus()) == expected, "nothing counted twice after the totals settled"
 
 
 def test_client_gone_mid_stream_is_counted_once(start_envoy, fake_upstream):
