@@ -16,7 +16,7 @@ use super::event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
 use super::route::{parse_url, Destination};
-use super::text::{hhmmss_utc, py_float, py_round};
+use super::text::{hhmmss_utc, litellm_exception, py_float, py_round};
 use super::types::{AlertType, Level};
 use crate::health::Cooldown;
 
@@ -340,6 +340,18 @@ fn deployment_key(litellm_model: &str, api_base: &str) -> String {
     format!("{litellm_model}\u{1f}{api_base}")
 }
 
+/// The API base as LiteLLM's success logging has it: the OpenAI SDK's client (OpenAI-compatible
+/// deployments) keeps its `base_url` with a trailing `/`; `None` when unknown.
+fn logged_api_base(provider: &str, api_base: &str) -> String {
+    if api_base.is_empty() {
+        return "None".to_string();
+    }
+    if provider == "openai" && !api_base.ends_with('/') {
+        return format!("{api_base}/");
+    }
+    api_base.to_string()
+}
+
 fn or_none(s: &str) -> &str {
     if s.is_empty() {
         "None"
@@ -597,28 +609,38 @@ impl AlertEngine {
         }
     }
 
-    /// ``LLM API call failed: `{error}` `` then LiteLLM's debug lines: Model, API Base, Messages
-    /// (unless redacted), model_group; key and team first when the key has an alias.
+    /// ``LLM API call failed: `{exception}` `` with LiteLLM's exception text inside the
+    /// backticks: the class-and-provider wrapper, the router's "No fallback was attempted." line
+    /// when a deployment served the request, then the debug lines (key and team, Model, API Base,
+    /// Messages unless redacted, model_group, deployment) unless the rate-limit branch left them
+    /// out. Envoy does not retry for the filter: LiteLLM's "LiteLLM Retried: N times" never
+    /// appears (README, differences from LiteLLM).
     fn exception_message(&self, f: &RequestFacts) -> String {
-        let error = match &f.error_message {
-            Some(e) if !e.is_empty() => md(e).into_owned(),
-            _ if f.status == 0 => "Connection error: no response from upstream".to_string(),
-            _ => format!("HTTP {} from upstream", f.status),
-        };
-        let mut extra = format!("\nModel: {}", md(&f.litellm_model));
-        if !f.api_base.is_empty() {
-            extra.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
+        let (exception, debug) =
+            litellm_exception(f.status, &f.provider, f.error_message.as_deref());
+        let mut text = format!("LLM API call failed: `{}", md(&exception));
+        if f.routed && !f.model_group.is_empty() {
+            text.push_str(&format!(
+                "\n\nLiteLLM: model group '{}' failed with the error above. No fallback was attempted.",
+                md(&f.model_group)
+            ));
         }
-        if let Some(m) = self.shown_messages(f) {
-            extra.push_str(&format!("\nMessages: `{}`", md(m)));
+        if debug {
+            text.push_str(&key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()));
+            text.push_str(&format!("\nModel: {}", md(&f.litellm_model)));
+            if !f.api_base.is_empty() {
+                text.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
+            }
+            if let Some(m) = self.shown_messages(f) {
+                text.push_str(&format!("\nMessages: `{}`", md(m)));
+            }
+            if f.routed && !f.model_group.is_empty() {
+                text.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
+                text.push_str(&format!("\ndeployment: `{}`\n", md(&f.litellm_model)));
+            }
         }
-        if !f.model_group.is_empty() {
-            extra.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
-        }
-        format!(
-            "LLM API call failed: `{error}`{}{extra}",
-            key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref())
-        )
+        text.push('`');
+        text
     }
 
     fn too_slow_message(&self, f: &RequestFacts) -> String {
@@ -627,11 +649,15 @@ impl AlertEngine {
             "{}\nRequest Model: `{}`\nAPI Base: `{}`",
             key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()),
             md(&f.model),
-            md(or_none(&f.api_base))
+            md(&logged_api_base(&f.provider, &f.api_base))
         );
-        if let Some(m) = self.shown_messages(f) {
-            info.push_str(&format!("\nMessages: `{}`", md(m)));
-        }
+        // LiteLLM always has the line: `str(messages)[:100]` ("None" without any), or why not.
+        let messages = if self.cfg.redact_messages {
+            "Message not logged. litellm.redact_messages_in_exceptions=True"
+        } else {
+            f.messages_preview.as_deref().unwrap_or("None")
+        };
+        info.push_str(&format!("\nMessages: `{}`", md(messages)));
         format!(
             "`Responses are slow - {secs}s response time > Alerting threshold: {}s`{info}",
             self.cfg.alerting_threshold_text
@@ -647,10 +673,9 @@ impl AlertEngine {
 
     fn on_hanging(&mut self, h: &HangingFacts, now_ms: u64) {
         let text = format!(
-            "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `{}`\nKey Alias: `{}`\nTeam Alias: `{}`",
+            "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `None`\nKey Alias: `{}`\nTeam Alias: `{}`",
             self.cfg.alerting_threshold_text,
             md(&h.requested_model),
-            md(h.api_base.as_deref().filter(|s| !s.is_empty()).unwrap_or("None")),
             md(h.key_alias.as_deref().unwrap_or("")),
             md(h.team_alias.as_deref().unwrap_or("")),
         );

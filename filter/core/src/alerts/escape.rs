@@ -181,7 +181,7 @@ mod tests {
         assert!(!text.contains('<') && !text.contains("@here"), "{text}");
         assert_eq!(text.matches("\nLevel: ").count(), 1, "{text}");
         assert!(
-            text.contains("LLM API call failed: `see &lt;https://evil|Okta&gt;\\nLevel: 'Low'`")
+            text.contains("OpenAIException - see &lt;https://evil|Okta&gt;\\nLevel: 'Low'\n\nLiteLLM: model group")
         );
         assert!(text.contains("\nModel: x-&lt;!channel&gt;"), "{text}");
         assert!(text.contains("model_group: `x-&lt;!channel&gt;`"), "{text}");

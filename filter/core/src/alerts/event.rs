@@ -68,6 +68,10 @@ pub struct RequestFacts {
     /// Deployment id (`model_info.id`), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// A `model_list` deployment served the request (LiteLLM's router path: its exception
+    /// texts then name the model group and the deployment).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub routed: bool,
 }
 
 /// A request still unfinished after `alerting_threshold`, found by a worker's
@@ -249,10 +253,14 @@ impl AlertEvent {
     }
 }
 
-/// An upstream failure worth an `llm_exceptions` alert: no response, 408, 429 or 5xx. Client
-/// errors (other 4xx) are the caller's fault and are not alerted, as in LiteLLM.
+/// An upstream failure worth an `llm_exceptions` alert: no response or any error status. LiteLLM
+/// 1.106 leaves out only its own refusals (auth, budgets: `HTTPException`/`ProxyException`
+/// under 500), which never reach an upstream; an error the LLM API returns, a 400 included, is
+/// a `litellm.BadRequestError` and alerted (tests/fixtures/litellm_alerts.json,
+/// `llm_exceptions_400` recorded it). A client that left is no failure here: its
+/// request never reaches the alert rules.
 pub fn is_upstream_failure(status: u16) -> bool {
-    status == 0 || status == 408 || status == 429 || status >= 500
+    is_failure(status)
 }
 
 /// An error counted towards outages: no response, 408 or 5xx (LiteLLM: "408 or ≥ 500"; a
@@ -289,6 +297,7 @@ pub(crate) mod tests {
             messages_preview: Some("[{'role': 'user', 'content': 'hi'}]".into()),
             alerting_metadata: vec![],
             model_id: None,
+            routed: true,
         }
     }
 
@@ -342,7 +351,7 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|s| is_upstream_failure(*s))
             .collect();
-        assert_eq!(up, vec![0, 408, 429, 500, 503]);
+        assert_eq!(up, vec![0, 400, 401, 404, 408, 429, 499, 500, 503]);
         let out: Vec<u16> = [0, 200, 400, 408, 429, 500, 504]
             .into_iter()
             .filter(|s| is_outage_error(*s))

@@ -129,6 +129,7 @@ pub fn request_facts(
             .map(alerting_metadata)
             .unwrap_or_default(),
         model_id: known(labels.get(Label::ModelId)),
+        routed: dep.is_some(),
     }
 }
 

@@ -46,6 +46,66 @@ pub fn py_round(x: f64, ndigits: usize) -> String {
     py_float(back)
 }
 
+/// The text of the exception LiteLLM 1.106 raises for an upstream answer, as `str(exception)`
+/// shows it in `llm_exceptions` alerts: `litellm.<Class>: <Prefix><Provider>Exception - <message>`
+/// (`_map_openai_compatible_exception`: the status picks the class; a message about a rate limit
+/// is a `RateLimitError` whatever the status). Also whether LiteLLM attaches its debug lines
+/// (`litellm_debug_info`): the rate-limit branch raises without them. `status` 0 is no answer
+/// (LiteLLM's `APIConnectionError`, the OpenAI SDK's "Connection error.").
+pub fn litellm_exception(status: u16, provider: &str, message: Option<&str>) -> (String, bool) {
+    let provider_exception = match provider {
+        "" | "openai" => "OpenAIException".to_string(),
+        p => {
+            let mut c = p.chars();
+            match c.next() {
+                Some(first) => format!("{}{}Exception", first.to_uppercase(), c.as_str()),
+                None => "OpenAIException".to_string(),
+            }
+        }
+    };
+    let message = match message {
+        Some(m) if !m.is_empty() => m.to_string(),
+        _ if status == 0 => "Connection error.".to_string(),
+        // The OpenAI SDK's `APIStatusError` text when the body holds no `error.message`.
+        _ => format!("Error code: {status}"),
+    };
+    if status == 429 || is_rate_limit_text(&message) {
+        let text = format!("litellm.RateLimitError: RateLimitError: {provider_exception} - {message}");
+        return (text, false);
+    }
+    let (class, prefix) = match status {
+        0 => ("APIConnectionError", "APIConnectionError: "),
+        400 | 422 => ("BadRequestError", ""),
+        401 => ("AuthenticationError", "AuthenticationError: "),
+        404 => ("NotFoundError", "NotFoundError: "),
+        408 | 504 => ("Timeout", "Timeout Error: "),
+        500 => ("InternalServerError", "InternalServerError: "),
+        502 => ("BadGatewayError", "BadGatewayError: "),
+        503 => ("ServiceUnavailableError", "ServiceUnavailableError: "),
+        _ => ("APIError", "APIError: "),
+    };
+    let text = format!("litellm.{class}: {prefix}{provider_exception} - {message}");
+    (text, true)
+}
+
+/// LiteLLM's `is_error_str_rate_limit` phrase test: `rate[\s_-]*limit`, case-insensitive.
+fn is_rate_limit_text(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    let b = lower.as_bytes();
+    let mut from = 0;
+    while let Some(at) = lower.get(from..).and_then(|r| r.find("rate")) {
+        let mut i = from + at + 4;
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r' | b'_' | b'-')) {
+            i += 1;
+        }
+        if lower.get(i..i + 5) == Some("limit") {
+            return true;
+        }
+        from = from + at + 4;
+    }
+    false
+}
+
 /// `HH:MM:SS` (UTC) of a Unix time in milliseconds, as in the alert header.
 pub fn hhmmss_utc(now_ms: u64) -> String {
     let s = (now_ms / 1000) % 86_400;
@@ -293,6 +353,36 @@ mod tests {
         }
         assert_eq!(py_round(0.0, 4), "0.0");
         assert_eq!(py_round(1.23456, 4), "1.2346");
+    }
+
+    #[test]
+    fn exceptions_are_worded_as_litellm_raises_them() {
+        let msg = Some("The server had an error while processing your request. Sorry about that!");
+        assert_eq!(
+            litellm_exception(500, "openai", msg),
+            ("litellm.InternalServerError: InternalServerError: OpenAIException - The server had an error while processing your request. Sorry about that!".to_string(), true)
+        );
+        let (t, debug) = litellm_exception(429, "openai", Some("Slow down"));
+        assert_eq!(t, "litellm.RateLimitError: RateLimitError: OpenAIException - Slow down");
+        assert!(!debug, "the rate-limit branch raises without debug lines");
+        let (t, debug) = litellm_exception(503, "openai", Some("Rate-Limit hit upstream"));
+        assert!(t.starts_with("litellm.RateLimitError: RateLimitError:") && !debug, "{t}");
+        assert_eq!(
+            litellm_exception(0, "openai", None).0,
+            "litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error."
+        );
+        assert_eq!(
+            litellm_exception(504, "anthropic", None).0,
+            "litellm.Timeout: Timeout Error: AnthropicException - Error code: 504"
+        );
+        assert_eq!(
+            litellm_exception(418, "", Some("teapot")).0,
+            "litellm.APIError: APIError: OpenAIException - teapot"
+        );
+        assert_eq!(
+            litellm_exception(400, "openai", Some("bad")).0,
+            "litellm.BadRequestError: OpenAIException - bad"
+        );
     }
 
     #[test]
