@@ -162,11 +162,14 @@ def header(alert_type: str, level: str) -> str:
 
 
 def exception_text(messages: str | None = "[{'role': 'user', 'content': 'hi'}]") -> str:
-    t = (header("llm_exceptions", "High") + f"LLM API call failed: `{ERR_TEXT}`\nModel: openai/fake-err500\n"
-         f"API Base: `{API_BASE}`")
+    """LiteLLM 1.106.2's text for the 500 of `gpt-err500` (test_alert_parity.py holds the filter
+    to the recording of it; here the variants: messages redacted, metadata, routing)."""
+    t = (header("llm_exceptions", "High") + "LLM API call failed: `litellm.InternalServerError: InternalServerError: "
+         f"OpenAIException - {ERR_TEXT}\n\nLiteLLM: model group 'gpt-err500' failed with the error above. "
+         f"No fallback was attempted.\nModel: openai/fake-err500\nAPI Base: `{API_BASE}`")
     if messages is not None:
         t += f"\nMessages: `{messages}`"
-    return t + "\nmodel_group: `gpt-err500`\n"
+    return t + "\nmodel_group: `gpt-err500`\n\ndeployment: `openai/fake-err500`\n`"
 
 
 def outage_text(kind: str, level: str, name_line: str, errors: int, api_base: bool = True,
@@ -185,16 +188,23 @@ def assert_no_secret(envoy) -> None:
 
 # --- alert types --------------------------------------------------------------------------------
 
-def test_llm_exception_on_upstream_500_not_on_client_400(start_envoy, webhook):
+def test_llm_exception_on_upstream_500_and_400_not_on_success(start_envoy, webhook):
+    """LiteLLM 1.106.2 alerts an error the LLM API returned, a 400 included (its
+    `litellm.BadRequestError`; recorded as `llm_exceptions_400` in tests/fixtures/litellm_alerts.json)."""
     envoy = start(start_envoy, webhook, ["llm_exceptions"])
-    chat(envoy, "gpt-err500", status=400)
+    chat(envoy, "gpt-err500")
     chat(envoy, "gpt-err500", status=500)
     assert wait_texts(webhook, 1) == [exception_text()]
+    chat(envoy, "gpt-err500", status=400)
+    bad_request = (exception_text()
+                   .replace("litellm.InternalServerError: InternalServerError: ", "litellm.BadRequestError: ")
+                   .replace(ERR_TEXT, "fake upstream error 400"))
+    wait_texts(webhook, 2)
     settle()
-    assert texts(webhook) == [exception_text()], "a client 400 must not alert"
-    text = wait_counter(envoy, "llm_exceptions", "sent", 1)
-    assert alerts_total(envoy, "llm_exceptions", "queued", text) == 1
-    assert alerts_total(envoy, "llm_exceptions", "sent", text) == 1
+    assert texts(webhook) == [exception_text(), bad_request], "a success must not alert"
+    text = wait_counter(envoy, "llm_exceptions", "sent", 2)
+    assert alerts_total(envoy, "llm_exceptions", "queued", text) == 2
+    assert alerts_total(envoy, "llm_exceptions", "sent", text) == 2
     assert_no_secret(envoy)
 
 
@@ -213,7 +223,7 @@ def test_too_slow_above_threshold_only(start_envoy, webhook):
     chat(envoy, "gpt-slow")  # fast: no alert
     chat(envoy, "gpt-slow", delay_ms=1300, metadata={"alerting_metadata": {"runbook": "rb-slow"}})
     want = (header("llm_too_slow", "Low") + "`Responses are slow - Ns response time > Alerting threshold: 1s`\n"
-            f"Request Model: `fake-slow3`\nAPI Base: `{API_BASE}`\nMessages: `[{{'role': 'user', 'content': 'hi'}}]`"
+            f"Request Model: `fake-slow3`\nAPI Base: `{API_BASE}/`\nMessages: `[{{'role': 'user', 'content': 'hi'}}]`"
             "\n\n*Alerting Metadata*: \nrunbook: `rb-slow`\n\n")
     assert wait_texts(webhook, 1) == [want]
     [raw] = posts(webhook)
@@ -236,7 +246,7 @@ def test_hanging_request_alerted_exactly_once_while_in_flight(start_envoy, webho
     t = threading.Thread(target=slow)
     t.start()
     want = (header("llm_requests_hanging", "Medium") + "`Requests are hanging - 1s+ request time`\n"
-            f"Request Model: `gpt-slow`\nAPI Base: `{API_BASE}`\nKey Alias: `svc-key`\nTeam Alias: `search-team`"
+            "Request Model: `gpt-slow`\nAPI Base: `None`\nKey Alias: `svc-key`\nTeam Alias: `search-team`"
             "\n\n*Alerting Metadata*: \nrunbook: `rb-hang`\n\n")
     assert wait_texts(webhook, 1) == [want]
     assert not done.is_set(), "the alert must come while the request is still hanging"
@@ -343,7 +353,8 @@ def test_redacted_messages_are_left_out(start_envoy, webhook):
     assert exception_text(messages=None) in got
     [slow] = [t for t in got if "llm_too_slow" in t]
     assert slow == (header("llm_too_slow", "Low") + "`Responses are slow - Ns response time > Alerting threshold: 1s`"
-                    f"\nRequest Model: `fake-slow3`\nAPI Base: `{API_BASE}`")
+                    f"\nRequest Model: `fake-slow3`\nAPI Base: `{API_BASE}/`"
+                    "\nMessages: `Message not logged. litellm.redact_messages_in_exceptions=True`")
     assert not any("secret prompt" in r["body"] for r in posts(webhook, answered="any"))
 
 

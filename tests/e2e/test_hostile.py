@@ -48,9 +48,10 @@ def test_model_named_like_a_slack_mention_raises_an_alert_without_one(start_envo
     [text] = wait_texts(webhook, 1)
     api_base = f"http://127.0.0.1:{fake_upstream.port}/v1"
     assert text == (
-        header("llm_exceptions", "High") + f"LLM API call failed: `{ERR_TEXT}`\nModel: x-&lt;!channel&gt;\n"
+        header("llm_exceptions", "High") + "LLM API call failed: `litellm.InternalServerError: InternalServerError: "
+        f"OpenAIException - {ERR_TEXT}\nModel: x-&lt;!channel&gt;\n"
         f"API Base: `{api_base}`\nMessages: `[{{'role': 'user', 'content': 'hi &lt;https://evil|Okta&gt;'}}]`\n"
-        "model_group: `x-&lt;!channel&gt;`\n"
+        "model_group: `x-&lt;!channel&gt;`\n`"
         "\n\n*Alerting Metadata*: \nrunbook: `'\\n*Level:* 'Low' @\u2060here`\n\n")
 
 

@@ -950,7 +950,10 @@ mod tests {
         assert!(
             few.wants_request(500, 10) && few.wants_request(429, 10) && few.wants_request(0, 10)
         );
-        assert!(few.wants_request(400, 10), "an upstream 400 is LiteLLM's BadRequestError");
+        assert!(
+            few.wants_request(400, 10),
+            "an upstream 400 is LiteLLM's BadRequestError"
+        );
         let slow_only = parse(
             json!({"alerting": ["slack"], "alerting_threshold": 2, "alert_types": ["llm_too_slow"]}),
             s,

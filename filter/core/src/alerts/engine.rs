@@ -626,7 +626,10 @@ impl AlertEngine {
             ));
         }
         if debug {
-            text.push_str(&key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()));
+            text.push_str(&key_and_team(
+                f.key_alias.as_deref(),
+                f.team_alias.as_deref(),
+            ));
             text.push_str(&format!("\nModel: {}", md(&f.litellm_model)));
             if !f.api_base.is_empty() {
                 text.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
@@ -634,8 +637,10 @@ impl AlertEngine {
             if let Some(m) = self.shown_messages(f) {
                 text.push_str(&format!("\nMessages: `{}`", md(m)));
             }
-            if f.routed && !f.model_group.is_empty() {
+            if !f.model_group.is_empty() {
                 text.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
+            }
+            if f.routed {
                 text.push_str(&format!("\ndeployment: `{}`\n", md(&f.litellm_model)));
             }
         }

@@ -70,7 +70,8 @@ pub fn litellm_exception(status: u16, provider: &str, message: Option<&str>) -> 
         _ => format!("Error code: {status}"),
     };
     if status == 429 || is_rate_limit_text(&message) {
-        let text = format!("litellm.RateLimitError: RateLimitError: {provider_exception} - {message}");
+        let text =
+            format!("litellm.RateLimitError: RateLimitError: {provider_exception} - {message}");
         return (text, false);
     }
     let (class, prefix) = match status {
@@ -363,10 +364,16 @@ mod tests {
             ("litellm.InternalServerError: InternalServerError: OpenAIException - The server had an error while processing your request. Sorry about that!".to_string(), true)
         );
         let (t, debug) = litellm_exception(429, "openai", Some("Slow down"));
-        assert_eq!(t, "litellm.RateLimitError: RateLimitError: OpenAIException - Slow down");
+        assert_eq!(
+            t,
+            "litellm.RateLimitError: RateLimitError: OpenAIException - Slow down"
+        );
         assert!(!debug, "the rate-limit branch raises without debug lines");
         let (t, debug) = litellm_exception(503, "openai", Some("Rate-Limit hit upstream"));
-        assert!(t.starts_with("litellm.RateLimitError: RateLimitError:") && !debug, "{t}");
+        assert!(
+            t.starts_with("litellm.RateLimitError: RateLimitError:") && !debug,
+            "{t}"
+        );
         assert_eq!(
             litellm_exception(0, "openai", None).0,
             "litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error."
