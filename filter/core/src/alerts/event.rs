@@ -84,9 +84,6 @@ pub struct HangingFacts {
     pub start_ms: u64,
     /// The `model` the client asked for.
     pub requested_model: String,
-    /// The deployment's API base when already known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
     /// Key alias of the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_alias: Option<String>,
@@ -187,11 +184,7 @@ impl HangingFacts {
     /// Caps every text field, as [`RequestFacts::sanitize`].
     pub fn sanitize(&mut self) {
         cap(&mut self.requested_model, MAX_NAME_CHARS);
-        for s in [
-            &mut self.api_base,
-            &mut self.key_alias,
-            &mut self.team_alias,
-        ] {
+        for s in [&mut self.key_alias, &mut self.team_alias] {
             cap_opt(s, MAX_NAME_CHARS);
         }
         cap_metadata(&mut self.alerting_metadata);
@@ -315,7 +308,6 @@ pub(crate) mod tests {
             time_ms: 5,
             start_ms: 1,
             requested_model: "gpt-slow".into(),
-            api_base: None,
             key_alias: None,
             team_alias: None,
             alerting_metadata: vec![],

@@ -135,19 +135,14 @@ pub fn request_facts(
 
 /// The facts of a request whose body has been read, for the worker's hanging tracker (the
 /// tracker sets `start_ms` and `time_ms`). `requested_model` is what the client asked for
-/// (LiteLLM's "Request Model"); the API base is the deployment's when the model list names it.
+/// (LiteLLM's "Request Model"). No API base: LiteLLM registers a request for the hanging check
+/// before its router picks a deployment, so its alert always reads `API Base: None`.
 pub fn hanging_facts(rec: &Record, config: &Config, hasher: &mut KeyHasher) -> HangingFacts {
     let (key_alias, team_alias) = aliases(rec, config, hasher);
-    let api_base = rec
-        .requested_model
-        .as_deref()
-        .and_then(|m| config.find_deployment(m, None))
-        .and_then(|d| d.api_base.clone());
     HangingFacts {
         time_ms: 0,
         start_ms: ms(rec.started_ns),
         requested_model: rec.requested_model.clone().unwrap_or_default(),
-        api_base,
         key_alias,
         team_alias,
         alerting_metadata: rec
@@ -312,7 +307,6 @@ mod tests {
         let h = hanging_facts(&rec, &config, &mut hasher);
         assert_eq!(h.requested_model, "gpt-err500");
         assert_eq!(h.start_ms, 1_000);
-        assert_eq!(h.api_base.as_deref(), Some("http://127.0.0.1:18080/v1"));
         assert_eq!(
             (h.key_alias.as_deref(), h.team_alias.as_deref()),
             (Some("svc"), Some("search"))
@@ -321,7 +315,7 @@ mod tests {
         rec.caller.api_key = Some("sk-unknown".into());
         rec.requested_model = Some("nope".into());
         let h = hanging_facts(&rec, &config, &mut hasher);
-        assert_eq!((h.key_alias, h.team_alias, h.api_base), (None, None, None));
+        assert_eq!((h.key_alias, h.team_alias), (None, None));
     }
 
     #[test]

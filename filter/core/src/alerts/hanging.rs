@@ -160,7 +160,6 @@ mod tests {
             time_ms: 0,
             start_ms: 0,
             requested_model: model.into(),
-            api_base: None,
             key_alias: None,
             team_alias: None,
             alerting_metadata: vec![],
