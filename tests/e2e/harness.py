@@ -48,7 +48,8 @@ def validate_config(path: Path) -> tuple[bool, str]:
 class Envoy:
     """One running Envoy. Create through the `start_envoy` fixture, which also stops it."""
 
-    def __init__(self, config_text: str, workdir: Path, concurrency: int = 1, log_level: str = "warn"):
+    def __init__(self, config_text: str, workdir: Path, concurrency: int = 1, log_level: str = "warn",
+                 wasm_log_level: str = "info"):
         self.workdir = workdir
         self.config_path = workdir / "envoy.yaml"
         self.config_path.write_text(config_text)
@@ -57,6 +58,7 @@ class Envoy:
         self.proc: subprocess.Popen | None = None
         self.concurrency = concurrency
         self.log_level = log_level
+        self.wasm_log_level = wasm_log_level
         self.port = 0
         self.admin_port = 0
 
@@ -71,7 +73,7 @@ class Envoy:
     def start(self, timeout: float = 30.0) -> "Envoy":
         cmd = [render.envoy_binary(), "-c", str(self.config_path),
                "--concurrency", str(self.concurrency),
-               "--log-level", self.log_level, "--component-log-level", "wasm:info",
+               "--log-level", self.log_level, "--component-log-level", f"wasm:{self.wasm_log_level}",
                "--log-path", str(self.log_path),
                "--admin-address-path", str(self.admin_address_path),
                # Several Envoys may run at once (tests, `make envoy-up`): no shared memory region.
@@ -261,11 +263,12 @@ class EnvoyFactory:
 
     def __call__(self, plugin_config: dict | None = None, extra_label_keys=(), env_vars: dict | None = None,
                  concurrency: int = 1, upstream: str | None = None, clusters_extra=(),
-                 decompress_responses: bool = False, host_env_keys=(), log_level: str = "warn") -> Envoy:
+                 decompress_responses: bool = False, host_env_keys=(), log_level: str = "warn",
+                 wasm_log_level: str = "info") -> Envoy:
         text = self.render(plugin_config, extra_label_keys, env_vars, upstream, clusters_extra,
                            decompress_responses, host_env_keys)
         workdir = Path(tempfile.mkdtemp(prefix=f"envoy{len(self.started)}-", dir=self.tmp_root))
-        envoy = Envoy(text, workdir, concurrency, log_level)
+        envoy = Envoy(text, workdir, concurrency, log_level, wasm_log_level)
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest not in _VALIDATED:
             envoy.validate()

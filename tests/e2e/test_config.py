@@ -398,3 +398,42 @@ def test_prometheus_metrics_config_selects_families_and_labels(start_envoy):
     envoy.wait_for(exact, what=f"exactly {sorted(want)}")
     time.sleep(4 * FLUSH_MS / 1000)
     assert exact(envoy.prometheus())
+
+
+def _version() -> str:
+    """The workspace version, which the filter names when it starts."""
+    text = (Path(__file__).resolve().parents[2] / "Cargo.toml").read_text()
+    in_package = False
+    for ln in text.splitlines():
+        if ln.startswith("["):
+            in_package = ln.strip() == "[workspace.package]"
+        elif in_package and ln.startswith("version"):
+            return ln.split("=", 1)[1].strip().strip('"')
+    raise AssertionError("no [workspace.package] version in Cargo.toml")
+
+
+def test_the_build_serving_a_configuration_is_logged_once(start_envoy):
+    envoy = start_envoy({"telemetry_settings": {"metrics_flush_interval_ms": FLUSH_MS}}, concurrency=2)
+    status, _, _ = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})
+    assert status == 200
+    envoy.stop()
+    started = [ln for ln in envoy.log().splitlines() if "configuration" in ln and " in use" in ln]
+    assert len(started) == 1, "\n".join(started)
+    head, _, fingerprint = started[0].partition(f"llm-telemetry {_version()}: configuration ")
+    assert head and fingerprint.endswith(" in use"), started[0]
+    assert len(fingerprint.removesuffix(" in use")) == 16, started[0]
+
+
+VM_CONFIGURED = "llm-telemetry: VM configured: 0 deployments, alerting off, logging on, metrics flushed every 100 ms"
+
+
+@pytest.mark.parametrize("wasm_level, shown", [("debug", True), ("info", False)])
+def test_the_filter_logs_at_the_level_envoy_logs_wasm_at(start_envoy, wasm_level, shown):
+    # The filter's debug line crosses into Envoy only when Envoy's `wasm` component is at debug.
+    envoy = start_envoy({"telemetry_settings": {"metrics_flush_interval_ms": FLUSH_MS}}, wasm_log_level=wasm_level)
+    status, _, _ = envoy.request("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})
+    assert status == 200
+    envoy.stop()
+    lines = [ln for ln in envoy.log().splitlines() if "VM configured" in ln]
+    assert bool(lines) == shown, "\n".join(lines)
+    assert all(ln.endswith(VM_CONFIGURED) for ln in lines), "\n".join(lines)

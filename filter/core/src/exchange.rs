@@ -81,6 +81,10 @@ pub enum BodyProblem {
     /// The response ended before its body was complete (reset, disconnect, truncated). A body
     /// cut short is counted under this reason alone, never also as malformed.
     ResponseIncomplete,
+    /// Envoy refused to hand the filter a body chunk it passed on: the rest of that body is not
+    /// read (its bytes reached their destination; the filter just did not see them). Counted
+    /// under this reason alone, never as the client's or the upstream's malformed body.
+    HostReadFailed,
 }
 
 impl BodyProblem {
@@ -94,6 +98,7 @@ impl BodyProblem {
             BodyProblem::UnsupportedEncoding => "unsupported_encoding",
             BodyProblem::DecodeError => "decode_error",
             BodyProblem::ResponseIncomplete => "response_incomplete",
+            BodyProblem::HostReadFailed => "host_read_failed",
         }
     }
 }
@@ -489,6 +494,9 @@ pub struct Exchange {
     request: JsonScanner,
     request_bytes: u64,
     request_done: bool,
+    /// A request chunk could not be read from the host: the scanner saw a hole, so its verdict
+    /// (and anything after the hole) is not the body's.
+    request_unread: bool,
     /// May get `stream_options` added: the host removed `content-length`.
     rewrite_candidate: bool,
     /// The chunk holding the root object's closing brace has been seen.
@@ -535,6 +543,7 @@ impl Exchange {
             ),
             request_bytes: 0,
             request_done: false,
+            request_unread: false,
             rewrite_candidate: false,
             rewrite_decided: false,
             inject_usage: config.inject_stream_usage && inject,
@@ -625,7 +634,7 @@ impl Exchange {
     /// then every member of the request has been read, and nothing before it was delayed.
     pub fn on_request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> RequestBodyAction {
         let chunk_start = self.request_bytes;
-        if !self.request_done {
+        if !self.request_done && !self.request_unread {
             self.request.feed(chunk);
             self.request_bytes += chunk.len() as u64;
         }
@@ -648,6 +657,19 @@ impl Exchange {
         action
     }
 
+    /// A request body chunk passed that the host would not hand over: the body is no longer
+    /// read (what came before it still counts), and the request is not called malformed.
+    pub fn on_request_body_unreadable(&mut self, end_of_stream: bool) {
+        if !self.request_done && !self.request_unread {
+            self.request_unread = true;
+            self.rewrite_decided = true;
+            self.record.problems.push(BodyProblem::HostReadFailed);
+        }
+        if end_of_stream {
+            self.end_request();
+        }
+    }
+
     /// The request ended without a body callback carrying end of stream (trailers, or headers
     /// only).
     pub fn on_request_end(&mut self) {
@@ -660,7 +682,7 @@ impl Exchange {
         }
         self.request_done = true;
         let state = self.request.finish();
-        if self.request_bytes > 0 && state != ScanState::Complete {
+        if self.request_bytes > 0 && state != ScanState::Complete && !self.request_unread {
             self.record.problems.push(BodyProblem::RequestMalformedJson);
         }
         let s = &self.request;
@@ -771,6 +793,23 @@ impl Exchange {
         } else {
             ResponseReader::Skip
         });
+    }
+
+    /// A response body chunk passed that the host would not hand over (`now_ns` as for
+    /// [`Exchange::on_response_body`]): the rest of the body is not read, and it is counted as
+    /// `host_read_failed`, not as the upstream's malformed body.
+    pub fn on_response_body_unreadable(&mut self, end_of_stream: bool, now_ns: u64) {
+        if self.record.first_byte_ns.is_none() {
+            self.record.first_byte_ns = Some(now_ns);
+        }
+        if !self.response_done && !matches!(self.response, Some(ResponseReader::Skip)) {
+            self.record.problems.push(BodyProblem::HostReadFailed);
+            self.response = Some(ResponseReader::Skip);
+            self.decoder = None;
+        }
+        if end_of_stream {
+            self.on_response_end(now_ns);
+        }
     }
 
     /// Feeds a response body chunk as Envoy passes it on (never held). `now_ns` is read only for

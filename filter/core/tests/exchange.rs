@@ -494,3 +494,65 @@ fn json_string_agrees_with_serde() {
         );
     }
 }
+
+/// A chunk the host would not hand over: the body is counted `host_read_failed` once, never as
+/// malformed, and what was read before the hole still counts.
+#[test]
+fn a_chunk_the_host_would_not_hand_over_is_counted_as_such_not_as_malformed() {
+    let cfg = config();
+    let mut ex = Exchange::new(
+        classify("POST", "/v1/chat/completions").unwrap(),
+        &cfg,
+        1_000_000_000,
+    );
+    let headers = Map(vec![("content-type", "application/json".into())]);
+    let _ = ex.on_request_headers(&headers, None, &cfg, false);
+    let (head, _) = CHAT_REQUEST.split_at(30);
+    let _ = ex.on_request_body(head, false);
+    ex.on_request_body_unreadable(false);
+    // Bytes after the hole are not fed: the half-read document is not called malformed.
+    let _ = ex.on_request_body(b"garbage", true);
+    let resp = Map(vec![
+        (":status", "200".into()),
+        ("content-type", "application/json".into()),
+    ]);
+    ex.on_response_headers(&resp, false);
+    let (first, rest) = CHAT_JSON.split_at(CHAT_JSON.len() / 2);
+    ex.on_response_body(first, false, 2_000_000_000);
+    ex.on_response_body_unreadable(false, 0);
+    ex.on_response_body_unreadable(false, 0);
+    ex.on_response_body(rest, true, 3_000_000_000);
+    let rec = ex.finish(3_500_000_000, None).unwrap();
+    assert_eq!(
+        rec.problems,
+        vec![BodyProblem::HostReadFailed, BodyProblem::HostReadFailed]
+    );
+    assert_eq!(rec.problems[0].as_str(), "host_read_failed");
+    assert_eq!(rec.requested_model.as_deref(), Some("gpt-4o"));
+    assert_eq!(rec.usage, None);
+    assert_eq!(rec.first_byte_ns, Some(2_000_000_000));
+    assert_eq!(rec.end_ns, 3_000_000_000);
+}
+
+/// The first response chunk unreadable: its arrival is still the first byte.
+#[test]
+fn an_unreadable_first_chunk_still_times_the_first_byte() {
+    let cfg = config();
+    let mut ex = Exchange::new(
+        classify("POST", "/v1/chat/completions").unwrap(),
+        &cfg,
+        1_000_000_000,
+    );
+    let _ = ex.on_request_headers(&Map(vec![]), None, &cfg, false);
+    let _ = ex.on_request_body(CHAT_REQUEST, true);
+    let resp = Map(vec![
+        (":status", "200".into()),
+        ("content-type", "text/event-stream".into()),
+    ]);
+    ex.on_response_headers(&resp, false);
+    ex.on_response_body_unreadable(true, 2_500_000_000);
+    let rec = ex.finish(3_500_000_000, None).unwrap();
+    assert_eq!(rec.problems, vec![BodyProblem::HostReadFailed]);
+    assert_eq!(rec.first_byte_ns, Some(2_500_000_000));
+    assert!(!rec.stream_without_usage);
+}

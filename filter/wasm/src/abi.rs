@@ -7,8 +7,27 @@
 use std::ptr::null_mut;
 
 /// A host status other than Ok.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HostError(pub u32);
+
+impl std::fmt::Debug for HostError {
+    /// The ABI's name for the status (what Envoy's own logs say), else its number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.0 {
+            1 => "NotFound",
+            2 => "BadArgument",
+            3 => "SerializationFailure",
+            4 => "ParseFailure",
+            6 => "InvalidMemoryAccess",
+            7 => "Empty",
+            8 => "CasMismatch",
+            10 => "InternalFailure",
+            12 => "Unimplemented",
+            n => return write!(f, "status {n}"),
+        };
+        f.write_str(name)
+    }
+}
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
@@ -106,6 +125,9 @@ extern "C" {
         return_value_size: *mut usize,
     ) -> u32;
     fn proxy_enqueue_shared_queue(queue_id: u32, value: *const u8, value_size: usize) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_log_level(return_level: *mut i32) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -136,6 +158,68 @@ fn returned_bytes(status: u32, data: *mut u8, size: usize) -> Result<Option<Vec<
         NOT_FOUND => Ok(None),
         other => Err(HostError(other)),
     }
+}
+
+fn status(status: u32) -> Result<(), HostError> {
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// The host's wall clock, in nanoseconds since the Unix epoch.
+pub fn current_time_ns() -> Result<u64, HostError> {
+    let mut ns = 0u64;
+    // SAFETY: out-pointer to a local.
+    status(unsafe { proxy_get_current_time_nanoseconds(&mut ns) })?;
+    Ok(ns)
+}
+
+/// How often the root context's `on_tick` runs (0 stops it).
+pub fn set_tick_period_ms(ms: u64) -> Result<(), HostError> {
+    let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+    // SAFETY: plain host call.
+    status(unsafe { proxy_set_tick_period_milliseconds(ms) })
+}
+
+/// The level Envoy logs the `wasm` component at, as `log`'s filter (`critical` keeps errors:
+/// the filter has nothing above them). Read as an integer: the SDK's version writes the host's
+/// answer straight into an enum, undefined for a value it does not list.
+pub fn log_level() -> Result<log::LevelFilter, HostError> {
+    let mut level = 0i32;
+    // SAFETY: out-pointer to a local.
+    status(unsafe { proxy_get_log_level(&mut level) })?;
+    Ok(match level {
+        0 => log::LevelFilter::Trace,
+        1 => log::LevelFilter::Debug,
+        2 => log::LevelFilter::Info,
+        3 => log::LevelFilter::Warn,
+        _ => log::LevelFilter::Error,
+    })
+}
+
+/// Sends an HTTP callout to `cluster`; its answer comes to the root context's
+/// `on_http_call_response` with the returned token.
+///
+/// The one call made through the SDK: its dispatcher routes the answer by token and panics on a
+/// token it was not told of, and only its own `hostcalls::dispatch_http_call` can tell it. That
+/// function panics only on statuses Envoy 1.40's `http_call` never returns for arguments from
+/// live buffers (it returns Ok, BadArgument or InternalFailure).
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: Vec<(&str, &str)>,
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<u32, HostError> {
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers,
+        Some(body),
+        Vec::new(),
+        std::time::Duration::from_millis(timeout_ms),
+    )
+    .map_err(|s| HostError(s as u32))
 }
 
 /// Bytes `[start, start + max)` of a buffer.

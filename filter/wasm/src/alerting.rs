@@ -26,11 +26,9 @@ use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
 use llm_telemetry_core::health::HealthUpdate;
 use llm_telemetry_core::identity::KeyHasher;
-use proxy_wasm::hostcalls;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// Most events the leader feeds its engine per tick; older ones beyond are dropped (counted).
 const MAX_EVENTS_PER_TICK: usize = 4_096;
@@ -346,13 +344,11 @@ impl Alerting {
 
     fn dispatch(&mut self, engine: &mut AlertEngine, out: Outgoing, now: u64) {
         let d = &out.destination;
-        let timeout = Duration::from_millis(self.cfg.args.callout_timeout_ms);
-        let result = hostcalls::dispatch_http_call(
+        let result = abi::dispatch_http_call(
             &d.cluster,
             out.headers().to_vec(),
-            Some(out.body.as_bytes()),
-            Vec::new(),
-            timeout,
+            out.body.as_bytes(),
+            self.cfg.args.callout_timeout_ms,
         );
         match result {
             Ok(token) => {

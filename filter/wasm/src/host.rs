@@ -4,15 +4,10 @@ use crate::abi;
 use llm_telemetry_core::catalogue::Kind;
 use llm_telemetry_core::exchange::Headers;
 use llm_telemetry_core::metrics::StatSink;
-use proxy_wasm::hostcalls;
-use std::time::UNIX_EPOCH;
 
 /// Wall-clock time from the host, in nanoseconds since the Unix epoch (0 if unavailable).
 pub fn now_ns() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    abi::current_time_ns().unwrap_or(0)
 }
 
 /// An Envoy attribute (`source.address`, `upstream.address`) as text.

@@ -24,14 +24,13 @@ use llm_telemetry_core::exchange::{Exchange, RequestBodyAction};
 use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::metrics::Metrics;
 use llm_telemetry_core::route;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 proxy_wasm::main! {{
+    // Installs the SDK's logger; from the first configuration on, the level follows Envoy's.
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         Box::new(Root { context_id, shared: None })
@@ -93,7 +92,7 @@ impl Shared {
             } else {
                 self.tick_ms
             };
-            if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(ms)) {
+            if let Err(e) = abi::set_tick_period_ms(ms) {
                 log::warn!("llm-telemetry: cannot set the tick period ({e:?})");
             }
         }
@@ -140,6 +139,15 @@ impl Context for Root {
 /// filter then passes traffic through untouched, or Envoy refused it), 0 once one could.
 const CONFIG_INVALID: &str = "llm_telemetry_config_invalid";
 
+/// Follows the level Envoy logs the `wasm` component at (it can change at run time through the
+/// admin `/logging` endpoint): `debug` lines appear when an operator asks for them, and lines
+/// below the level never cross into the host.
+fn sync_log_level() {
+    if let Ok(level) = abi::log_level() {
+        log::set_max_level(level);
+    }
+}
+
 fn set_config_invalid(invalid: bool) {
     if let Some(id) = abi::define_metric(abi::METRIC_GAUGE, CONFIG_INVALID) {
         abi::record_metric(id, u64::from(invalid));
@@ -152,8 +160,15 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
+        sync_log_level();
         let Err(e) = self.configure(&raw) else {
             set_config_invalid(false);
+            // Once per configuration, whatever the number of VMs: which build serves it.
+            let fingerprint = host::fingerprint(&raw);
+            if host::claim_once(&format!("llm_telemetry.started.{fingerprint}")) {
+                let version = env!("CARGO_PKG_VERSION");
+                log::info!("llm-telemetry {version}: configuration {fingerprint} in use");
+            }
             return true;
         };
         self.shared = None;
@@ -175,6 +190,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        sync_log_level();
         if let Some(shared) = &self.shared {
             if let Ok(mut s) = shared.try_borrow_mut() {
                 s.on_tick();
@@ -237,6 +253,13 @@ impl Root {
             bounds::StatBudget::new(config.limits.max_new_stats_per_second, DEFINITION_TICK_MS);
         let spend = spend::Spend::configure(&config, &scope);
         let health = health::Health::new(&scope, config.cooldowns.clone());
+        // Counts and switches only: a configuration holds keys and webhook URLs.
+        log::debug!(
+            "llm-telemetry: VM configured: {} deployments, alerting {}, logging {}, metrics flushed every {flush} ms",
+            config.deployments.len(),
+            if alerting.is_some() { "on" } else { "off" },
+            if logging.is_some() { "on" } else { "off" },
+        );
         self.shared = Some(Rc::new(RefCell::new(Shared {
             config,
             health,
@@ -250,10 +273,24 @@ impl Root {
             fast_ticks: false,
             stat_budget,
         })));
-        if let Err(e) = hostcalls::set_tick_period(Duration::from_millis(interval)) {
+        if let Err(e) = abi::set_tick_period_ms(interval) {
             log::warn!("llm-telemetry: cannot set the tick period ({e:?}); metrics flush late");
         }
         Ok(())
+    }
+}
+
+/// The body chunk Envoy is passing on (`size` bytes): no host call for an empty one (an end of
+/// stream alone). `Err` when the host will not hand it over (the chunk still passes; the
+/// exchange counts the body under `host_read_failed`).
+fn read_body(buffer: u32, size: usize) -> Result<Vec<u8>, abi::HostError> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    match abi::get_buffer(buffer, 0, size)? {
+        Some(chunk) => Ok(chunk),
+        // Envoy announced `size` bytes, then said there are none.
+        None => Err(abi::HostError(1)),
     }
 }
 
@@ -279,6 +316,10 @@ impl Http {
 
     /// The budget refusal for a request whose headers `exchange` has read, if any.
     fn refusal(&self, config: &Config, exchange: &Exchange) -> Option<spend::Refusal> {
+        // Most configurations enforce nothing: then not even the clock is read.
+        if !(config.spend.enforce_budgets && config.spend.has_budgets()) {
+            return None;
+        }
         let shared = self.shared.as_ref()?;
         let mut s = shared.try_borrow_mut().ok()?;
         let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap_or(0);
@@ -349,10 +390,13 @@ impl HttpContext for Http {
         let Some(exchange) = &mut self.exchange else {
             return Action::Continue;
         };
-        let chunk = abi::get_buffer(abi::HTTP_REQUEST_BODY, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let Ok(chunk) = read_body(abi::HTTP_REQUEST_BODY, body_size) else {
+            exchange.on_request_body_unreadable(end_of_stream);
+            if end_of_stream {
+                self.alert.request_ended(self.shared.as_ref(), exchange);
+            }
+            return Action::Continue;
+        };
         let action = exchange.on_request_body(&chunk, end_of_stream);
         if let Some(log) = &mut self.log {
             log.on_request_body(&chunk);
@@ -399,21 +443,17 @@ impl HttpContext for Http {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // Always Continue: pausing would make Envoy buffer the stream and delay every token.
         if let Some(exchange) = &mut self.exchange {
-            let chunk = if body_size > 0 {
-                abi::get_buffer(abi::HTTP_RESPONSE_BODY, 0, body_size)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
             // A stream has a chunk per token: the clock (a host call) is read only for the first
             // byte and the end.
+            let timed = end_of_stream || exchange.record().first_byte_ns.is_none();
+            let now = if timed { now_ns() } else { 0 };
+            let Ok(chunk) = read_body(abi::HTTP_RESPONSE_BODY, body_size) else {
+                exchange.on_response_body_unreadable(end_of_stream, now);
+                return Action::Continue;
+            };
             if let Some(log) = &mut self.log {
                 log.on_response_body(&chunk);
             }
-            let timed = end_of_stream || exchange.record().first_byte_ns.is_none();
-            let now = if timed { now_ns() } else { 0 };
             exchange.on_response_body(&chunk, end_of_stream, now);
         }
         Action::Continue

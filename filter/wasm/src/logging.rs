@@ -21,8 +21,6 @@ use llm_telemetry_core::exchange::{Headers, Record};
 use llm_telemetry_core::identity::KeyHasher;
 use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::logging::{LogCallout, Logging, LOGS_METRIC};
-use proxy_wasm::hostcalls;
-use std::time::Duration;
 
 fn now_ms() -> u64 {
     now_ns() / 1_000_000
@@ -123,14 +121,11 @@ impl VmLogging {
         let Some(callout) = self.engine.callout(c) else {
             return;
         };
-        // The SDK's call, not a raw one: its dispatcher must know the token, or it panics when
-        // the answer comes (`hostcalls` panics only on statuses Envoy never returns here).
-        match hostcalls::dispatch_http_call(
+        match abi::dispatch_http_call(
             callout.cluster,
             callout.headers,
-            Some(callout.body.as_bytes()),
-            Vec::new(),
-            Duration::from_millis(callout.timeout_ms),
+            callout.body.as_bytes(),
+            callout.timeout_ms,
         ) {
             Ok(token) => {
                 self.tokens.insert(token, (c, now));
