@@ -55,6 +55,22 @@ fn below(word: u64, n: u8) -> u64 {
     word.wrapping_sub(LO * u64::from(n)) & !word & HI
 }
 
+/// Index of the first line ending (`\n` or `\r`) in `hay`. One comparison per word finds the
+/// bytes below 0x0E (the two line endings and the control characters around them, which text
+/// almost never holds); a false alarm is stepped over.
+#[inline]
+pub fn find_line_end(hay: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let rest = hay.get(from..)?;
+        let at = from + find_by(rest, |w| below(w, 0x0E), |c| c < 0x0E)?;
+        if matches!(hay.get(at), Some(b'\n' | b'\r')) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
+
 /// Index of the first byte of `hay` a JSON string must escape: a control character (below
 /// 0x20), `"` or `\\`.
 #[inline]
@@ -71,8 +87,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn finds_the_first_line_ending_past_other_control_bytes() {
+        for len in 0..40 {
+            for at in 0..len {
+                for eol in [b'\n', b'\r'] {
+                    // Control bytes that are not line endings before it, anything after.
+                    let mut hay: Vec<u8> = (0..len)
+                        .map(|i| [b'a', 0x00, b'\t', 0x0b, 0x0c, 0x0e, 0xff][i % 7])
+                        .collect();
+                    hay[at] = eol;
+                    for b in hay.iter_mut().skip(at + 1) {
+                        *b = b'\n';
+                    }
+                    assert_eq!(find_line_end(&hay), Some(at), "len {len} at {at}");
+                }
+            }
+            let hay: Vec<u8> = (0..len)
+                .map(|i| [b'x', b'\t', 0x0b, 0x0c, 0x00][i % 5])
+                .collect();
+            assert_eq!(find_line_end(&hay), None);
+        }
+    }
+
+    #[test]
     fn finds_the_first_match_at_every_position() {
-        for len in 0..20 {
+        for len in 0..40 {
             for at in 0..len {
                 let mut hay = vec![b'a'; len];
                 hay[at] = b'"';

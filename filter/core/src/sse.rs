@@ -16,7 +16,7 @@
 //! multi-byte UTF-8 sequence). Invalid UTF-8 is passed through untouched rather than replaced.
 
 /// Receives the events framed by [`SseFramer`].
-use crate::bytes::find2;
+use crate::bytes::find_line_end;
 
 pub trait SseSink {
     /// A piece of the current event's data field. Multiple `data:` lines are joined by "\n",
@@ -250,7 +250,7 @@ impl SseFramer {
                 }
                 Line::Value(field) => {
                     let rest = input.get(i..).unwrap_or_default();
-                    let j = find2(rest, b'\n', b'\r').map_or(n, |k| i + k);
+                    let j = find_line_end(rest).map_or(n, |k| i + k);
                     let value = input.get(i..j).unwrap_or_default();
                     match field {
                         // WHATWG: "If the field name is "data": Append the field value to the
@@ -271,7 +271,7 @@ impl SseFramer {
                 }
                 Line::Comment => {
                     let rest = input.get(i..).unwrap_or_default();
-                    i = find2(rest, b'\n', b'\r').map_or(n, |k| i + k);
+                    i = find_line_end(rest).map_or(n, |k| i + k);
                     if let Some(&eol) = input.get(i) {
                         self.end_line(eol);
                         i += 1;
