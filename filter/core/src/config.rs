@@ -31,6 +31,7 @@ use hashbrown::HashMap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::alerts::AlertingConfig;
 use crate::catalogue::{family_by_name, FamilyId, Label, LITELLM_METRIC_NAMES};
 use crate::health::{CooldownSettings, POLICY_CLASSES};
 use crate::spend::prices::Rates;
@@ -138,8 +139,12 @@ pub struct Config {
     /// The alerting keys of `general_settings` (`alerting`, `alerting_threshold`,
     /// `alert_types`, `alert_to_webhook_url`, `alerting_args`, and our `webhook_clusters`) and
     /// `litellm_settings.redact_messages_in_exceptions` / `turn_off_message_logging`, copied as
-    /// written (`os.environ/` references unresolved): the alerts module validates them.
+    /// written (`os.environ/` references unresolved): what [`Config::alerting`] was compiled
+    /// from, and what scopes the alerting VMs' shared queue and leader.
     pub alerting_general_settings: Map<String, Value>,
+    /// The alerting settings compiled (by [`crate::alerts::parse_alerting`], once, at parse):
+    /// channels, destinations, alert types, thresholds. Off when nothing asks for alerts.
+    pub alerting: AlertingConfig,
     /// The document's `environment_variables` (numbers and booleans as text). LiteLLM sets them
     /// before reading its environment, so the host looks `SLACK_WEBHOOK_URL`, `WEBHOOK_URL` and
     /// `os.environ/NAME` references up here before the VM's environment (see
@@ -171,6 +176,7 @@ impl Default for Config {
             inject_stream_usage: true,
             metric_names: crate::gen_ai::Vocabulary::Litellm,
             alerting_general_settings: Map::new(),
+            alerting: AlertingConfig::disabled(),
             environment_variables: HashMap::new(),
             cooldowns: CooldownSettings::default(),
             logging: Default::default(),
@@ -201,6 +207,7 @@ impl fmt::Debug for Config {
             .field("inject_stream_usage", &self.inject_stream_usage)
             .field("metric_names", &self.metric_names)
             .field("alerting_general_settings (keys)", &alerting)
+            .field("alerting", &self.alerting)
             .field("environment_variables (names)", &env_names)
             .field("cooldowns", &self.cooldowns)
             .field("logging", &self.logging)
@@ -376,12 +383,9 @@ impl Default for Limits {
 }
 
 impl Config {
-    /// Whether `general_settings.alerting` names any channel (the alerts module validates it).
+    /// Whether `general_settings.alerting` names a channel (`slack`, `webhook`).
     pub fn alerting_enabled(&self) -> bool {
-        self.alerting_general_settings
-            .get("alerting")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
+        self.alerting.is_on()
     }
 
     /// The deployment serving `requested_model`: an exact `model_name` first (among several
@@ -732,6 +736,17 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded
         }
     }
     config.environment_variables = p.env_vars;
+    // Last, as the alerting settings may name `environment_variables`.
+    let alerting = {
+        let env_of_config = |name: &str| config.env_var(name, env);
+        crate::alerts::parse_alerting(&config.alerting_general_settings, &env_of_config).map_err(
+            |e| ConfigError {
+                path: e.path,
+                message: e.message,
+            },
+        )?
+    };
+    config.alerting = alerting;
     Ok(Loaded {
         config,
         ignored: p.ignored,

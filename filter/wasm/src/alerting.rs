@@ -19,8 +19,8 @@ use crate::Shared;
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::alerts::callout::FROM_RECEIVER_HEADER;
 use llm_telemetry_core::alerts::{
-    callout_result, hanging_facts, leader, parse_alerting, request_facts, AlertEngine, AlertEvent,
-    AlertType, AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
+    callout_result, hanging_facts, leader, request_facts, AlertEngine, AlertEvent, AlertType,
+    AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
 };
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
@@ -81,14 +81,12 @@ pub struct Alerting {
     warned: HashSet<String>,
 }
 
-/// Reads `general_settings`' alerting keys. `Ok(None)` when alerting is off; `Err` names the
-/// offending key (never a URL) and the plugin must be refused.
-pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
-    let process_env = |name: &str| std::env::var(name).ok();
-    let env = |name: &str| config.env_var(name, &process_env);
-    let cfg = parse_alerting(&config.alerting_general_settings, &env).map_err(|e| e.to_string())?;
+/// This VM's alerting for the settings `config::parse` compiled (and refused when wrong);
+/// `None` when alerting is off.
+pub fn configure(config: &Config) -> Option<Alerting> {
+    let cfg = config.alerting.clone();
     if !cfg.is_on() {
-        return Ok(None);
+        return None;
     }
     // Everything keyed by the alerting settings: two plugin configurations with different
     // alerting never share a queue or a leader.
@@ -128,7 +126,7 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
     }
     let track_hanging = cfg.is_enabled(AlertType::LlmRequestsHanging);
     let tracker = HangingTracker::from_config(&cfg);
-    Ok(Some(Alerting {
+    Some(Alerting {
         track_hanging,
         queue,
         uid: vm_uid(&format!("llm_telemetry.alerts.{scope}")),
@@ -142,7 +140,7 @@ pub fn configure(config: &Config) -> Result<Option<Alerting>, String> {
         metric_ids: HashMap::new(),
         warned: HashSet::new(),
         cfg,
-    }))
+    })
 }
 
 /// An id no other VM of this Envoy holds: a shared counter (`{prefix}.vm_seq`) plus the host's

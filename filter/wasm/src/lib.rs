@@ -239,7 +239,7 @@ impl Root {
         }
         let config = Rc::new(loaded.config);
         let logging = logging::configure(&config, self.context_id);
-        let alerting = alerting::configure(&config)?;
+        let alerting = alerting::configure(&config);
         let flush = config.limits.metrics_flush_interval_ms.max(1);
         let interval = alerting::tick_period_ms(flush, alerting.as_ref());
         let mut metrics = Metrics::new(&config);

@@ -1,5 +1,5 @@
-//! `config::parse` and the alerting settings it passes on (`alerts::parse_alerting`), as the
-//! host runs them in `on_configure`.
+//! `config::parse` (the alerting settings compiled in it), as the host runs it in
+//! `on_configure`.
 //!
 //! Properties, for any bytes:
 //! - the outcome is a function of the JSON value only: the same document re-serialized compact
@@ -10,7 +10,6 @@
 //!   webhook URLs (and their paths, the credential of a Slack webhook) appear in no error message,
 //!   no warning and in no `Debug` output of the parsed configuration.
 
-use llm_telemetry_core::alerts::parse_alerting;
 use llm_telemetry_core::config::{parse, Loaded};
 use serde_json::Value;
 
@@ -26,11 +25,7 @@ type Outcome = Result<(Loaded, String), String>;
 
 fn configure(json: &[u8]) -> Outcome {
     let loaded = parse(json, &env).map_err(|e| format!("{e}"))?;
-    let env_of_config = |name: &str| loaded.config.env_var(name, &env);
-    let alerting = match parse_alerting(&loaded.config.alerting_general_settings, &env_of_config) {
-        Ok(a) => format!("{a:?}"),
-        Err(e) => format!("alerting error {e}"),
-    };
+    let alerting = format!("{:?}", loaded.config.alerting);
     Ok((loaded, alerting))
 }
 
