@@ -165,6 +165,11 @@ impl RequestLog {
         hasher: &mut KeyHasher,
         now_ms: u64,
     ) -> Vec<(&'static str, String)> {
+        // Response headers only (LiteLLM's default): nothing is encoded, so nothing is resolved,
+        // priced or parsed for it either.
+        if !logging.is_active() {
+            return Vec::new();
+        }
         let mut scanner = self.request;
         if let Some(s) = &mut scanner {
             if s.finish() != ScanState::Complete {
