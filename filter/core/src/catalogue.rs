@@ -79,6 +79,75 @@ pub enum Kind {
     Histogram,
 }
 
+/// The filter's own families, beside LiteLLM's: their one list. The core's and the adapter's
+/// counters name them from here, and a test holds the README's "own metrics" table to [`own::ALL`].
+pub mod own {
+    use super::Kind;
+
+    /// One of the filter's own families: its Envoy stat name and the label keys it carries.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct OwnFamily {
+        pub name: &'static str,
+        pub kind: Kind,
+        pub labels: &'static [&'static str],
+    }
+
+    pub const UNREADABLE_BODIES: &str = "llm_telemetry_unreadable_bodies_total";
+    pub const STREAMS_WITHOUT_USAGE: &str = "llm_telemetry_streams_without_usage_total";
+    pub const STREAM_USAGE_INJECTED: &str = "llm_telemetry_stream_usage_injected_total";
+    pub const LABEL_VALUES_FOLDED: &str = "llm_telemetry_label_values_folded_total";
+    pub const SERIES_FOLDED: &str = "llm_telemetry_series_folded_total";
+    pub const STAT_DEFINITIONS: &str = "llm_telemetry_stat_definitions_total";
+    pub const STAT_DEFINITIONS_DEFERRED: &str = "llm_telemetry_stat_definitions_deferred_total";
+    pub const STAT_DEFINITION_MICROSECONDS: &str =
+        "llm_telemetry_stat_definition_microseconds_total";
+    /// Gauge: 1 while the last plugin configuration received could not be used.
+    pub const CONFIG_INVALID: &str = "llm_telemetry_config_invalid";
+    /// Alerts queued, sent, failed, retried, dropped and deduplicated.
+    pub const ALERTS: &str = "llm_telemetry_alerts_total";
+    /// Worker events lost before reaching the alerting leader.
+    pub const ALERT_EVENTS_DROPPED: &str = "llm_telemetry_alert_events_dropped_total";
+    /// Deployment outcomes lost before reaching the health coordinator.
+    pub const HEALTH_OUTCOMES_DROPPED: &str = "llm_telemetry_health_outcomes_dropped_total";
+    /// Logging's delivery outcomes (those of `OutboxCounters::outcomes`).
+    pub const LOGS: &str = "llm_telemetry_logs_total";
+    /// Requests whose model has no price (spend not tracked).
+    pub const SPEND_UNTRACKED: &str = "llm_telemetry_spend_untracked_requests_total";
+    /// Costs neither written to shared data nor kept pending.
+    pub const SPEND_LOST: &str = "llm_telemetry_spend_lost_total";
+
+    const fn counter(name: &'static str, labels: &'static [&'static str]) -> OwnFamily {
+        OwnFamily {
+            name,
+            kind: Kind::Counter,
+            labels,
+        }
+    }
+
+    /// Every one of them, in the README table's order.
+    pub const ALL: [OwnFamily; 15] = [
+        counter(UNREADABLE_BODIES, &["reason", "route"]),
+        counter(STREAMS_WITHOUT_USAGE, &["route"]),
+        counter(STREAM_USAGE_INJECTED, &["route"]),
+        counter(LABEL_VALUES_FOLDED, &["label"]),
+        counter(SERIES_FOLDED, &[]),
+        counter(STAT_DEFINITIONS, &[]),
+        counter(STAT_DEFINITION_MICROSECONDS, &[]),
+        counter(STAT_DEFINITIONS_DEFERRED, &[]),
+        counter(ALERTS, &["alert_type", "outcome"]),
+        OwnFamily {
+            name: CONFIG_INVALID,
+            kind: Kind::Gauge,
+            labels: &[],
+        },
+        counter(LOGS, &["destination", "outcome"]),
+        counter(ALERT_EVENTS_DROPPED, &["reason"]),
+        counter(HEALTH_OUTCOMES_DROPPED, &["reason"]),
+        counter(SPEND_UNTRACKED, &[]),
+        counter(SPEND_LOST, &[]),
+    ];
+}
+
 /// The families this filter emits. The discriminant indexes [`FAMILIES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]

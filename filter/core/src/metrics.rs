@@ -715,18 +715,8 @@ const DEPLOYMENT_LABELS: [Label; 4] = [
     Label::ApiProvider,
 ];
 
-/// Counters of the filter's own health, beside LiteLLM's families.
-pub mod own {
-    pub const UNREADABLE_BODIES: &str = "llm_telemetry_unreadable_bodies_total";
-    pub const STREAMS_WITHOUT_USAGE: &str = "llm_telemetry_streams_without_usage_total";
-    pub const STREAM_USAGE_INJECTED: &str = "llm_telemetry_stream_usage_injected_total";
-    pub const LABEL_VALUES_FOLDED: &str = "llm_telemetry_label_values_folded_total";
-    pub const SERIES_FOLDED: &str = "llm_telemetry_series_folded_total";
-    pub const STAT_DEFINITIONS: &str = "llm_telemetry_stat_definitions_total";
-    pub const STAT_DEFINITIONS_DEFERRED: &str = "llm_telemetry_stat_definitions_deferred_total";
-    pub const STAT_DEFINITION_MICROSECONDS: &str =
-        "llm_telemetry_stat_definition_microseconds_total";
-}
+/// The filter's own families (defined in [`crate::catalogue::own`]).
+pub use crate::catalogue::own;
 
 /// What one [`Metrics::flush_budgeted`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use llm_telemetry_core::alerts::{
     callout_result, hanging_facts, leader, request_facts, AlertEngine, AlertEvent, AlertType,
     AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
 };
+use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
 use llm_telemetry_core::health::HealthUpdate;
@@ -45,9 +46,9 @@ const MAX_REPLY_BYTES: usize = 512;
 
 /// Alerts queued, sent, failed, retried, dropped and deduplicated, per `alert_type` and
 /// `outcome` (the filter's own family, not LiteLLM's).
-const ALERTS_TOTAL: &str = "llm_telemetry_alerts_total";
+const ALERTS_TOTAL: &str = own::ALERTS;
 /// Worker events lost before reaching the engine, per `reason`.
-const EVENTS_DROPPED: &str = "llm_telemetry_alert_events_dropped_total";
+const EVENTS_DROPPED: &str = own::ALERT_EVENTS_DROPPED;
 
 fn now_ms() -> u64 {
     now_ns() / 1_000_000

@@ -17,6 +17,7 @@
 use crate::abi;
 use crate::alerting::vm_uid;
 use llm_telemetry_core::alerts::leader;
+use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::health::{CooldownSettings, HealthModel, HealthUpdate, Outcome};
 use llm_telemetry_core::metrics::Metrics;
 
@@ -25,7 +26,7 @@ const MAX_PENDING: usize = 4_096;
 /// Most queue items the coordinator reads per tick (a tick's worth from many VMs).
 const MAX_ITEMS_PER_TICK: usize = 1_024;
 /// Outcomes lost before reaching the coordinator, per `reason` (the filter's own family).
-const OUTCOMES_DROPPED: &str = "llm_telemetry_health_outcomes_dropped_total";
+const OUTCOMES_DROPPED: &str = own::HEALTH_OUTCOMES_DROPPED;
 
 /// One VM's part in the proxy's deployment health.
 pub struct Health {

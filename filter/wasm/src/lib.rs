@@ -137,7 +137,7 @@ impl Context for Root {
 
 /// Gauge: 1 while the last plugin configuration this filter received could not be used (the
 /// filter then passes traffic through untouched, or Envoy refused it), 0 once one could.
-const CONFIG_INVALID: &str = "llm_telemetry_config_invalid";
+const CONFIG_INVALID: &str = llm_telemetry_core::catalogue::own::CONFIG_INVALID;
 
 /// Follows the level Envoy logs the `wasm` component at (it can change at run time through the
 /// admin `/logging` endpoint): `debug` lines appear when an operator asks for them, and lines

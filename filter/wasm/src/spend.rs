@@ -8,6 +8,7 @@
 use crate::abi;
 use crate::host::claim_once;
 use llm_telemetry_core::alerts::AlertEvent;
+use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::Record;
 use llm_telemetry_core::metrics::Metrics;
@@ -16,9 +17,9 @@ use llm_telemetry_core::spend::worker::WorkerSpend;
 
 /// Requests whose model has no price (spend not tracked), beside the `failed_tracking_spend`
 /// alert.
-pub const UNTRACKED: &str = "llm_telemetry_spend_untracked_requests_total";
+pub const UNTRACKED: &str = own::SPEND_UNTRACKED;
 /// Costs neither written to shared data nor kept pending (holders full).
-pub const LOST: &str = "llm_telemetry_spend_lost_total";
+pub const LOST: &str = own::SPEND_LOST;
 
 /// The proxy-wasm status of a CAS mismatch on `proxy_set_shared_data`.
 const CAS_MISMATCH: u32 = 8;

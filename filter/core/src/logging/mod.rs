@@ -64,7 +64,7 @@ use settings::{DatadogFields, DestinationKind, LoggingSettings};
 
 /// The counter family of logging's delivery outcomes, labelled `destination` and `outcome`
 /// (the outcomes of [`OutboxCounters::outcomes`]).
-pub const LOGS_METRIC: &str = "llm_telemetry_logs_total";
+pub const LOGS_METRIC: &str = crate::catalogue::own::LOGS;
 
 /// One POST to make: which destination, which body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
