@@ -1,22 +1,23 @@
-//! The leader's alert engine: rules, texts, batching, routing, delivery bookkeeping.
+//! The leader's alert engine: LiteLLM's alert rules (when an exception, a slow or hanging
+//! request, an outage, a budget or a daily report is alerted). What an alert says is
+//! [`super::messages`]'; how it is batched, sent and retried is [`super::delivery`]'s.
 //!
 //! Pure: the host feeds events and the time, and performs the HTTP callouts it is handed. Times
 //! are Unix milliseconds passed in; nothing here reads a clock, so tests drive it with a fake one.
 
-use std::collections::VecDeque;
-
 use hashbrown::HashMap;
-use serde::Serialize;
 
 use super::budget::{self, BudgetAlertKind, BudgetEvent, CallInfo};
 use super::callout::CalloutResult;
 use super::config::AlertingConfig;
-use super::escape::mrkdwn as md;
+use super::delivery::Delivery;
+pub use super::delivery::{AlertStats, DeliveryOutcome, Outgoing, TypeCounters};
 use super::event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
-use super::route::{parse_url, Destination};
-use super::text::{hhmmss_utc, litellm_exception, py_float, py_round};
+use super::messages::{self, ReportRow};
+use super::route::parse_url;
+use super::text::py_round;
 use super::types::{AlertType, Level};
 use crate::health::Cooldown;
 
@@ -29,140 +30,6 @@ const MAX_REGIONS: usize = 1_000;
 const MAX_REPORT_ROWS: usize = 1_000;
 /// Most live de-duplication keys (budget and failed-tracking alerts).
 const MAX_DEDUP_KEYS: usize = 10_000;
-/// Extra wait beyond the callout timeout before a callout with no callback counts as failed.
-const CALLBACK_GRACE_MS: u64 = 5_000;
-
-/// One HTTP POST for the host to dispatch from the root context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// Where to (its `Debug` hides the secret path).
-    pub destination: Destination,
-    /// JSON body: `{"text":"..."}` for Slack-compatible webhooks, LiteLLM's event JSON for the
-    /// generic webhook.
-    pub body: String,
-    /// The alert type (for the host's counters and logs).
-    pub alert_type: AlertType,
-    /// 1 for the first attempt, then 2, 3, ... on retries.
-    pub attempt: u32,
-    /// Identifies this body across retries; pass it back to [`AlertEngine::on_delivery_result`].
-    pub id: u64,
-}
-
-impl Outgoing {
-    /// Headers for `dispatch_http_call`.
-    pub fn headers(&self) -> [(&str, &str); 7] {
-        self.destination.headers()
-    }
-}
-
-/// What [`AlertEngine::on_delivery_result`] decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    /// 2xx: delivered.
-    Sent,
-    /// Failed and will be handed out again by `on_tick` at or after `at_ms`.
-    Retrying {
-        /// Earliest retry time (Unix ms).
-        at_ms: u64,
-    },
-    /// Failed and given up (non-retryable status or retries exhausted).
-    Dropped,
-    /// May have been delivered (timed out, connection closed under it): not resent.
-    Unconfirmed,
-    /// Not an id in flight (already settled, or never handed out).
-    Unknown,
-}
-
-/// Counters for one alert type. `queued` and `deduplicated` count alerts; `sent`, `failed`,
-/// `retried`, `unconfirmed` count HTTP attempts of bodies; `dropped` counts alerts or bodies
-/// given up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TypeCounters {
-    /// Alerts accepted for a destination (one per destination).
-    pub queued: u64,
-    /// Bodies delivered (2xx).
-    pub sent: u64,
-    /// Failed attempts (non-2xx or no response).
-    pub failed: u64,
-    /// Retries scheduled.
-    pub retried: u64,
-    /// Given up: retries exhausted, non-retryable status, or pushed out of a full queue.
-    pub dropped: u64,
-    /// Alerts folded into an identical one (batch collapse, budget/failed-tracking TTL).
-    pub deduplicated: u64,
-    /// Attempts whose fate is unknown (timed out, connection closed after the request was
-    /// written): maybe delivered, never resent.
-    pub unconfirmed: u64,
-}
-
-impl TypeCounters {
-    /// `(outcome label, value)` pairs, for the host's `outcome` label.
-    pub fn outcomes(&self) -> [(&'static str, u64); 7] {
-        [
-            ("queued", self.queued),
-            ("sent", self.sent),
-            ("failed", self.failed),
-            ("retried", self.retried),
-            ("dropped", self.dropped),
-            ("deduplicated", self.deduplicated),
-            ("unconfirmed", self.unconfirmed),
-        ]
-    }
-
-    fn is_zero(&self) -> bool {
-        *self == TypeCounters::default()
-    }
-
-    fn minus(&self, o: &TypeCounters) -> TypeCounters {
-        TypeCounters {
-            queued: self.queued.saturating_sub(o.queued),
-            sent: self.sent.saturating_sub(o.sent),
-            failed: self.failed.saturating_sub(o.failed),
-            retried: self.retried.saturating_sub(o.retried),
-            dropped: self.dropped.saturating_sub(o.dropped),
-            deduplicated: self.deduplicated.saturating_sub(o.deduplicated),
-            unconfirmed: self.unconfirmed.saturating_sub(o.unconfirmed),
-        }
-    }
-}
-
-/// Per-type delivery counters since the engine started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlertStats {
-    per_type: [TypeCounters; AlertType::COUNT],
-    // Never used: `AlertType::index` is always in range; this only spares an indexing panic path.
-    spare: TypeCounters,
-}
-
-impl AlertStats {
-    /// Counters of `t`.
-    pub fn get(&self, t: AlertType) -> TypeCounters {
-        self.per_type.get(t.index()).copied().unwrap_or_default()
-    }
-
-    /// Sum over all types.
-    pub fn total(&self) -> TypeCounters {
-        self.per_type
-            .iter()
-            .fold(TypeCounters::default(), |a, c| TypeCounters {
-                queued: a.queued + c.queued,
-                sent: a.sent + c.sent,
-                failed: a.failed + c.failed,
-                retried: a.retried + c.retried,
-                dropped: a.dropped + c.dropped,
-                deduplicated: a.deduplicated + c.deduplicated,
-                unconfirmed: a.unconfirmed + c.unconfirmed,
-            })
-    }
-
-    fn at(&mut self, t: AlertType) -> &mut TypeCounters {
-        match self.per_type.get_mut(t.index()) {
-            Some(c) => c,
-            None => &mut self.spare,
-        }
-    }
-}
-
 #[derive(Default)]
 struct ErrorCounts {
     timeouts: u32,
@@ -253,39 +120,6 @@ struct Region {
     several: bool,
 }
 
-#[derive(Default)]
-struct ReportRow {
-    litellm_model: String,
-    api_base: String,
-    failures: u64,
-    successes: u64,
-    latency_sum_ms: u64,
-}
-
-struct Pending {
-    seq: u64,
-    at_ms: u64,
-    alert_type: AlertType,
-    text: String,
-}
-
-struct Waiting {
-    seq: u64,
-    due_ms: u64,
-    out: Outgoing,
-}
-
-struct InFlight {
-    seq: u64,
-    sent_ms: u64,
-    out: Outgoing,
-}
-
-#[derive(Serialize)]
-struct SlackBody<'a> {
-    text: &'a str,
-}
-
 /// The region of a deployment: configured, else read from well-known regional API hosts:
 /// `*.{region}.amazonaws.com` (Bedrock, SageMaker), `{region}-aiplatform.googleapis.com`
 /// (Vertex AI), `{region}.api.cognitive.microsoft.com` (Azure regional endpoints). Azure OpenAI
@@ -326,13 +160,7 @@ pub struct AlertEngine {
     last_report_ms: u64,
     last_report_check_ms: u64,
     dedup: HashMap<String, u64>,
-    batches: Vec<VecDeque<Pending>>,
-    waiting: Vec<Waiting>,
-    in_flight: HashMap<u64, InFlight>,
-    next_seq: u64,
-    next_id: u64,
-    stats: AlertStats,
-    reported: AlertStats,
+    delivery: Delivery,
 }
 
 fn deployment_key(litellm_model: &str, api_base: &str) -> String {
@@ -340,32 +168,12 @@ fn deployment_key(litellm_model: &str, api_base: &str) -> String {
     format!("{litellm_model}\u{1f}{api_base}")
 }
 
-/// The API base as LiteLLM's success logging has it: the OpenAI SDK's client (OpenAI-compatible
-/// deployments) keeps its `base_url` with a trailing `/`; `None` when unknown.
-fn logged_api_base(provider: &str, api_base: &str) -> String {
-    if api_base.is_empty() {
-        return "None".to_string();
-    }
-    if provider == "openai" && !api_base.ends_with('/') {
-        return format!("{api_base}/");
-    }
-    api_base.to_string()
-}
-
-fn or_none(s: &str) -> &str {
-    if s.is_empty() {
-        "None"
-    } else {
-        s
-    }
-}
-
 impl AlertEngine {
     /// An engine for `cfg`, starting at `now_ms` (the first daily report is due one
     /// `daily_report_frequency` later).
     pub fn new(cfg: AlertingConfig, now_ms: u64) -> Self {
-        let n = cfg.destinations().len();
         AlertEngine {
+            delivery: Delivery::new(&cfg),
             cfg,
             deployments: HashMap::new(),
             regions: HashMap::new(),
@@ -374,13 +182,6 @@ impl AlertEngine {
             last_report_ms: now_ms,
             last_report_check_ms: now_ms,
             dedup: HashMap::new(),
-            batches: (0..n).map(|_| VecDeque::new()).collect(),
-            waiting: Vec::new(),
-            in_flight: HashMap::new(),
-            next_seq: 0,
-            next_id: 1,
-            stats: AlertStats::default(),
-            reported: AlertStats::default(),
         }
     }
 
@@ -419,131 +220,46 @@ impl AlertEngine {
         self.expire_windows(now_ms);
         self.maybe_daily_report(now_ms);
         self.dedup.retain(|_, until| *until > now_ms);
-        self.expire_lost_callouts(now_ms);
-        let interval = self.cfg.args.batch_interval_ms;
-        for i in 0..self.batches.len() {
-            let due = self
-                .batches
-                .get(i)
-                .and_then(|b| b.front())
-                .is_some_and(|p| now_ms.saturating_sub(p.at_ms) >= interval);
-            if due {
-                self.flush_batch(i, now_ms);
-            }
-        }
-        let mut due: Vec<Waiting> = Vec::new();
-        let mut rest: Vec<Waiting> = Vec::with_capacity(self.waiting.len());
-        for w in self.waiting.drain(..) {
-            if w.due_ms <= now_ms {
-                due.push(w)
-            } else {
-                rest.push(w)
-            }
-        }
-        self.waiting = rest;
-        due.sort_by_key(|w| w.seq);
-        let mut out = Vec::with_capacity(due.len());
-        for w in due {
-            out.push(w.out.clone());
-            self.in_flight.insert(
-                w.out.id,
-                InFlight {
-                    seq: w.seq,
-                    sent_ms: now_ms,
-                    out: w.out,
-                },
-            );
-        }
-        out
+        self.delivery.on_tick(&self.cfg, now_ms)
     }
 
     /// Settles callout `id` the receiver answered with `status`; 0 stands for a callout that
     /// never reached it (see [`AlertEngine::on_callout_result`]).
     pub fn on_delivery_result(&mut self, id: u64, status: u16, now_ms: u64) -> DeliveryOutcome {
-        let result = match status {
-            0 => CalloutResult::NotSent,
-            s => CalloutResult::Answered(s),
-        };
-        self.on_callout_result(id, result, now_ms)
+        self.delivery
+            .on_delivery_result(&self.cfg, id, status, now_ms)
     }
 
-    /// Settles callout `id`. 2xx is success. A 5xx or 429 answer and a callout that never left
-    /// are retried after `retry_backoff_seconds[attempt - 1]` (the last value repeats) up to
-    /// `max_retries` times; other answers are dropped. One that may have arrived is not resent (a
-    /// webhook has no idempotency key: a second copy is a second page) and counts `unconfirmed`.
+    /// Settles callout `id` (see [`Delivery::on_callout_result`]: what is retried, what is
+    /// dropped, what counts as unconfirmed).
     pub fn on_callout_result(
         &mut self,
         id: u64,
         result: CalloutResult,
         now_ms: u64,
     ) -> DeliveryOutcome {
-        let Some(f) = self.in_flight.remove(&id) else {
-            return DeliveryOutcome::Unknown;
-        };
-        let t = f.out.alert_type;
-        let retryable = match result {
-            CalloutResult::Answered(s) if (200..300).contains(&s) => {
-                self.stats.at(t).sent += 1;
-                return DeliveryOutcome::Sent;
-            }
-            CalloutResult::Unconfirmed => {
-                self.stats.at(t).unconfirmed += 1;
-                return DeliveryOutcome::Unconfirmed;
-            }
-            CalloutResult::Answered(s) => s == 429 || s >= 500,
-            CalloutResult::NotSent => true,
-        };
-        self.stats.at(t).failed += 1;
-        if !retryable || f.out.attempt > self.cfg.args.max_retries {
-            self.stats.at(t).dropped += 1;
-            return DeliveryOutcome::Dropped;
-        }
-        let backoff = &self.cfg.args.retry_backoff_ms;
-        let step = (f.out.attempt as usize)
-            .saturating_sub(1)
-            .min(backoff.len().saturating_sub(1));
-        let at_ms = now_ms.saturating_add(backoff.get(step).copied().unwrap_or(1_000));
-        if !self.admit(f.seq) {
-            self.stats.at(t).dropped += 1;
-            return DeliveryOutcome::Dropped;
-        }
-        self.stats.at(t).retried += 1;
-        let mut out = f.out;
-        out.attempt += 1;
-        self.waiting.push(Waiting {
-            seq: f.seq,
-            due_ms: at_ms,
-            out,
-        });
-        DeliveryOutcome::Retrying { at_ms }
+        self.delivery
+            .on_callout_result(&self.cfg, id, result, now_ms)
     }
 
     /// Counters since start.
     pub fn stats(&self) -> &AlertStats {
-        &self.stats
+        self.delivery.stats()
     }
 
     /// Non-zero counter increments since the previous call, for adding to Envoy counters.
     pub fn take_stats_delta(&mut self) -> Vec<(AlertType, TypeCounters)> {
-        let mut out = Vec::new();
-        for t in AlertType::ALL {
-            let d = self.stats.get(t).minus(&self.reported.get(t));
-            if !d.is_zero() {
-                out.push((t, d));
-            }
-        }
-        self.reported = self.stats.clone();
-        out
+        self.delivery.take_stats_delta()
     }
 
     /// Alerts and bodies waiting (batched, due or awaiting retry), not counting in-flight ones.
     pub fn pending_len(&self) -> usize {
-        self.batches.iter().map(VecDeque::len).sum::<usize>() + self.waiting.len()
+        self.delivery.pending_len()
     }
 
     /// Callouts handed out and not yet settled.
     pub fn in_flight_len(&self) -> usize {
-        self.in_flight.len()
+        self.delivery.in_flight_len()
     }
 
     /// Checks a budget (for the spend module) and, unless the same (event, id) was alerted within
@@ -560,16 +276,17 @@ impl AlertEngine {
         }
         let (event, message) = budget::evaluate(kind, info)?;
         if !self.first_within_ttl(budget::dedup_key(event, kind, info), now_ms) {
-            self.stats.at(AlertType::BudgetAlerts).deduplicated += 1;
+            self.delivery.count(AlertType::BudgetAlerts).deduplicated += 1;
             return None;
         }
         match self.cfg.generic_webhook_index() {
             Some(g) => {
                 let body = budget::webhook_json(info, event, &message);
-                self.enqueue_direct(g, AlertType::BudgetAlerts, body, now_ms);
+                self.delivery
+                    .enqueue_direct(&self.cfg, g, AlertType::BudgetAlerts, body, now_ms);
             }
             // `webhook` is on without WEBHOOK_URL (the config's warnings say so).
-            None if self.cfg.webhook => self.stats.at(AlertType::BudgetAlerts).dropped += 1,
+            None if self.cfg.webhook => self.delivery.count(AlertType::BudgetAlerts).dropped += 1,
             None => {}
         }
         let text = budget::slack_message(&message, info);
@@ -584,7 +301,7 @@ impl AlertEngine {
             self.record_for_report(f);
         }
         if is_upstream_failure(f.status) {
-            let text = self.exception_message(f);
+            let text = messages::exception(f, self.cfg.redact_messages);
             self.emit(
                 AlertType::LlmExceptions,
                 Level::High,
@@ -594,7 +311,11 @@ impl AlertEngine {
             );
         } else if !is_failure(f.status) && (f.latency_ms as f64) > self.cfg.alerting_threshold_ms()
         {
-            let text = self.too_slow_message(f);
+            let text = messages::too_slow(
+                f,
+                self.cfg.redact_messages,
+                &self.cfg.alerting_threshold_text,
+            );
             self.emit(
                 AlertType::LlmTooSlow,
                 Level::Low,
@@ -609,81 +330,8 @@ impl AlertEngine {
         }
     }
 
-    /// ``LLM API call failed: `{exception}` `` with LiteLLM's exception text inside the
-    /// backticks: the class-and-provider wrapper, the router's "No fallback was attempted." line
-    /// when a deployment served the request, then the debug lines (key and team, Model, API Base,
-    /// Messages unless redacted, model_group, deployment) unless the rate-limit branch left them
-    /// out. Envoy does not retry for the filter: LiteLLM's "LiteLLM Retried: N times" never
-    /// appears (README, differences from LiteLLM).
-    fn exception_message(&self, f: &RequestFacts) -> String {
-        let (exception, debug) =
-            litellm_exception(f.status, &f.provider, f.error_message.as_deref());
-        let mut text = format!("LLM API call failed: `{}", md(&exception));
-        if f.routed && !f.model_group.is_empty() {
-            text.push_str(&format!(
-                "\n\nLiteLLM: model group '{}' failed with the error above. No fallback was attempted.",
-                md(&f.model_group)
-            ));
-        }
-        if debug {
-            text.push_str(&key_and_team(
-                f.key_alias.as_deref(),
-                f.team_alias.as_deref(),
-            ));
-            text.push_str(&format!("\nModel: {}", md(&f.litellm_model)));
-            if !f.api_base.is_empty() {
-                text.push_str(&format!("\nAPI Base: `{}`", md(&f.api_base)));
-            }
-            if let Some(m) = self.shown_messages(f) {
-                text.push_str(&format!("\nMessages: `{}`", md(m)));
-            }
-            if !f.model_group.is_empty() {
-                text.push_str(&format!("\nmodel_group: `{}`\n", md(&f.model_group)));
-            }
-            if f.routed {
-                text.push_str(&format!("\ndeployment: `{}`\n", md(&f.litellm_model)));
-            }
-        }
-        text.push('`');
-        text
-    }
-
-    fn too_slow_message(&self, f: &RequestFacts) -> String {
-        let secs = py_round(f.latency_ms as f64 / 1000.0, 2);
-        let mut info = format!(
-            "{}\nRequest Model: `{}`\nAPI Base: `{}`",
-            key_and_team(f.key_alias.as_deref(), f.team_alias.as_deref()),
-            md(&f.model),
-            md(&logged_api_base(&f.provider, &f.api_base))
-        );
-        // LiteLLM always has the line: `str(messages)[:100]` ("None" without any), or why not.
-        let messages = if self.cfg.redact_messages {
-            "Message not logged. litellm.redact_messages_in_exceptions=True"
-        } else {
-            f.messages_preview.as_deref().unwrap_or("None")
-        };
-        info.push_str(&format!("\nMessages: `{}`", md(messages)));
-        format!(
-            "`Responses are slow - {secs}s response time > Alerting threshold: {}s`{info}",
-            self.cfg.alerting_threshold_text
-        )
-    }
-
-    fn shown_messages<'a>(&self, f: &'a RequestFacts) -> Option<&'a str> {
-        if self.cfg.redact_messages {
-            return None;
-        }
-        f.messages_preview.as_deref()
-    }
-
     fn on_hanging(&mut self, h: &HangingFacts, now_ms: u64) {
-        let text = format!(
-            "`Requests are hanging - {}s+ request time`\nRequest Model: `{}`\nAPI Base: `None`\nKey Alias: `{}`\nTeam Alias: `{}`",
-            self.cfg.alerting_threshold_text,
-            md(&h.requested_model),
-            md(h.key_alias.as_deref().unwrap_or("")),
-            md(h.team_alias.as_deref().unwrap_or("")),
-        );
+        let text = messages::hanging(h, &self.cfg.alerting_threshold_text);
         self.emit(
             AlertType::LlmRequestsHanging,
             Level::Medium,
@@ -698,10 +346,12 @@ impl AlertEngine {
             return;
         }
         if !self.first_within_ttl(format!("budget_alerts:failed_tracking:{model}"), now_ms) {
-            self.stats.at(AlertType::FailedTrackingSpend).deduplicated += 1;
+            self.delivery
+                .count(AlertType::FailedTrackingSpend)
+                .deduplicated += 1;
             return;
         }
-        let text = format!("Failed Tracking Cost for {}", md(error_message));
+        let text = messages::failed_tracking(error_message);
         self.emit(
             AlertType::FailedTrackingSpend,
             Level::High,
@@ -757,13 +407,13 @@ impl AlertEngine {
             return;
         };
         let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
-        let msg = outage_message(
+        let msg = messages::outage(
             kind,
             "Model",
             &d.model,
             &d.provider,
             Some(&d.api_base),
-            &d.window.counts,
+            &d.window.counts.breakdown(),
             &last_check,
         );
         let level = if kind == "Major" {
@@ -777,16 +427,7 @@ impl AlertEngine {
     /// `cooldown_deployment`: LiteLLM 1.106.2 defines the type but sends nothing for it; the
     /// filter tells which of LiteLLM's router rules cooled the deployment down, and for how long.
     fn on_cooled_down(&mut self, deployment: &[String; 4], c: &Cooldown, now_ms: u64) {
-        let [model, _, api_base, _] = deployment;
-        let text = format!(
-            "`Deployment cooled down - {}`\nModel: `{}`\nAPI Base: `{}`\nmodel_group: `{}`\nException Status Code: `{}`\nCooldown Time: `{}s`",
-            md(&c.reason),
-            md(model),
-            md(or_none(api_base)),
-            md(&c.model_group),
-            c.status,
-            py_float(c.cooldown_ms as f64 / 1000.0),
-        );
+        let text = messages::cooled_down(deployment, c);
         self.emit(
             AlertType::CooldownDeployment,
             Level::Low,
@@ -832,13 +473,13 @@ impl AlertEngine {
             return;
         };
         let last_check = py_round(now_ms.saturating_sub(f.time_ms) as f64 / 1000.0, 4);
-        let msg = outage_message(
+        let msg = messages::outage(
             kind,
             "Region",
             &region,
             &f.provider,
             None,
-            &r.window.counts,
+            &r.window.counts.breakdown(),
             &last_check,
         );
         let level = if kind == "Major" {
@@ -904,7 +545,7 @@ impl AlertEngine {
         }
         let next_ms = now_ms.saturating_add(a.daily_report_frequency.saturating_mul(1000));
         self.last_report_ms = now_ms;
-        let text = daily_report(&self.report_rows, now_ms, next_ms);
+        let text = messages::daily_report(&self.report_rows, now_ms, next_ms);
         self.report_rows.clear();
         self.report_index.clear();
         if let Some(text) = text {
@@ -912,39 +553,7 @@ impl AlertEngine {
         }
     }
 
-    // ----- batching and delivery -----
-
-    fn format_alert(
-        &self,
-        t: AlertType,
-        level: Level,
-        message: &str,
-        metadata: &[(String, String)],
-        now_ms: u64,
-    ) -> String {
-        let mut s = if t == AlertType::DailyReports {
-            // LiteLLM sends reports without Level/Timestamp.
-            format!("Alert type: `{}`{message}", t.as_str())
-        } else {
-            format!(
-                "Alert type: `{}`\nLevel: `{}`\nTimestamp: `{}`\n\nMessage: {message}",
-                t.as_str(),
-                level.as_str(),
-                hhmmss_utc(now_ms)
-            )
-        };
-        for (k, v) in metadata {
-            let (k, v) = (md(k), md(v));
-            s.push_str(&format!("\n\n*Alerting Metadata*: \n{k}: `{v}`\n\n"));
-        }
-        if let Some(u) = &self.cfg.proxy_base_url {
-            let u = md(u);
-            s.push_str(&format!("\n\nProxy URL: `{u}`"));
-        }
-        s
-    }
-
-    /// Formats and queues a Slack-format alert for every destination of its type.
+    /// Formats a Slack-format alert and hands it to delivery, when its type is on.
     fn emit(
         &mut self,
         t: AlertType,
@@ -956,279 +565,8 @@ impl AlertEngine {
         if !self.cfg.is_enabled(t) {
             return;
         }
-        let routes = self.cfg.route_indices(t).to_vec();
-        if routes.is_empty() {
-            // Slack is on but this type has no destination (the config's warnings say so).
-            if self.cfg.slack {
-                self.stats.at(t).dropped += 1;
-            }
-            return;
-        }
-        let text = self.format_alert(t, level, message, metadata, now_ms);
-        for idx in routes {
-            let seq = self.bump_seq();
-            if !self.admit(seq) {
-                self.stats.at(t).dropped += 1;
-                continue;
-            }
-            self.stats.at(t).queued += 1;
-            let full = match self.batches.get_mut(idx) {
-                Some(b) => {
-                    b.push_back(Pending {
-                        seq,
-                        at_ms: now_ms,
-                        alert_type: t,
-                        text: text.clone(),
-                    });
-                    b.len() >= self.cfg.args.batch_max_alerts
-                }
-                None => false,
-            };
-            if full {
-                self.flush_batch(idx, now_ms);
-            }
-        }
+        let proxy_url = self.cfg.proxy_base_url.as_deref();
+        let text = messages::slack_alert(t, level, message, metadata, proxy_url, now_ms);
+        self.delivery.enqueue(&self.cfg, t, &text, now_ms);
     }
-
-    /// Queues a body that is not batched (the generic webhook sends budget events at once).
-    fn enqueue_direct(&mut self, idx: usize, t: AlertType, body: String, now_ms: u64) {
-        let Some(destination) = self.cfg.destinations().get(idx).cloned() else {
-            return;
-        };
-        let seq = self.bump_seq();
-        if !self.admit(seq) {
-            self.stats.at(t).dropped += 1;
-            return;
-        }
-        self.stats.at(t).queued += 1;
-        let id = self.bump_id();
-        self.waiting.push(Waiting {
-            seq,
-            due_ms: now_ms,
-            out: Outgoing {
-                destination,
-                body,
-                alert_type: t,
-                attempt: 1,
-                id,
-            },
-        });
-    }
-
-    /// Turns destination `idx`'s batch into bodies: identical texts become one body prefixed
-    /// `[Num Alerts: N]\n\n` (LiteLLM's squash), in order of first occurrence.
-    fn flush_batch(&mut self, idx: usize, now_ms: u64) {
-        let Some(destination) = self.cfg.destinations().get(idx).cloned() else {
-            return;
-        };
-        let items: Vec<Pending> = match self.batches.get_mut(idx) {
-            Some(b) => b.drain(..).collect(),
-            None => return,
-        };
-        let mut groups: Vec<(Pending, u64)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for p in items {
-            match index.get(&p.text) {
-                Some(&g) => {
-                    if let Some(group) = groups.get_mut(g) {
-                        group.1 += 1;
-                    }
-                }
-                None => {
-                    index.insert(p.text.clone(), groups.len());
-                    groups.push((p, 1));
-                }
-            }
-        }
-        for (p, count) in groups {
-            let text = if count > 1 {
-                self.stats.at(p.alert_type).deduplicated += count - 1;
-                format!("[Num Alerts: {count}]\n\n{}", p.text)
-            } else {
-                p.text
-            };
-            let body = serde_json::to_string(&SlackBody { text: &text }).unwrap_or_default();
-            let id = self.bump_id();
-            self.waiting.push(Waiting {
-                seq: p.seq,
-                due_ms: now_ms,
-                out: Outgoing {
-                    destination: destination.clone(),
-                    body,
-                    alert_type: p.alert_type,
-                    attempt: 1,
-                    id,
-                },
-            });
-        }
-    }
-
-    /// Makes room for an item of sequence `seq` under `queue_max_events` by dropping the oldest
-    /// waiting item; false when the newcomer is itself the oldest (then it is the one dropped).
-    fn admit(&mut self, seq: u64) -> bool {
-        while self.pending_len() >= self.cfg.args.queue_max_events {
-            let oldest_batch = self
-                .batches
-                .iter()
-                .enumerate()
-                .filter_map(|(i, b)| b.front().map(|p| (p.seq, i)))
-                .min();
-            let oldest_waiting = self
-                .waiting
-                .iter()
-                .enumerate()
-                .map(|(i, w)| (w.seq, i))
-                .min();
-            let from_batch = match (oldest_batch, oldest_waiting) {
-                (Some(b), Some(w)) => b.0 < w.0,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return true,
-            };
-            let oldest_seq = if from_batch {
-                oldest_batch.map(|b| b.0)
-            } else {
-                oldest_waiting.map(|w| w.0)
-            };
-            if oldest_seq.is_some_and(|s| s > seq) {
-                return false;
-            }
-            let dropped_type = if from_batch {
-                oldest_batch.and_then(|(_, bi)| self.pop_batch_front(bi))
-            } else {
-                oldest_waiting.map(|(_, wi)| self.waiting.swap_remove(wi).out.alert_type)
-            };
-            match dropped_type {
-                Some(t) => self.stats.at(t).dropped += 1,
-                None => return true,
-            }
-        }
-        true
-    }
-
-    fn pop_batch_front(&mut self, i: usize) -> Option<AlertType> {
-        self.batches
-            .get_mut(i)
-            .and_then(VecDeque::pop_front)
-            .map(|p| p.alert_type)
-    }
-
-    /// A callout whose callback never came (the host lost it) may have been delivered.
-    fn expire_lost_callouts(&mut self, now_ms: u64) {
-        let limit = self
-            .cfg
-            .args
-            .callout_timeout_ms
-            .saturating_add(CALLBACK_GRACE_MS);
-        let lost: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| now_ms.saturating_sub(f.sent_ms) >= limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            self.on_callout_result(id, CalloutResult::Unconfirmed, now_ms);
-        }
-    }
-
-    fn bump_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
-    }
-
-    fn bump_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
-    }
-}
-
-/// LiteLLM's `_add_key_name_and_team_to_alert`: only when the key has an alias.
-fn key_and_team(key_alias: Option<&str>, team_alias: Option<&str>) -> String {
-    match key_alias {
-        Some(k) => format!(
-            "\n\nKey Name: `{}`\nTeam: `{}`",
-            md(k),
-            md(team_alias.unwrap_or("None"))
-        ),
-        None => String::new(),
-    }
-}
-
-/// LiteLLM's `_outage_alert_msg_factory`, byte for byte.
-fn outage_message(
-    kind: &str,
-    key: &str,
-    key_val: &str,
-    provider: &str,
-    api_base: Option<&str>,
-    counts: &ErrorCounts,
-    last_check: &str,
-) -> String {
-    let (key_val, provider) = (md(key_val), md(provider));
-    let mut headers = format!("\n*{key} Name:* `{key_val}`\n*Provider:* `{provider}`\n");
-    if let Some(b) = api_base {
-        headers.push_str(&format!("*API Base:* `{}`\n", md(b)));
-    }
-    format!(
-        "\n\n\n*⚠️ {kind} Service Outage*\n\n{headers}\n\n*Errors:*\n{}\n\n*Last Check:* `{last_check}s ago`\n\n\n",
-        counts.breakdown()
-    )
-}
-
-/// LiteLLM's daily report layout; "slowest" ranks by average response time of successful
-/// requests (LiteLLM ranks a sum of per-output-token latencies, which the event does not carry).
-/// `None` when nothing happened since the last report (LiteLLM sends nothing then).
-fn daily_report(rows: &[ReportRow], now_ms: u64, next_ms: u64) -> Option<String> {
-    if rows.iter().all(|r| r.failures == 0 && r.successes == 0) {
-        return None;
-    }
-    let mut failed: Vec<&ReportRow> = rows.iter().filter(|r| r.failures > 0).collect();
-    // Stable sorts: ties keep first-seen order, as Python's sorted() keeps the router's order.
-    failed.sort_by_key(|r| core::cmp::Reverse(r.failures));
-    let avg = |r: &ReportRow| r.latency_sum_ms as f64 / 1000.0 / r.successes.max(1) as f64;
-    let mut slow: Vec<&ReportRow> = rows
-        .iter()
-        .filter(|r| r.successes > 0 && r.latency_sum_ms > 0)
-        .collect();
-    slow.sort_by(|a, b| {
-        avg(b)
-            .partial_cmp(&avg(a))
-            .unwrap_or(core::cmp::Ordering::Equal)
-    });
-    let mut m = format!(
-        "\n\nTime: `{}`s\nHere are today's key metrics 📈: \n\n",
-        py_float(now_ms as f64 / 1000.0)
-    );
-    m.push_str("\n\n*❗️ Top Deployments with Most Failed Requests:*\n\n");
-    if failed.is_empty() {
-        m.push_str("\tNone\n");
-    }
-    for (i, r) in failed.iter().take(5).enumerate() {
-        m.push_str(&format!(
-            "\t{}. Deployment: `{}`, Failed Requests: `{}`,  API Base: `{}`\n",
-            i + 1,
-            md(&r.litellm_model),
-            r.failures,
-            md(&r.api_base)
-        ));
-    }
-    m.push_str("\n\n*😅 Top Slowest Deployments:*\n\n");
-    if slow.is_empty() {
-        m.push_str("\tNone\n");
-    }
-    for (i, r) in slow.iter().take(5).enumerate() {
-        m.push_str(&format!(
-            "\t{}. Deployment: `{}`, Average Latency: `{}s`,  API Base: `{}`\n\n",
-            i + 1,
-            md(&r.litellm_model),
-            py_round(avg(r), 3),
-            md(&r.api_base)
-        ));
-    }
-    m.push_str(&format!(
-        "\n\nNext Run is at: `{}`s",
-        py_float(next_ms as f64 / 1000.0)
-    ));
-    Some(m)
 }

@@ -55,7 +55,9 @@ pub mod budget;
 pub mod callout;
 /// Configuration parsing and validation.
 pub mod config;
-/// The leader's engine.
+/// Batching, the queue bound, callouts and their retries.
+pub mod delivery;
+/// The leader's engine: LiteLLM's alert rules.
 pub mod engine;
 /// Client-controlled values made inert for Slack mrkdwn and the generic webhook's JSON.
 pub mod escape;
@@ -67,6 +69,8 @@ pub mod facts;
 pub mod hanging;
 /// Which VM runs the engine.
 pub mod leader;
+/// What each alert says, in LiteLLM's words.
+pub mod messages;
 /// Webhook URL → Envoy cluster, authority, path.
 pub mod route;
 /// Python-compatible formatting helpers (float repr, rounding, timestamps, message previews).
