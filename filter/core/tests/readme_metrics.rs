@@ -43,3 +43,22 @@ fn the_readme_lists_every_own_family_with_its_labels() {
         .collect();
     assert_eq!(readme_rows(), listed);
 }
+
+/// Every family the filter emits has its exposition name in the README (LiteLLM's, spend's and
+/// the gen_ai families): a family added without documentation fails here.
+#[test]
+fn the_readme_names_every_family_the_filter_emits() {
+    use llm_telemetry_core::catalogue::{Kind, FAMILIES};
+    let missing: Vec<String> = FAMILIES
+        .iter()
+        .map(|f| match f.kind {
+            Kind::Counter => format!("{}_total", f.name),
+            _ => f.name.to_owned(),
+        })
+        // Its name, or its series' (`_bucket`, `_sum`, `_count`) for a histogram.
+        .filter(|name| {
+            !README.contains(&format!("`{name}`")) && !README.contains(&format!("`{name}_"))
+        })
+        .collect();
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+}
