@@ -27,6 +27,8 @@ chat.completion.chunk events ending with a usage chunk and `data: [DONE]`.
 Configurations (one bootstrap, rendered by envoy/render.py, differing only in the Wasm filter):
   a  bare Envoy (router only)
   b  a do-nothing Rust proxy-wasm filter (tests/bench/noop-filter)
+  r  the reading floor: the same filter built with `--features read`, reading both header maps
+     and every body chunk (what an LLM telemetry filter cannot do without) and nothing else
   c  build/llm_telemetry.wasm with `{}`        (measured twice: the spread is the repeatability)
   d  build/llm_telemetry.wasm with examples/config.json
 
@@ -785,15 +787,25 @@ def report(configs: dict[str, Config], results: list[ValgrindResult], native: di
             p(f"- {w}: " + " / ".join(fmt_int(v) for v in vals) + f" Ir/request: spread {spread:.2f}%"
               + (f"; above noop: " + " / ".join(fmt_int(v) for v in above) if above else ""))
         p("")
-    # Budget.
-    if b:
-        p(f"Budget: <= ~15,000 Ir/request above the do-nothing filter (b).")
-        for key in ("c", "d"):
-            r = first.get(key)
-            if r:
-                p(f"- {key} {r.config.title}: " + ", ".join(
-                    f"{w} {fmt_delta(r.per_request[w] - b.per_request[w])} "
-                    f"({'within' if r.per_request[w] - b.per_request[w] <= 15000 else 'OVER'})" for w in WORKLOADS))
+    # Targets (issue 8), and the reading floor beside them.
+    c, rd = first.get("c"), first.get("r")
+    if b and c:
+        events = 201
+        over = {w: c.per_request[w] - b.per_request[w] for w in WORKLOADS}
+        per_event = (over["sse_chunked"] - over["json"]) / events
+        size = args.wasm.stat().st_size
+        p("Targets, c over the do-nothing filter (b):")
+        p(f"- JSON request {fmt_delta(over['json'])} (target +100,000: "
+          f"{'met' if over['json'] <= 100_000 else 'not met'})")
+        p(f"- SSE event delivered one per chunk {fmt_delta(per_event)} (target +10,000: "
+          f"{'met' if per_event <= 10_000 else 'not met'})")
+        p(f"- .wasm {size:,} bytes (target 400,000: {'met' if size <= 400_000 else 'not met'})")
+        if rd:
+            r_over = {w: rd.per_request[w] - b.per_request[w] for w in WORKLOADS}
+            r_event = (r_over["sse_chunked"] - r_over["json"]) / events
+            p(f"- the reading floor (r) alone: JSON request {fmt_delta(r_over['json'])}, "
+              f"SSE event one per chunk {fmt_delta(r_event)}; c over it: JSON "
+              f"{fmt_delta(over['json'] - r_over['json'])}, per event {fmt_delta(per_event - r_event)}")
         p("")
     # SSE vs JSON.
     p("Cost per KB of response body (sse - json, divided by the extra bytes):")
@@ -916,6 +928,7 @@ def report(configs: dict[str, Config], results: list[ValgrindResult], native: di
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--noop-wasm", type=Path, required=True)
+    ap.add_argument("--reader-wasm", type=Path, help="the reading floor (configuration r)")
     ap.add_argument("--wasm", type=Path, default=REPO / "build" / "llm_telemetry.wasm")
     ap.add_argument("--out", type=Path, default=REPO / ".run" / "bench")
     ap.add_argument("--n1", type=int, default=int(os.environ.get("BENCH_N1", 200)))
@@ -927,7 +940,7 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=float(os.environ.get("BENCH_IDLE", 8)))
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("BENCH_JOBS", 2)),
                     help="valgrind Envoys at once (instruction counts do not depend on it)")
-    ap.add_argument("--configs", default=os.environ.get("BENCH_CONFIGS", "a,b,c,d,c"),
+    ap.add_argument("--configs", default=os.environ.get("BENCH_CONFIGS", "a,b,r,c,d,c"),
                     help="valgrind runs in order; a key repeated is a repeat run")
     ap.add_argument("--start-timeout", type=float, default=600)
     ap.add_argument("--wrk-seconds", type=int, default=int(os.environ.get("BENCH_WRK_SECONDS", 5)))
@@ -947,7 +960,10 @@ def main() -> int:
     args.envoy_version = m.group(1) if m else "?"
 
     # Private copies: `make build` elsewhere must not swap the module between two runs.
-    for attr, name in (("wasm", "llm_telemetry.wasm"), ("noop_wasm", "noop_filter.wasm")):
+    for attr, name in (("wasm", "llm_telemetry.wasm"), ("noop_wasm", "noop_filter.wasm"),
+                       ("reader_wasm", "reader_filter.wasm")):
+        if getattr(args, attr) is None:
+            continue
         copy_path = outdir / name
         shutil.copyfile(getattr(args, attr), copy_path)
         setattr(args, attr, copy_path)
@@ -964,6 +980,7 @@ def main() -> int:
     configs = {
         "a": Config("a", "bare", None),
         "b": Config("b", "noop wasm", args.noop_wasm),
+        **({"r": Config("r", "reading floor", args.reader_wasm)} if args.reader_wasm else {}),
         "c": Config("c", "ours {}", args.wasm, {}),
         "d": Config("d", "ours example", args.wasm, json.loads((REPO / "examples" / "config.json").read_text())),
     }
@@ -1030,6 +1047,13 @@ def headline(results: list[ValgrindResult], args, events: int) -> dict:
         if key in first:
             out[f"{name}_instructions"] = {w: round(v) for w, v in first[key].per_request.items()}
     b = first.get("b")
+    rd = first.get("r")
+    if rd and b:
+        over = {w: rd.per_request[w] - b.per_request[w] for w in WORKLOADS}
+        out["reader_instructions"] = {w: round(v) for w, v in rd.per_request.items()}
+        out["reader_json_instructions_over_noop"] = round(over["json"])
+        out["reader_sse_chunked_instructions_over_noop_per_event"] = round(
+            (over["sse_chunked"] - over["json"]) / events)
     for key, prefix in (("c", ""), ("d", "example_")):
         r = first.get(key)
         if not (r and b):
@@ -1039,6 +1063,12 @@ def headline(results: list[ValgrindResult], args, events: int) -> dict:
         out[f"{prefix}sse_instructions_over_noop"] = round(over["sse"])
         out[f"{prefix}sse_chunked_instructions_over_noop"] = round(over["sse_chunked"])
         out[f"{prefix}sse_chunked_instructions_over_noop_per_event"] = round(
+            (over["sse_chunked"] - over["json"]) / events)
+    c = first.get("c")
+    if c and rd:
+        over = {w: c.per_request[w] - rd.per_request[w] for w in WORKLOADS}
+        out["json_instructions_over_reader"] = round(over["json"])
+        out["sse_chunked_instructions_over_reader_per_event"] = round(
             (over["sse_chunked"] - over["json"]) / events)
     reps = [r for r in results if r.config.key == "c"]
     if len(reps) > 1:

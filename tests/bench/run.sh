@@ -4,7 +4,7 @@
 #
 #   make bench                                # everything (~7 min on 2 cores)
 #   BENCH_N1=100 BENCH_N2=400 make bench      # fewer requests per phase
-#   BENCH_CONFIGS=b,c,c BENCH_WRK_ROUNDS=0 make bench   # some valgrind runs only, no wrk
+#   BENCH_CONFIGS=b,r,c BENCH_WRK_ROUNDS=0 make bench   # some valgrind runs only, no wrk
 #   BENCH_NO_BUILD=1 bash tests/bench/run.sh --no-valgrind   # extra arguments go to bench.py
 #
 # Other knobs: BENCH_WARMUP (100), BENCH_IDLE (8 s), BENCH_JOBS (2 valgrind Envoys at once),
@@ -12,7 +12,8 @@
 #
 # Output: a table on stdout and .run/bench/<timestamp>/results.md (not committed), the headline
 # figures in results.json (json_instructions_over_noop, sse_instructions_over_noop,
-# sse_chunked_instructions_over_noop_per_event, wasm_bytes; bare and noop of the same run), with
+# sse_chunked_instructions_over_noop_per_event, wasm_bytes; bare, noop and the reading floor of the
+# same run, and ours over that floor), with
 # the callgrind dumps and Envoy logs next to it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,15 +51,23 @@ fi
 NOOP_TARGET=$REPO/target/bench-noop
 NOOP_WASM=$REPO/build/bench-noop-filter.wasm
 (cd tests/bench/noop-filter && CARGO_TARGET_DIR=$NOOP_TARGET cargo build -q --release --target wasm32-wasip1) >&2
-NOOP_CARGO=$NOOP_TARGET/wasm32-wasip1/release/noop_filter.wasm
+# The same crate with `--features read`: the reading floor (header maps and body chunks read,
+# nothing done with them).
+READER_TARGET=$REPO/target/bench-reader
+READER_WASM=$REPO/build/bench-reader-filter.wasm
+(cd tests/bench/noop-filter && CARGO_TARGET_DIR=$READER_TARGET cargo build -q --release --target wasm32-wasip1 --features read) >&2
 mkdir -p build
-if command -v wasm-opt >/dev/null; then
-  wasm-opt -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
-    --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
-    --enable-extended-const "$NOOP_CARGO" -o "$NOOP_WASM"
-else
-  cp "$NOOP_CARGO" "$NOOP_WASM"
-fi
+optimise() {
+  if command -v wasm-opt >/dev/null; then
+    wasm-opt -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
+      --enable-extended-const "$1" -o "$2"
+  else
+    cp "$1" "$2"
+  fi
+}
+optimise "$NOOP_TARGET/wasm32-wasip1/release/noop_filter.wasm" "$NOOP_WASM"
+optimise "$READER_TARGET/wasm32-wasip1/release/noop_filter.wasm" "$READER_WASM"
 
 # The core natively with symbols, to name where the Wasm's instructions go. It drives the core's
 # API as the adapter does: when a core change breaks it, the bench fails (fix the profile).
@@ -68,5 +77,6 @@ if ! (cd tests/bench/core-profile && CARGO_TARGET_DIR=$REPO/target/bench-core-pr
 fi
 PROFILE_ARGS=(--core-profile "$REPO/target/bench-core-profile/release/bench-core-profile")
 
-exec "$PY" tests/bench/bench.py --noop-wasm "$NOOP_WASM" --wasm "$REPO/build/llm_telemetry.wasm" \
+exec "$PY" tests/bench/bench.py --noop-wasm "$NOOP_WASM" --reader-wasm "$READER_WASM" \
+  --wasm "$REPO/build/llm_telemetry.wasm" \
   "${PROFILE_ARGS[@]}" "$@"

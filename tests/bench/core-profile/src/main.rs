@@ -11,8 +11,14 @@
 use llm_telemetry_core::catalogue::Kind;
 use llm_telemetry_core::config;
 use llm_telemetry_core::exchange::{Exchange, Headers};
+use llm_telemetry_core::identity::KeyHasher;
+use llm_telemetry_core::logging::request::RequestLog;
+use llm_telemetry_core::logging::Logging;
 use llm_telemetry_core::metrics::{Metrics, StatSink};
 use llm_telemetry_core::route;
+use llm_telemetry_core::spend::store::{SetError, SharedStore, StoreError};
+use llm_telemetry_core::spend::worker::WorkerSpend;
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -54,9 +60,35 @@ struct Input {
     chunks: Vec<std::ops::Range<usize>>,
 }
 
-/// One exchange, callback by callback as Envoy drives the adapter.
+/// Envoy's shared data stand-in (spend's store): a map with CAS tokens.
+#[derive(Default)]
+struct Store(HashMap<String, (Vec<u8>, u32)>);
+
+impl SharedStore for Store {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        Ok(self.0.get(key).cloned())
+    }
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), SetError> {
+        let next = self.0.get(key).map_or(1, |(_, c)| c + 1);
+        black_box(cas);
+        self.0.insert(key.to_owned(), (value.to_vec(), next));
+        Ok(())
+    }
+}
+
+/// What the adapter keeps per VM beside the metrics: spend, logging (the `x-litellm-*`
+/// headers, on by default) and logging's key hasher.
+struct Vm {
+    metrics: Metrics,
+    spend: WorkerSpend,
+    store: Store,
+    logging: Option<Logging>,
+    hasher: KeyHasher,
+}
+
+/// One exchange, callback by callback as Envoy drives the adapter (filter/wasm/src/lib.rs).
 #[inline(never)]
-fn exchange(input: &Input, metrics: &mut Metrics, now: u64) {
+fn exchange(input: &Input, vm: &mut Vm, now: u64) {
     let Some(route) = route::classify("POST", "/v1/chat/completions") else {
         return;
     };
@@ -69,38 +101,67 @@ fn exchange(input: &Input, metrics: &mut Metrics, now: u64) {
         false,
     );
     black_box(hold);
+    let mut log = vm
+        .logging
+        .as_mut()
+        .map(|l| RequestLog::new(l, &input.request_headers));
     black_box(ex.on_request_body(&input.request, true));
+    if let Some(log) = &mut log {
+        log.on_request_body(&input.request);
+    }
     ex.on_response_headers(&input.response_headers, false);
+    if let (Some(log), Some(l)) = (&mut log, &vm.logging) {
+        log.on_response_headers(&input.response_headers);
+        black_box(log.response_headers(l, ex.record(), config));
+    }
     let n = input.chunks.len();
     for (i, range) in input.chunks.iter().enumerate() {
         let c = &input.response[range.clone()];
+        if let Some(log) = &mut log {
+            log.on_response_body(c);
+        }
         ex.on_response_body(c, i + 1 == n, now + 20_000 + i as u64 * 1_000);
     }
-    if let Some(record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
-        metrics.record(&record, config, record.end_ns);
+    if let Some(mut record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
+        let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
+        black_box(
+            vm.spend
+                .finished(&config.spend, &mut vm.store, &mut record, config, now_ms),
+        );
+        black_box(vm.metrics.record(&record, config, record.end_ns));
+        if let (Some(log), Some(l)) = (log, vm.logging.as_mut()) {
+            let ms = u64::try_from(now_ms).unwrap_or(0);
+            black_box(log.finish(l, &record, config, &mut vm.hasher, ms));
+        }
     }
 }
 
 /// The measured loop (callgrind --toggle-collect target).
 #[inline(never)]
 fn run(input: &Input, n: u64) {
-    let mut metrics = Metrics::new(&input.config);
+    let config = &input.config;
+    let settings = &config.logging;
+    let logging_on =
+        settings.response_headers || settings.filter_state || !settings.destinations.is_empty();
+    let mut vm = Vm {
+        metrics: Metrics::new(config),
+        spend: WorkerSpend::new(config),
+        store: Store::default(),
+        logging: logging_on.then(|| Logging::new(settings.clone(), &[1, 2, 3, 4, 5, 6])),
+        hasher: KeyHasher::new(config.limits.max_tracked_keys),
+    };
     let mut sink = Sink(0);
     // Series defined on the first flush, as after the bench's warm-up.
-    exchange(input, &mut metrics, 1_700_000_000_000_000_000);
-    metrics.flush(&mut sink);
+    exchange(input, &mut vm, 1_700_000_000_000_000_000);
+    vm.metrics.flush(&mut sink);
     for i in 0..n {
-        exchange(
-            input,
-            &mut metrics,
-            1_700_000_001_000_000_000 + i * 1_000_000_000,
-        );
+        exchange(input, &mut vm, 1_700_000_001_000_000_000 + i * 1_000_000_000);
         // The host flushes once a second; at a few thousand requests a second that is rare.
         if i % 1000 == 999 {
-            metrics.flush(&mut sink);
+            vm.metrics.flush(&mut sink);
         }
     }
-    metrics.flush(&mut sink);
+    vm.metrics.flush(&mut sink);
 }
 
 fn main() -> ExitCode {
