@@ -445,6 +445,9 @@ impl SpendSettings {
     /// user (not for a team's key unless `apply_user_budget_to_team_keys`), end user, proxy,
     /// provider.
     pub fn holders(&self, who: &Identity) -> Vec<Holder<'_>> {
+        if !self.has_budgets() {
+            return Vec::new();
+        }
         let user_counts = who.team_id.is_none() || self.apply_user_budget_to_team_keys;
         let candidates: [(HolderKind, Option<&str>, Option<&Budget>); 6] = [
             (
@@ -477,13 +480,16 @@ impl SpendSettings {
                 who.provider.and_then(|p| self.providers.get(p)),
             ),
         ];
+        // The budget first: most requests have an identity and no budget, and then no key is
+        // built for them.
         candidates
             .into_iter()
             .filter_map(|(kind, id, budget)| {
+                let budget = budget?;
                 Some(Holder {
                     kind,
                     key: holder_key(kind.as_str(), id?),
-                    budget: budget?,
+                    budget,
                 })
             })
             .collect()

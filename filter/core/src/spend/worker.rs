@@ -161,7 +161,13 @@ pub struct WorkerSpend {
     pending: PendingSpend,
     hasher: KeyHasher,
     holders: HashMap<String, GaugeHolder>,
+    /// The built-in table's answer per model name (a lookup tries up to six spellings of the
+    /// name): a VM sees few models, each priced once. Cleared when full.
+    table_rates: HashMap<Box<str>, Option<Rates>>,
 }
+
+/// Most model names whose table rates a VM keeps.
+const MAX_CACHED_MODELS: usize = 256;
 
 impl WorkerSpend {
     /// Spend state for a VM of `config`.
@@ -170,7 +176,33 @@ impl WorkerSpend {
             pending: PendingSpend::default(),
             hasher: KeyHasher::new(config.limits.max_tracked_keys),
             holders: HashMap::new(),
+            table_rates: HashMap::new(),
         }
+    }
+
+    /// The rates of a finished request: its deployment's, else the built-in table's for the
+    /// model the provider answered with, else for the model asked for.
+    fn rates_of(&mut self, rec: &Record, deployment: Option<&Deployment>) -> Option<Rates> {
+        let requested = rec.requested_model.as_deref();
+        if let Some(d) = deployment {
+            return d.rates_for(requested.unwrap_or(&d.model));
+        }
+        [rec.response_model.as_deref(), requested]
+            .into_iter()
+            .flatten()
+            .find_map(|m| self.table_rates_of(m))
+    }
+
+    fn table_rates_of(&mut self, model: &str) -> Option<Rates> {
+        if let Some(known) = self.table_rates.get(model) {
+            return known.clone();
+        }
+        if self.table_rates.len() >= MAX_CACHED_MODELS {
+            self.table_rates.clear();
+        }
+        let rates = lookup(model, None).map(|m| m.rates);
+        self.table_rates.insert(model.into(), rates.clone());
+        rates
     }
 
     /// LiteLLM's status and error body when a budget refuses the request whose headers are in
@@ -214,7 +246,7 @@ impl WorkerSpend {
             .requested_model
             .as_deref()
             .and_then(|m| config.find_deployment(m, upstream_host));
-        let rates = rates_of(rec, deployment);
+        let rates = self.rates_of(rec, deployment);
         let Some(rates) = rates else {
             // The model LiteLLM would have priced: the deployment's, else the answer's.
             let model = deployment
@@ -305,20 +337,6 @@ impl WorkerSpend {
     pub fn pending_pico(&self) -> u64 {
         self.pending.total()
     }
-}
-
-/// The rates of a finished request: its deployment's, else the built-in table's for the model
-/// the provider answered with, else for the model asked for.
-fn rates_of(rec: &Record, deployment: Option<&Deployment>) -> Option<Rates> {
-    let requested = rec.requested_model.as_deref();
-    if let Some(d) = deployment {
-        return d.rates_for(requested.unwrap_or(&d.model));
-    }
-    [rec.response_model.as_deref(), requested]
-        .into_iter()
-        .flatten()
-        .find_map(|m| lookup(m, None))
-        .map(|m| m.rates)
 }
 
 #[cfg(test)]
