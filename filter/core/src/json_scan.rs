@@ -34,6 +34,8 @@ pub enum ScanState {
     Malformed,
 }
 
+/// The capture arena's first reservation (bounded by nothing else: 512 bytes per exchange).
+const FIRST_ARENA_BYTES: usize = 512;
 /// Deepest nesting accepted. Bounds the bracket stack to 512 bits; deeper input is Malformed.
 const MAX_DEPTH: usize = 512;
 /// Path segments are tracked in `u64` bitmasks, one bit per path.
@@ -851,8 +853,13 @@ impl JsonScanner {
         if self.active == 0 {
             return;
         }
+        // The first capture reserves what a typical document's captures take in all (a usage
+        // object, a model, an id), rather than doubling up to it from 8 bytes.
+        let want = span
+            .len()
+            .max(FIRST_ARENA_BYTES.saturating_sub(self.arena.capacity()));
         if head.saturating_add(span.len()) > self.arena_limit
-            || self.arena.try_reserve(span.len()).is_err()
+            || self.arena.try_reserve(want).is_err()
         {
             // Past the limit (unreachable by the accounting in `arena_limit`'s doc) or out of
             // memory: give up these captures rather than abort the VM.
