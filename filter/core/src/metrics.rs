@@ -924,6 +924,12 @@ impl Metrics {
         self.admission = admission;
     }
 
+    /// The VM's one cache of API-key hashes (SHA-256 is the dearest thing a request computes):
+    /// spend, alerting and logging hash through it too.
+    pub fn key_hasher(&mut self) -> &mut KeyHasher {
+        &mut self.hasher
+    }
+
     /// Records a finished exchange. Returns its outcome for the deployment health model
     /// ([`crate::health`]), which the coordinator turns into `litellm_deployment_state` and
     /// cooldowns; `None` when the client left before any answer (that says nothing about the

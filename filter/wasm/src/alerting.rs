@@ -26,7 +26,6 @@ use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
 use llm_telemetry_core::health::HealthUpdate;
-use llm_telemetry_core::identity::KeyHasher;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -73,7 +72,6 @@ pub struct Alerting {
     uid: String,
     tracker: HangingTracker,
     reported_evictions: u64,
-    hasher: KeyHasher,
     engine: Option<AlertEngine>,
     last_tick_ms: u64,
     /// Callout token → (engine id, dispatch time, destination id for logs).
@@ -134,7 +132,6 @@ pub fn configure(config: &Config) -> Option<Alerting> {
         leader_key,
         tracker,
         reported_evictions: 0,
-        hasher: KeyHasher::new(config.limits.max_tracked_keys),
         engine: None,
         last_tick_ms: 0,
         tokens: HashMap::new(),
@@ -445,7 +442,7 @@ impl Request {
             return;
         }
         let rec = exchange.record();
-        let facts = hanging_facts(rec, &s.config, &mut a.hasher);
+        let facts = hanging_facts(rec, &s.config, s.metrics.key_hasher());
         a.tracker.start(self.id, facts.start_ms, facts);
         self.tracked = true;
     }
@@ -466,7 +463,7 @@ impl Request {
         if record.client_left || !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
-        let facts = request_facts(record, &s.config, &a.cfg, &mut a.hasher);
+        let facts = request_facts(record, &s.config, &a.cfg, s.metrics.key_hasher());
         a.enqueue(&AlertEvent::RequestFinished(facts));
     }
 }

@@ -322,8 +322,10 @@ impl Http {
         }
         let shared = self.shared.as_ref()?;
         let mut s = shared.try_borrow_mut().ok()?;
+        let s = &mut *s;
         let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap_or(0);
-        s.spend.refusal(config, exchange.record(), now_ms)
+        s.spend
+            .refusal(config, exchange.record(), &mut s.metrics, now_ms)
     }
 }
 
@@ -518,7 +520,7 @@ impl HttpContext for Http {
         }
         self.alert.finished(s, &record);
         if let (Some(log), Some(l)) = (self.log.take(), s.logging.as_mut()) {
-            l.finished(log, &record, &config);
+            l.finished(log, &record, &config, s.metrics.key_hasher());
         }
     }
 }

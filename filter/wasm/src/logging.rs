@@ -33,7 +33,6 @@ const TOKEN_GRACE_MS: u64 = 10_000;
 /// One VM's logging (absent when the configuration asks for nothing: then nothing here runs).
 pub struct VmLogging {
     engine: Logging,
-    hasher: KeyHasher,
     /// Callout token → (the body it carries, when it was sent).
     tokens: HashMap<u32, (LogCallout, u64)>,
     metric_ids: HashMap<String, u32>,
@@ -66,7 +65,6 @@ pub fn configure(config: &Config, root_context_id: u32) -> Option<VmLogging> {
     seed.extend(abi::random_words::<4>());
     Some(VmLogging {
         engine: Logging::new(settings.clone(), &seed),
-        hasher: KeyHasher::new(config.limits.max_tracked_keys),
         tokens: HashMap::new(),
         metric_ids: HashMap::new(),
         warned: HashSet::new(),
@@ -89,8 +87,14 @@ impl VmLogging {
     }
 
     /// `on_log`: encodes and queues the finished request, sets its filter-state entries.
-    pub fn finished(&mut self, log: RequestLog, rec: &Record, config: &Config) {
-        let entries = log.finish(&mut self.engine, rec, config, &mut self.hasher, now_ms());
+    pub fn finished(
+        &mut self,
+        log: RequestLog,
+        rec: &Record,
+        config: &Config,
+        hasher: &mut KeyHasher,
+    ) {
+        let entries = log.finish(&mut self.engine, rec, config, hasher, now_ms());
         for (name, value) in entries {
             if let Err(e) = abi::set_filter_state(name, value.as_bytes()) {
                 log::debug!("llm-telemetry: could not set filter state {name} ({e:?})");

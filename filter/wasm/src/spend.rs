@@ -58,14 +58,21 @@ impl Spend {
             }
         }
         Spend {
-            worker: WorkerSpend::new(config),
+            worker: WorkerSpend::new(),
         }
     }
 
     /// At request headers: the refusal to answer instead of forwarding, if a budget says so.
-    pub fn refusal(&mut self, config: &Config, rec: &Record, now_ms: i64) -> Option<Refusal> {
+    pub fn refusal(
+        &mut self,
+        config: &Config,
+        rec: &Record,
+        metrics: &mut Metrics,
+        now_ms: i64,
+    ) -> Option<Refusal> {
+        let hasher = metrics.key_hasher();
         self.worker
-            .refusal(&config.spend, &HostStore, rec, config, now_ms)
+            .refusal(&config.spend, &HostStore, rec, config, hasher, now_ms)
     }
 
     /// At `on_log`, before the metrics see the record: prices it and adds its cost; the alerts
@@ -78,9 +85,10 @@ impl Spend {
         now_ms: i64,
         mut enqueue: impl FnMut(&AlertEvent),
     ) {
+        let hasher = metrics.key_hasher();
         let done = self
             .worker
-            .finished(&config.spend, &mut HostStore, rec, config, now_ms);
+            .finished(&config.spend, &mut HostStore, rec, config, hasher, now_ms);
         let time_ms = u64::try_from(now_ms).unwrap_or(0);
         if let Some((model, error_message)) = done.untracked {
             metrics.count_own_counter(UNTRACKED, &[], 1);

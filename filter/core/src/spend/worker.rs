@@ -157,9 +157,9 @@ pub struct Finished {
 }
 
 /// One VM's spend state.
+#[derive(Default)]
 pub struct WorkerSpend {
     pending: PendingSpend,
-    hasher: KeyHasher,
     holders: HashMap<String, GaugeHolder>,
     /// The built-in table's answer per model name (a lookup tries up to six spellings of the
     /// name): a VM sees few models, each priced once. Cleared when full.
@@ -170,14 +170,9 @@ pub struct WorkerSpend {
 const MAX_CACHED_MODELS: usize = 256;
 
 impl WorkerSpend {
-    /// Spend state for a VM of `config`.
-    pub fn new(config: &Config) -> WorkerSpend {
-        WorkerSpend {
-            pending: PendingSpend::default(),
-            hasher: KeyHasher::new(config.limits.max_tracked_keys),
-            holders: HashMap::new(),
-            table_rates: HashMap::new(),
-        }
+    /// A VM's spend state, empty.
+    pub fn new() -> WorkerSpend {
+        WorkerSpend::default()
     }
 
     /// The rates of a finished request: its deployment's, else the built-in table's for the
@@ -214,12 +209,13 @@ impl WorkerSpend {
         store: &S,
         rec: &Record,
         config: &Config,
+        hasher: &mut KeyHasher,
         now_ms: i64,
     ) -> Option<(u16, String)> {
         if !settings.enforce_budgets || !settings.has_budgets() {
             return None;
         }
-        let who = Who::of(rec, config, None, &mut self.hasher, false);
+        let who = Who::of(rec, config, None, hasher, false);
         let refused = refusal(settings, store, &who.identity(), now_ms)?;
         let status = settings.budget_exceeded_status;
         Some((status, refused.body(status)))
@@ -232,6 +228,7 @@ impl WorkerSpend {
         store: &mut S,
         rec: &mut Record,
         config: &Config,
+        hasher: &mut KeyHasher,
         now_ms: i64,
     ) -> Finished {
         let mut out = Finished::default();
@@ -263,7 +260,7 @@ impl WorkerSpend {
             .service_tier
             .as_deref()
             .map_or(Tier::Standard, Tier::from_service_tier);
-        let who = Who::of(rec, config, deployment, &mut self.hasher, true);
+        let who = Who::of(rec, config, deployment, hasher, true);
         let spent = record(
             settings,
             store,
@@ -347,6 +344,10 @@ mod tests {
     use crate::spend::store::fake::FakeStore;
     use crate::usage::Usage;
 
+    fn hasher() -> KeyHasher {
+        KeyHasher::new(16)
+    }
+
     const CONFIG: &str = r#"{
       "model_list": [
         {"model_name": "cheap", "litellm_params": {"model": "openai/gpt-4o-mini",
@@ -381,21 +382,24 @@ mod tests {
         let config = parse(CONFIG.as_bytes(), &|_| None).unwrap().config;
         let s = &config.spend;
         let mut store = FakeStore::default();
-        let mut w = WorkerSpend::new(&config);
+        let mut w = WorkerSpend::new();
         let now = 1_796_216_891_000;
         let mut alerts = Vec::new();
         // 10 × 1e-6 + 5 × 2e-6 = 2e-5 USD per request: the third reaches 6e-5 ≥ 5e-5.
         for _ in 0..3 {
-            assert_eq!(w.refusal(s, &store, &request("cheap"), &config, now), None);
+            assert_eq!(
+                w.refusal(s, &store, &request("cheap"), &config, &mut hasher(), now),
+                None
+            );
             let mut rec = request("cheap");
-            let f = w.finished(s, &mut store, &mut rec, &config, now);
+            let f = w.finished(s, &mut store, &mut rec, &config, &mut hasher(), now);
             assert_eq!(rec.cost_pico, Some(20_000_000));
             assert_eq!((f.untracked, f.lost), (None, 0));
             alerts.extend(f.alerts.into_iter().map(|(k, _)| k));
         }
         assert!(alerts.contains(&BudgetAlertKind::TokenBudget));
         let (status, body) = w
-            .refusal(s, &store, &request("cheap"), &config, now)
+            .refusal(s, &store, &request("cheap"), &config, &mut hasher(), now)
             .unwrap();
         assert_eq!(status, 429);
         assert_eq!(
@@ -467,8 +471,8 @@ mod tests {
         let r = c.deployments[0].rates.as_ref().unwrap();
         let mut rec = request("m");
         rec.caller.api_key = None;
-        let mut w = WorkerSpend::new(&c);
-        w.finished(s, &mut FakeStore::default(), &mut rec, &c, 0);
+        let mut w = WorkerSpend::new();
+        w.finished(s, &mut FakeStore::default(), &mut rec, &c, &mut hasher(), 0);
         assert_eq!(rec.cost_pico, Some(10 * 1_000_000 + 5 * 2_000_000));
         assert!(!r.is_empty());
     }
@@ -478,9 +482,9 @@ mod tests {
         let config = parse(CONFIG.as_bytes(), &|_| None).unwrap().config;
         let s = &config.spend;
         let mut store = FakeStore::default();
-        let mut w = WorkerSpend::new(&config);
+        let mut w = WorkerSpend::new();
         let mut rec = request("unpriced");
-        let f = w.finished(s, &mut store, &mut rec, &config, 0);
+        let f = w.finished(s, &mut store, &mut rec, &config, &mut hasher(), 0);
         let (model, message) = f.untracked.unwrap();
         assert_eq!(model, "my-own-model");
         assert!(message.starts_with(
@@ -490,19 +494,19 @@ mod tests {
         let mut failed = request("cheap");
         failed.status = 500;
         assert_eq!(
-            w.finished(s, &mut store, &mut failed, &config, 0),
+            w.finished(s, &mut store, &mut failed, &config, &mut hasher(), 0),
             Finished::default()
         );
         let mut no_usage = request("cheap");
         no_usage.usage = None;
         assert_eq!(
-            w.finished(s, &mut store, &mut no_usage, &config, 0),
+            w.finished(s, &mut store, &mut no_usage, &config, &mut hasher(), 0),
             Finished::default()
         );
         assert!(store.entries.is_empty());
         // Without a model_list entry the built-in table prices the model.
         let mut table = request("gpt-4o-mini-2024-07-18");
-        w.finished(s, &mut store, &mut table, &config, 0);
+        w.finished(s, &mut store, &mut table, &config, &mut hasher(), 0);
         assert_eq!(table.cost_pico, Some(10 * 150_000 + 5 * 600_000));
     }
 }

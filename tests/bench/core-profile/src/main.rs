@@ -11,7 +11,6 @@
 use llm_telemetry_core::catalogue::Kind;
 use llm_telemetry_core::config;
 use llm_telemetry_core::exchange::{Exchange, Headers};
-use llm_telemetry_core::identity::KeyHasher;
 use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::logging::Logging;
 use llm_telemetry_core::metrics::{Metrics, StatSink};
@@ -76,14 +75,13 @@ impl SharedStore for Store {
     }
 }
 
-/// What the adapter keeps per VM beside the metrics: spend, logging (the `x-litellm-*`
-/// headers, on by default) and logging's key hasher.
+/// What the adapter keeps per VM beside the metrics (which hold the VM's key hasher): spend
+/// and logging (the `x-litellm-*` headers, on by default).
 struct Vm {
     metrics: Metrics,
     spend: WorkerSpend,
     store: Store,
     logging: Option<Logging>,
-    hasher: KeyHasher,
 }
 
 /// One exchange, callback by callback as Envoy drives the adapter (filter/wasm/src/lib.rs).
@@ -124,14 +122,19 @@ fn exchange(input: &Input, vm: &mut Vm, now: u64) {
     }
     if let Some(mut record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
         let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
-        black_box(
-            vm.spend
-                .finished(&config.spend, &mut vm.store, &mut record, config, now_ms),
-        );
+        let hasher = vm.metrics.key_hasher();
+        black_box(vm.spend.finished(
+            &config.spend,
+            &mut vm.store,
+            &mut record,
+            config,
+            hasher,
+            now_ms,
+        ));
         black_box(vm.metrics.record(&record, config, record.end_ns));
         if let (Some(log), Some(l)) = (log, vm.logging.as_mut()) {
             let ms = u64::try_from(now_ms).unwrap_or(0);
-            black_box(log.finish(l, &record, config, &mut vm.hasher, ms));
+            black_box(log.finish(l, &record, config, vm.metrics.key_hasher(), ms));
         }
     }
 }
@@ -145,17 +148,20 @@ fn run(input: &Input, n: u64) {
         settings.response_headers || settings.filter_state || !settings.destinations.is_empty();
     let mut vm = Vm {
         metrics: Metrics::new(config),
-        spend: WorkerSpend::new(config),
+        spend: WorkerSpend::new(),
         store: Store::default(),
         logging: logging_on.then(|| Logging::new(settings.clone(), &[1, 2, 3, 4, 5, 6])),
-        hasher: KeyHasher::new(config.limits.max_tracked_keys),
     };
     let mut sink = Sink(0);
     // Series defined on the first flush, as after the bench's warm-up.
     exchange(input, &mut vm, 1_700_000_000_000_000_000);
     vm.metrics.flush(&mut sink);
     for i in 0..n {
-        exchange(input, &mut vm, 1_700_000_001_000_000_000 + i * 1_000_000_000);
+        exchange(
+            input,
+            &mut vm,
+            1_700_000_001_000_000_000 + i * 1_000_000_000,
+        );
         // The host flushes once a second; at a few thousand requests a second that is rare.
         if i % 1000 == 999 {
             vm.metrics.flush(&mut sink);
