@@ -111,6 +111,14 @@ impl LabelValue<'_> {
     }
 }
 
+/// A finished request worked out once ([`Metrics::resolve`]): what every reader of it shares.
+pub struct Resolution<'a> {
+    /// The `model_list` deployment that served it, if any.
+    pub deployment: Option<&'a Deployment>,
+    /// Its label values, whole.
+    pub labels: LabelValues<'a>,
+}
+
 /// Label values of one request, before interning, in [`Label`] order, then the custom labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelValues<'a> {
@@ -935,6 +943,13 @@ impl Metrics {
     /// cooldowns; `None` when the client left before any answer (that says nothing about the
     /// deployment). `now_ns` is the finish time.
     pub fn record(&mut self, rec: &Record, config: &Config, now_ns: u64) -> Option<Outcome> {
+        let resolution = self.resolve(rec, config);
+        self.record_resolved(rec, &resolution, config, now_ns)
+    }
+
+    /// Works a finished request out once, for every reader of it (metrics, alerts, logs): its
+    /// deployment and its label values, in full, through this VM's key hasher and caches.
+    pub fn resolve<'a>(&mut self, rec: &'a Record, config: &'a Config) -> Resolution<'a> {
         let upstream_host = rec.upstream_address.as_deref();
         let deployment = rec
             .requested_model
@@ -947,10 +962,39 @@ impl Metrics {
             config,
             deployment,
             &mut self.hasher,
-            self.max_value_bytes,
+            usize::MAX,
             &mut self.cache,
         );
-        let series = self.series_for(&labels);
+        Resolution { deployment, labels }
+    }
+
+    /// [`Metrics::record`] of a request already [resolved](Metrics::resolve). Label values are
+    /// cut to `max_label_value_bytes` here (alerts and logs read them whole).
+    pub fn record_resolved(
+        &mut self,
+        rec: &Record,
+        resolution: &Resolution,
+        config: &Config,
+        now_ns: u64,
+    ) -> Option<Outcome> {
+        let deployment = resolution.deployment;
+        let max = self.max_value_bytes;
+        let long = |v: &LabelValue| v.len() > max;
+        let full = &resolution.labels;
+        let cut;
+        let labels = if full.values.iter().chain(&full.custom).any(long) {
+            let mut c = full.clone();
+            for v in c.values.iter_mut().chain(c.custom.iter_mut()) {
+                if v.len() > max {
+                    v.truncate(max);
+                }
+            }
+            cut = c;
+            &cut
+        } else {
+            full
+        };
+        let series = self.series_for(labels);
         // Every request updates its series (at least the total), so it is marked once here.
         self.touch(series);
         let ok = rec.succeeded();
@@ -1028,20 +1072,20 @@ impl Metrics {
         // Written whatever the status and including 0: the 429 with 0 remaining is the moment
         // an operator most needs to see (LiteLLM drops it).
         if let Some(n) = rl.remaining_requests {
-            self.gauge(RemainingRequests, &labels, n);
+            self.gauge(RemainingRequests, labels, n);
         }
         if let Some(n) = rl.remaining_tokens {
-            self.gauge(RemainingTokens, &labels, n);
+            self.gauge(RemainingTokens, labels, n);
         }
         // The configured limits only, on a success, as LiteLLM's
         // `_set_deployment_tpm_rpm_limit_metrics` (the upstream's `x-ratelimit-limit-*` headers
         // say what the provider allows the key, not what the deployment is configured to take).
         if ok {
             if let Some(n) = deployment.and_then(|d| d.rpm) {
-                self.gauge(DeploymentRpmLimit, &labels, n);
+                self.gauge(DeploymentRpmLimit, labels, n);
             }
             if let Some(n) = deployment.and_then(|d| d.tpm) {
-                self.gauge(DeploymentTpmLimit, &labels, n);
+                self.gauge(DeploymentTpmLimit, labels, n);
             }
         }
         if rec.stream && rec.usage.is_none() && rec.status != 0 && ok {

@@ -723,3 +723,34 @@ fn limit_gauges_are_the_configured_limits_and_streams_have_no_overhead() {
         "{overhead:?}"
     );
 }
+
+/// One resolution serves every reader: the metrics cut a long value to
+/// `max_label_value_bytes`, the resolution (what alerts and logs read) keeps it whole, and
+/// recording through it gives the same stats as `record`.
+#[test]
+fn one_resolution_is_cut_for_the_metrics_only() {
+    use llm_telemetry_core::catalogue::Label;
+    let config = parse(r#"{"telemetry_settings": {"max_label_value_bytes": 8}}"#);
+    let mut rec = chat_record(200);
+    rec.caller.user_agent = Some("agent-with-a-long-name".into());
+    let mut direct = Metrics::new(&config);
+    direct.record(&rec, &config, rec.end_ns);
+    let mut shared = Metrics::new(&config);
+    let resolution = shared.resolve(&rec, &config);
+    assert_eq!(
+        resolution.labels.get(Label::UserAgent),
+        "agent-with-a-long-name"
+    );
+    shared.record_resolved(&rec, &resolution, &config, rec.end_ns);
+    let (mut a, mut b) = (Recorder::default(), Recorder::default());
+    direct.flush(&mut a);
+    shared.flush(&mut b);
+    assert_eq!(a.values, b.values);
+    let total = b.starting("litellm_proxy_total_requests_metric_total;");
+    assert_eq!(total.len(), 1);
+    assert!(
+        total[0].0.contains(";user_agent=agent-wi;"),
+        "{}",
+        total[0].0
+    );
+}

@@ -19,13 +19,14 @@ use crate::Shared;
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::alerts::callout::FROM_RECEIVER_HEADER;
 use llm_telemetry_core::alerts::{
-    callout_result, hanging_facts, leader, request_facts, AlertEngine, AlertEvent, AlertType,
-    AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
+    callout_result, hanging_facts, leader, resolved_request_facts, AlertEngine, AlertEvent,
+    AlertType, AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
 };
 use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Exchange, Record};
 use llm_telemetry_core::health::HealthUpdate;
+use llm_telemetry_core::metrics::Resolution;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -449,7 +450,7 @@ impl Request {
 
     /// The stream is over (`on_log`): stop tracking it and hand its facts to the leader when an
     /// alert rule may want them.
-    pub fn finished(&mut self, s: &mut Shared, record: &Record) {
+    pub fn finished(&mut self, s: &mut Shared, record: &Record, resolution: &Resolution) {
         if !self.on {
             return;
         }
@@ -463,7 +464,13 @@ impl Request {
         if record.client_left || !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
-        let facts = request_facts(record, &s.config, &a.cfg, s.metrics.key_hasher());
+        let facts = resolved_request_facts(
+            record,
+            &s.config,
+            &a.cfg,
+            resolution,
+            s.metrics.key_hasher(),
+        );
         a.enqueue(&AlertEvent::RequestFinished(facts));
     }
 }

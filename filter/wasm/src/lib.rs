@@ -512,15 +512,21 @@ impl HttpContext for Http {
                     a.enqueue(event);
                 }
             });
-        if let Some(outcome) = s.metrics.record(&record, &config, record.end_ns) {
+        // Worked out once (deployment, labels, key hash) for the metrics, alerts and logs.
+        let resolution = s.metrics.resolve(&record, &config);
+        let end_ns = record.end_ns;
+        if let Some(outcome) = s
+            .metrics
+            .record_resolved(&record, &resolution, &config, end_ns)
+        {
             s.health.note(outcome);
         }
         if config.limits.metrics_flush_interval_ms == 0 {
             s.flush_metrics();
         }
-        self.alert.finished(s, &record);
+        self.alert.finished(s, &record, &resolution);
         if let (Some(log), Some(l)) = (self.log.take(), s.logging.as_mut()) {
-            l.finished(log, &record, &config, s.metrics.key_hasher());
+            l.finished(log, &record, &resolution);
         }
     }
 }

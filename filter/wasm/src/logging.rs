@@ -18,9 +18,9 @@ use crate::host::{claim_once, fingerprint, now_ns};
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::{Headers, Record};
-use llm_telemetry_core::identity::KeyHasher;
 use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::logging::{LogCallout, Logging, LOGS_METRIC};
+use llm_telemetry_core::metrics::Resolution;
 
 fn now_ms() -> u64 {
     now_ns() / 1_000_000
@@ -87,14 +87,8 @@ impl VmLogging {
     }
 
     /// `on_log`: encodes and queues the finished request, sets its filter-state entries.
-    pub fn finished(
-        &mut self,
-        log: RequestLog,
-        rec: &Record,
-        config: &Config,
-        hasher: &mut KeyHasher,
-    ) {
-        let entries = log.finish(&mut self.engine, rec, config, hasher, now_ms());
+    pub fn finished(&mut self, log: RequestLog, rec: &Record, resolution: &Resolution) {
+        let entries = log.finish_resolved(&mut self.engine, rec, resolution, now_ms());
         for (name, value) in entries {
             if let Err(e) = abi::set_filter_state(name, value.as_bytes()) {
                 log::debug!("llm-telemetry: could not set filter state {name} ({e:?})");

@@ -17,7 +17,7 @@ use crate::config::{Config, Deployment};
 use crate::exchange::Record;
 use crate::identity::KeyHasher;
 use crate::labels::UNKNOWN;
-use crate::metrics::resolve_labels;
+use crate::metrics::{resolve_labels, Resolution};
 
 /// Unix milliseconds of a nanosecond time.
 fn ms(ns: u64) -> u64 {
@@ -83,6 +83,23 @@ pub fn request_facts(
 ) -> RequestFacts {
     let dep = deployment(rec, config);
     let labels = resolve_labels(rec, config, dep, hasher, usize::MAX);
+    let resolution = Resolution {
+        deployment: dep,
+        labels,
+    };
+    resolved_request_facts(rec, config, alerting, &resolution, hasher)
+}
+
+/// [`request_facts`] of a request the metrics already [resolved](crate::metrics::Metrics::resolve).
+pub fn resolved_request_facts(
+    rec: &Record,
+    config: &Config,
+    alerting: &AlertingConfig,
+    resolution: &Resolution,
+    hasher: &mut KeyHasher,
+) -> RequestFacts {
+    let dep = resolution.deployment;
+    let labels = &resolution.labels;
     let (key_alias, team_alias) = aliases(rec, config, hasher);
     let requested = rec.requested_model.clone().unwrap_or_default();
     // With provider prefix, as LiteLLM's `litellm_params.model`: a wildcard deployment

@@ -18,7 +18,7 @@ use crate::exchange::{Headers, Record};
 use crate::identity::KeyHasher;
 use crate::json_scan::{JsonScanner, ScanState};
 use crate::labels::UNKNOWN;
-use crate::metrics::resolve_labels;
+use crate::metrics::{resolve_labels, Resolution};
 use crate::spend::budget::Identity;
 use crate::spend::cost::cost;
 use crate::spend::prices::{lookup, Tier};
@@ -165,8 +165,28 @@ impl RequestLog {
         hasher: &mut KeyHasher,
         now_ms: u64,
     ) -> Vec<(&'static str, String)> {
-        // Response headers only (LiteLLM's default): nothing is encoded, so nothing is resolved,
-        // priced or parsed for it either.
+        if !logging.is_active() {
+            return Vec::new();
+        }
+        let dep = deployment(rec, config);
+        let resolution = Resolution {
+            deployment: dep,
+            labels: resolve_labels(rec, config, dep, hasher, usize::MAX),
+        };
+        self.finish_resolved(logging, rec, &resolution, now_ms)
+    }
+
+    /// [`RequestLog::finish`] of a request the metrics already
+    /// [resolved](crate::metrics::Metrics::resolve).
+    pub fn finish_resolved(
+        self,
+        logging: &mut Logging,
+        rec: &Record,
+        resolution: &Resolution,
+        now_ms: u64,
+    ) -> Vec<(&'static str, String)> {
+        // Response headers only (LiteLLM's default): nothing is encoded, so nothing is priced
+        // or parsed for it either.
         if !logging.is_active() {
             return Vec::new();
         }
@@ -198,8 +218,8 @@ impl RequestLog {
             .metadata
             .as_deref()
             .and_then(|m| serde_json::from_slice(m).ok());
-        let dep = deployment(rec, config);
-        let labels = resolve_labels(rec, config, dep, hasher, usize::MAX);
+        let dep = resolution.deployment;
+        let labels = &resolution.labels;
         let known = |l: Label| Some(labels.get(l)).filter(|v| *v != UNKNOWN && !v.is_empty());
         let provider = known(Label::ApiProvider);
         let litellm_model_name = known(Label::LitellmModelName);

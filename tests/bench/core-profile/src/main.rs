@@ -131,10 +131,14 @@ fn exchange(input: &Input, vm: &mut Vm, now: u64) {
             hasher,
             now_ms,
         ));
-        black_box(vm.metrics.record(&record, config, record.end_ns));
+        let resolution = vm.metrics.resolve(&record, config);
+        black_box(
+            vm.metrics
+                .record_resolved(&record, &resolution, config, record.end_ns),
+        );
         if let (Some(log), Some(l)) = (log, vm.logging.as_mut()) {
             let ms = u64::try_from(now_ms).unwrap_or(0);
-            black_box(log.finish(l, &record, config, vm.metrics.key_hasher(), ms));
+            black_box(log.finish_resolved(l, &record, &resolution, ms));
         }
     }
 }
