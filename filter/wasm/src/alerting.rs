@@ -35,8 +35,6 @@ use std::rc::Rc;
 const MAX_EVENTS_PER_TICK: usize = 4_096;
 /// Most dequeues per tick (bounds the leader's tick even when the queue was left to grow).
 const MAX_DEQUEUES_PER_TICK: usize = 65_536;
-/// A callout token with no callback after the callout timeout plus this is forgotten.
-const TOKEN_GRACE_MS: u64 = 10_000;
 /// The longest tick: the engine batches and retries on a one-second clock.
 const MAX_TICK_MS: u64 = 1_000;
 /// Alerting's work runs at most this often, however short the metrics' tick.
@@ -76,7 +74,7 @@ pub struct Alerting {
     engine: Option<AlertEngine>,
     last_tick_ms: u64,
     /// Callout token → (engine id, dispatch time, destination id for logs).
-    tokens: HashMap<u32, (u64, u64, Rc<str>)>,
+    tokens: HashMap<u32, (u64, Rc<str>)>,
     metric_ids: HashMap<String, u32>,
     warned: HashSet<String>,
 }
@@ -195,7 +193,7 @@ impl Alerting {
         for out in engine.on_tick(now) {
             self.dispatch(&mut engine, out, now);
         }
-        self.forget_lost_tokens(now);
+        self.forget_lost_tokens(&engine);
         self.flush_stats(&mut engine);
         self.engine = Some(engine);
     }
@@ -204,7 +202,7 @@ impl Alerting {
     /// answer means (the receiver's, or Envoy's own for a timeout or a connection that failed)
     /// is read from its headers, and from the body of Envoy's own replies.
     pub fn on_http_call_response(&mut self, token: u32, body_size: usize) {
-        let Some((id, _, destination)) = self.tokens.remove(&token) else {
+        let Some((id, destination)) = self.tokens.remove(&token) else {
             return;
         };
         let headers = HeaderPairs::fetch(abi::HTTP_CALL_RESPONSE_HEADERS);
@@ -349,8 +347,7 @@ impl Alerting {
         );
         match result {
             Ok(token) => {
-                self.tokens
-                    .insert(token, (out.id, now, d.id.as_str().into()));
+                self.tokens.insert(token, (out.id, d.id.as_str().into()));
             }
             Err(status) => {
                 if self.warned.insert(d.id.clone()) {
@@ -365,14 +362,10 @@ impl Alerting {
         }
     }
 
-    fn forget_lost_tokens(&mut self, now: u64) {
-        let limit = self
-            .cfg
-            .args
-            .callout_timeout_ms
-            .saturating_add(TOKEN_GRACE_MS);
-        self.tokens
-            .retain(|_, (_, sent, _)| now.saturating_sub(*sent) < limit);
+    /// Forgets the tokens of callouts the engine no longer awaits (it gave them up as lost, on
+    /// its one clock for that): a callback that still comes is then ignored.
+    fn forget_lost_tokens(&mut self, engine: &AlertEngine) {
+        self.tokens.retain(|_, (id, _)| engine.is_in_flight(*id));
     }
 
     fn flush_stats(&mut self, engine: &mut AlertEngine) {

@@ -234,6 +234,11 @@ impl Delivery {
         self.in_flight.len()
     }
 
+    /// Whether callout `id` is handed out and not yet settled (answered, or given up as lost).
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.in_flight.contains_key(&id)
+    }
+
     /// Queues a formatted Slack-format alert `text` for every destination of its type.
     pub fn enqueue(&mut self, cfg: &AlertingConfig, t: AlertType, text: &str, now_ms: u64) {
         let routes = cfg.route_indices(t);

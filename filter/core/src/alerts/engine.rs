@@ -262,6 +262,12 @@ impl AlertEngine {
         self.delivery.in_flight_len()
     }
 
+    /// Whether callout `id` is still awaited: the one clock for lost callbacks is the engine's
+    /// (the host forgets a token when its id is no longer in flight).
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.delivery.is_in_flight(id)
+    }
+
     /// Checks a budget (for the spend module) and, unless the same (event, id) was alerted within
     /// `budget_alert_ttl`, sends the generic webhook JSON at once (when `webhook` is on) and the
     /// Slack text through the batches (when `slack` is on). Returns the event alerted.

@@ -570,8 +570,10 @@ fn lost_callback_is_unconfirmed_and_never_resent() {
     finished(&mut e, at(500, T0), T0);
     let id = e.on_tick(T0 + 5_000)[0].id;
     assert!(e.on_tick(T0 + 10_999).is_empty());
+    assert!(e.is_in_flight(id));
     // 1 s timeout + 5 s grace: it may have arrived; a second copy would page twice.
     assert!(e.on_tick(T0 + 11_000).is_empty());
+    assert!(!e.is_in_flight(id));
     assert!(e.on_tick(T0 + 60_000).is_empty());
     assert_eq!(
         e.on_delivery_result(id, 200, T0 + 60_000),
