@@ -40,6 +40,8 @@ pub mod metrics;
 pub mod outbox;
 /// Anthropic, Gemini / Vertex AI and Bedrock responses read natively, with LiteLLM's semantics.
 pub mod providers;
+/// One finished request worked out once (deployment, identity, label values) for every reader.
+pub mod resolve;
 /// Which OpenAI-style (or provider-native) API a request path is.
 pub mod route;
 /// Spend and budgets: prices, cost per request, budget decisions, shared spend.
