@@ -3,7 +3,7 @@
 
     python envoy/litellm_config.py config.yaml > plugin.json
 
-The filter speaks LiteLLM's vocabulary (filter/core/src/config.rs), so the conversion mostly
+The filter speaks LiteLLM's vocabulary (filter/core/src/config/), so the conversion mostly
 copies: `model_list`, `litellm_settings`, `general_settings` and `router_settings` are kept as
 written (the filter reports what it cannot use), plus the filter's own `telemetry_settings`
 when the file has one (LiteLLM ignores that section). What changes:

@@ -29,7 +29,7 @@ FLUSH_MS = 100
 PREFIX = "llm-telemetry: invalid plugin configuration: "
 
 # (plugin config, the exact error config.rs reports). Messages copied from the filter's contract
-# (filter/core/src/config.rs): the JSON path, a colon, what is wrong.
+# (filter/core/src/config/): the JSON path, a colon, what is wrong.
 INVALID = [
     pytest.param({"telemetry_settings": {"max_series_per_metric": 0}},
                  "telemetry_settings.max_series_per_metric: expected a positive integer, got number 0",
