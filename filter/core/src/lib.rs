@@ -5,16 +5,10 @@
 
 /// LiteLLM-style alerting: rules, texts, batching, routing.
 pub mod alerts;
-/// Byte search eight bytes at a time.
-pub mod bytes;
 /// LiteLLM's metric families: names, types, label keys, buckets.
 pub mod catalogue;
 /// Plugin configuration in LiteLLM's vocabulary, validated and compiled once.
 pub mod config;
-/// Streaming gzip/deflate decoding of compressed response bodies, bounded memory.
-pub mod decode;
-/// Incremental AWS event-stream framer (Bedrock's streamed responses), zero-copy, CRC-checked.
-pub mod event_stream;
 /// One request/response exchange, from headers to the final record.
 pub mod exchange;
 /// The OpenTelemetry gen_ai metric vocabulary and its Prometheus names, as data.
@@ -23,12 +17,6 @@ pub mod gen_ai;
 pub mod health;
 /// API keys to `hashed_api_key`, and the identity table.
 pub mod identity;
-/// Incremental framer of a streamed top-level JSON array, element by element, zero-copy.
-pub mod json_array;
-/// Reads members, elements and counts of a small captured JSON value without allocating.
-pub mod json_object;
-/// Incremental JSON scanner that captures selected values without buffering the document.
-pub mod json_scan;
 /// Label values: escaping and encoding into Envoy stat names.
 pub mod labels;
 /// Per-request logging as LiteLLM does it: call ids, response headers, the standard logging
@@ -38,6 +26,11 @@ pub mod logging;
 pub mod metrics;
 /// Records queued in the VM, batched into POST bodies, retried, dropped and counted.
 pub mod outbox;
+/// The incremental parsers (SSE, JSON, AWS event stream, gzip), and the byte search under them.
+pub mod parsers;
+/// The parsers at their old paths (`crate::sse`, ...), as the rest of the crate and the fuzz
+/// targets name them.
+pub use parsers::{bytes, decode, event_stream, json_array, json_object, json_scan, spot, sse};
 /// Anthropic, Gemini / Vertex AI and Bedrock responses read natively, with LiteLLM's semantics.
 pub mod providers;
 /// One finished request worked out once (deployment, identity, label values) for every reader.
@@ -46,10 +39,6 @@ pub mod resolve;
 pub mod route;
 /// Spend and budgets: prices, cost per request, budget decisions, shared spend.
 pub mod spend;
-/// Spots a few keys in a JSON text and captures their values, for streamed events.
-pub mod spot;
-/// Incremental Server-Sent Events framer (WHATWG rules), zero-copy.
-pub mod sse;
 /// Token usage read from OpenAI-style usage objects.
 pub mod usage;
 

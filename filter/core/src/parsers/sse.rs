@@ -365,9 +365,10 @@ mod tests {
     use super::*;
     use crate::json_scan::{JsonScanner, ScanState};
 
-    const CHAT_USAGE: &[u8] = include_bytes!("../../../tests/fixtures/chat_stream_usage.sse");
-    const CHAT_NO_USAGE: &[u8] = include_bytes!("../../../tests/fixtures/chat_stream_no_usage.sse");
-    const RESPONSES: &[u8] = include_bytes!("../../../tests/fixtures/responses_stream.sse");
+    const CHAT_USAGE: &[u8] = include_bytes!("../../../../tests/fixtures/chat_stream_usage.sse");
+    const CHAT_NO_USAGE: &[u8] =
+        include_bytes!("../../../../tests/fixtures/chat_stream_no_usage.sse");
+    const RESPONSES: &[u8] = include_bytes!("../../../../tests/fixtures/responses_stream.sse");
 
     /// (event type, data) per dispatched event.
     type Events = Vec<(Vec<u8>, Vec<u8>)>;

@@ -885,16 +885,16 @@ mod tests {
     fn fixture(name: &str) -> &'static [u8] {
         match name {
             "chat_completion.json" => {
-                include_bytes!("../../../tests/fixtures/chat_completion.json")
+                include_bytes!("../../../../tests/fixtures/chat_completion.json")
             }
-            "completion.json" => include_bytes!("../../../tests/fixtures/completion.json"),
-            "embeddings.json" => include_bytes!("../../../tests/fixtures/embeddings.json"),
-            "responses.json" => include_bytes!("../../../tests/fixtures/responses.json"),
-            "error_429.json" => include_bytes!("../../../tests/fixtures/error_429.json"),
-            "error_500.json" => include_bytes!("../../../tests/fixtures/error_500.json"),
-            "malformed.json" => include_bytes!("../../../tests/fixtures/malformed.json"),
+            "completion.json" => include_bytes!("../../../../tests/fixtures/completion.json"),
+            "embeddings.json" => include_bytes!("../../../../tests/fixtures/embeddings.json"),
+            "responses.json" => include_bytes!("../../../../tests/fixtures/responses.json"),
+            "error_429.json" => include_bytes!("../../../../tests/fixtures/error_429.json"),
+            "error_500.json" => include_bytes!("../../../../tests/fixtures/error_500.json"),
+            "malformed.json" => include_bytes!("../../../../tests/fixtures/malformed.json"),
             "responses_stream.sse" => {
-                include_bytes!("../../../tests/fixtures/responses_stream.sse")
+                include_bytes!("../../../../tests/fixtures/responses_stream.sse")
             }
             other => panic!("unknown fixture {other}"),
         }

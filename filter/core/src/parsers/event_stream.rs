@@ -686,5 +686,5 @@ pub mod encode {
 }
 
 #[cfg(test)]
-#[path = "tests/event_stream.rs"]
+#[path = "../tests/event_stream.rs"]
 mod tests;

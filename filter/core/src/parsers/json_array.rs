@@ -297,7 +297,7 @@ mod tests {
     use super::*;
     use crate::test_support::{assert_split_invariant, pieces, Rng};
 
-    const GEMINI: &[u8] = include_bytes!("../../../tests/fixtures/gemini_stream.json");
+    const GEMINI: &[u8] = include_bytes!("../../../../tests/fixtures/gemini_stream.json");
 
     #[derive(Default)]
     struct Collect {

@@ -544,5 +544,5 @@ fn is_space(b: u8) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests/spot.rs"]
+#[path = "../tests/spot.rs"]
 mod tests;
