@@ -24,6 +24,8 @@ pub mod labels;
 pub mod logging;
 /// Turning a finished exchange into metric updates, aggregated per VM.
 pub mod metrics;
+/// OpenAI-style bodies: which member carries what, read into typed captures.
+pub mod openai;
 /// Records queued in the VM, batched into POST bodies, retried, dropped and counted.
 pub mod outbox;
 /// The incremental parsers (SSE, JSON, AWS event stream, gzip), and the byte search under them.
