@@ -6,9 +6,9 @@
 
 use llm_telemetry_core::config::{self, Config};
 use llm_telemetry_core::exchange::{Exchange, Headers, Record};
-use llm_telemetry_core::identity::KeyHasher;
 use llm_telemetry_core::logging::request::RequestLog;
 use llm_telemetry_core::logging::Logging;
+use llm_telemetry_core::metrics::Metrics;
 use llm_telemetry_core::route::classify;
 use serde_json::{json, Value};
 
@@ -83,8 +83,10 @@ fn run(
     let rec = ex
         .finish(3_500_000_000, Some("127.0.0.1:443".into()))
         .unwrap();
-    let mut hasher = KeyHasher::new(8);
-    let state = log.finish(&mut logging, &rec, cfg, &mut hasher, 3_500);
+    // Resolved as the adapter resolves it, by the metrics.
+    let mut metrics = Metrics::new(cfg);
+    let resolution = metrics.resolve(&rec, cfg);
+    let state = log.finish(&mut logging, &rec, &resolution, 3_500);
     (headers, rec, state)
 }
 

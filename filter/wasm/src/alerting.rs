@@ -19,8 +19,8 @@ use crate::Shared;
 use hashbrown::{HashMap, HashSet};
 use llm_telemetry_core::alerts::callout::FROM_RECEIVER_HEADER;
 use llm_telemetry_core::alerts::{
-    callout_result, hanging_facts, leader, resolved_request_facts, AlertEngine, AlertEvent,
-    AlertType, AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
+    callout_result, hanging_facts, leader, request_facts, AlertEngine, AlertEvent, AlertType,
+    AlertingConfig, CalloutResult, DeliveryOutcome, HangingTracker, Outgoing,
 };
 use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
@@ -457,7 +457,7 @@ impl Request {
         if record.client_left || !a.cfg.wants_request(record.outcome_status(), latency_ms) {
             return;
         }
-        let facts = resolved_request_facts(
+        let facts = request_facts(
             record,
             &s.config,
             &a.cfg,

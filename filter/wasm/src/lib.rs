@@ -317,7 +317,7 @@ impl Http {
     /// The budget refusal for a request whose headers `exchange` has read, if any.
     fn refusal(&self, config: &Config, exchange: &Exchange) -> Option<spend::Refusal> {
         // Most configurations enforce nothing: then not even the clock is read.
-        if !(config.spend.enforce_budgets && config.spend.has_budgets()) {
+        if !config.spend.may_refuse() {
             return None;
         }
         let shared = self.shared.as_ref()?;

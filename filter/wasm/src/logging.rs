@@ -88,7 +88,7 @@ impl VmLogging {
 
     /// `on_log`: encodes and queues the finished request, sets its filter-state entries.
     pub fn finished(&mut self, log: RequestLog, rec: &Record, resolution: &Resolution) {
-        let entries = log.finish_resolved(&mut self.engine, rec, resolution, now_ms());
+        let entries = log.finish(&mut self.engine, rec, resolution, now_ms());
         for (name, value) in entries {
             if let Err(e) = abi::set_filter_state(name, value.as_bytes()) {
                 log::debug!("llm-telemetry: could not set filter state {name} ({e:?})");

@@ -13,11 +13,11 @@ use serde_json::Value;
 use super::config::AlertingConfig;
 use super::event::{HangingFacts, RequestFacts};
 use crate::catalogue::Label;
-use crate::config::{Config, Deployment};
+use crate::config::Config;
 use crate::exchange::Record;
 use crate::identity::KeyHasher;
 use crate::labels::UNKNOWN;
-use crate::metrics::{resolve_labels, Resolution};
+use crate::metrics::Resolution;
 
 /// Unix milliseconds of a nanosecond time.
 fn ms(ns: u64) -> u64 {
@@ -66,32 +66,9 @@ fn wildcard_part<'a>(pattern: &str, name: &'a str) -> &'a str {
     }
 }
 
-fn deployment<'a>(rec: &Record, config: &'a Config) -> Option<&'a Deployment> {
-    let host = rec.upstream_address.as_deref();
-    rec.requested_model
-        .as_deref()
-        .and_then(|m| config.find_deployment(m, host))
-}
-
 /// The facts of a finished request. `messages_preview` is left out when the configuration
 /// redacts messages (it then never travels through the shared queue).
 pub fn request_facts(
-    rec: &Record,
-    config: &Config,
-    alerting: &AlertingConfig,
-    hasher: &mut KeyHasher,
-) -> RequestFacts {
-    let dep = deployment(rec, config);
-    let labels = resolve_labels(rec, config, dep, hasher, usize::MAX);
-    let resolution = Resolution {
-        deployment: dep,
-        labels,
-    };
-    resolved_request_facts(rec, config, alerting, &resolution, hasher)
-}
-
-/// [`request_facts`] of a request the metrics already [resolved](crate::metrics::Metrics::resolve).
-pub fn resolved_request_facts(
     rec: &Record,
     config: &Config,
     alerting: &AlertingConfig,
@@ -272,11 +249,17 @@ mod tests {
         }
     }
 
+    /// The facts of `rec`, resolved as the adapter resolves it (by the metrics).
+    fn facts_of(rec: &Record, config: &Config, alerting: &AlertingConfig) -> RequestFacts {
+        let mut metrics = crate::metrics::Metrics::new(config);
+        let resolution = metrics.resolve(rec, config);
+        request_facts(rec, config, alerting, &resolution, metrics.key_hasher())
+    }
+
     #[test]
     fn finished_request_resolved_like_the_metrics() {
         let (config, alerting) = setup(false);
-        let mut hasher = KeyHasher::new(8);
-        let f = request_facts(&record("gpt-err500", 500), &config, &alerting, &mut hasher);
+        let f = facts_of(&record("gpt-err500", 500), &config, &alerting);
         assert_eq!(
             (f.time_ms, f.start_ms, f.latency_ms, f.status),
             (3_500, 1_000, 2_500, 500)
@@ -300,7 +283,7 @@ mod tests {
             vec![("z".into(), "1".into()), ("a".into(), "2".into())]
         );
         // A wildcard deployment serves the requested model under its prefix.
-        let w = request_facts(&record("wild/x", 200), &config, &alerting, &mut hasher);
+        let w = facts_of(&record("wild/x", 200), &config, &alerting);
         assert_eq!(
             (w.litellm_model.as_str(), w.model.as_str()),
             ("openai/x", "x")
@@ -311,8 +294,7 @@ mod tests {
     #[test]
     fn redaction_keeps_messages_off_the_queue() {
         let (config, alerting) = setup(true);
-        let mut hasher = KeyHasher::new(8);
-        let f = request_facts(&record("gpt-err500", 500), &config, &alerting, &mut hasher);
+        let f = facts_of(&record("gpt-err500", 500), &config, &alerting);
         assert_eq!(f.messages_preview, None);
     }
 

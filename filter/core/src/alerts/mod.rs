@@ -85,7 +85,7 @@ pub use engine::{region_of, AlertEngine, AlertStats, DeliveryOutcome, Outgoing, 
 pub use event::{
     is_failure, is_outage_error, is_upstream_failure, AlertEvent, HangingFacts, RequestFacts,
 };
-pub use facts::{alerting_metadata, hanging_facts, request_facts, resolved_request_facts};
+pub use facts::{alerting_metadata, hanging_facts, request_facts};
 pub use hanging::HangingTracker;
 pub use route::{Destination, UrlError};
 pub use text::messages_preview;

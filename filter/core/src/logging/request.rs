@@ -13,12 +13,11 @@ use super::headers::HeaderValues;
 use super::payload::MODEL_PARAMETER_KEYS;
 use super::{LogInput, Logging};
 use crate::catalogue::Label;
-use crate::config::{Config, Deployment};
+use crate::config::Config;
 use crate::exchange::{Headers, Record};
-use crate::identity::KeyHasher;
 use crate::json_scan::{JsonScanner, ScanState};
 use crate::labels::UNKNOWN;
-use crate::metrics::{resolve_labels, Resolution};
+use crate::metrics::Resolution;
 use crate::spend::budget::Identity;
 use crate::spend::cost::cost;
 use crate::spend::prices::{lookup, Tier};
@@ -161,27 +160,6 @@ impl RequestLog {
         self,
         logging: &mut Logging,
         rec: &Record,
-        config: &Config,
-        hasher: &mut KeyHasher,
-        now_ms: u64,
-    ) -> Vec<(&'static str, String)> {
-        if !logging.is_active() {
-            return Vec::new();
-        }
-        let dep = deployment(rec, config);
-        let resolution = Resolution {
-            deployment: dep,
-            labels: resolve_labels(rec, config, dep, hasher, usize::MAX),
-        };
-        self.finish_resolved(logging, rec, &resolution, now_ms)
-    }
-
-    /// [`RequestLog::finish`] of a request the metrics already
-    /// [resolved](crate::metrics::Metrics::resolve).
-    pub fn finish_resolved(
-        self,
-        logging: &mut Logging,
-        rec: &Record,
         resolution: &Resolution,
         now_ms: u64,
     ) -> Vec<(&'static str, String)> {
@@ -301,11 +279,4 @@ impl RequestLog {
         };
         logging.on_finished(&input, now_ms)
     }
-}
-
-fn deployment<'a>(rec: &Record, config: &'a Config) -> Option<&'a Deployment> {
-    let host = rec.upstream_address.as_deref();
-    rec.requested_model
-        .as_deref()
-        .and_then(|m| config.find_deployment(m, host))
 }

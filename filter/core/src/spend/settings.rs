@@ -430,6 +430,12 @@ pub struct Holder<'a> {
 }
 
 impl SpendSettings {
+    /// Whether a request can be refused: budgets are enforced and some budget is configured
+    /// (else nothing at request headers needs the budgets, or even the clock).
+    pub fn may_refuse(&self) -> bool {
+        self.enforce_budgets && self.has_budgets()
+    }
+
     /// Whether any budget is configured (else no spend needs sharing between workers).
     pub fn has_budgets(&self) -> bool {
         !self.keys.is_empty()

@@ -212,7 +212,7 @@ impl WorkerSpend {
         hasher: &mut KeyHasher,
         now_ms: i64,
     ) -> Option<(u16, String)> {
-        if !settings.enforce_budgets || !settings.has_budgets() {
+        if !settings.may_refuse() {
             return None;
         }
         let who = Who::of(rec, config, None, hasher, false);

@@ -138,7 +138,7 @@ fn exchange(input: &Input, vm: &mut Vm, now: u64) {
         );
         if let (Some(log), Some(l)) = (log, vm.logging.as_mut()) {
             let ms = u64::try_from(now_ms).unwrap_or(0);
-            black_box(log.finish_resolved(l, &record, &resolution, ms));
+            black_box(log.finish(l, &record, &resolution, ms));
         }
     }
 }
