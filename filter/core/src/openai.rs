@@ -68,10 +68,11 @@ pub(crate) struct EventReader {
     /// Events whose data is neither a JSON object nor `[DONE]`, and lines of fields the SSE
     /// spec does not define: garbage inside the stream.
     garbage: u32,
-    /// First and last non-whitespace bytes of the current event's data (0: none yet), to tell a
-    /// JSON object (`{`…`}`) from garbage without parsing it.
-    first_byte: u8,
-    last_byte: u8,
+    /// First and last non-whitespace bytes of the current event's data (`None`: none yet; a NUL
+    /// byte is data like any other), to tell a JSON object (`{`…`}`) from garbage without
+    /// parsing it.
+    first_byte: Option<u8>,
+    last_byte: Option<u8>,
     done: bool,
     /// Whether the current event may still announce an error (see [`EventReader::spot`]).
     announce_open: bool,
@@ -83,13 +84,11 @@ pub(crate) struct EventReader {
 
 impl SseSink for EventReader {
     fn data(&mut self, fragment: &[u8]) {
-        if self.first_byte == 0 {
-            if let Some(&b) = fragment.iter().find(|b| !b.is_ascii_whitespace()) {
-                self.first_byte = b;
-            }
+        if self.first_byte.is_none() {
+            self.first_byte = fragment.iter().copied().find(|b| !b.is_ascii_whitespace());
         }
         if let Some(&b) = fragment.iter().rfind(|b| !b.is_ascii_whitespace()) {
-            self.last_byte = b;
+            self.last_byte = Some(b);
         }
         if self.head_len < DONE.len() {
             // The fragment must be what `[DONE]` still lacks, or a prefix of it: a byte beyond
@@ -112,12 +111,12 @@ impl SseSink for EventReader {
         // An event that ended while it could still have been an announcement was not one.
         self.feed_held();
         self.announce_open = true;
-        let object = self.first_byte == b'{' && self.last_byte == b'}';
-        if self.head_len != DONE.len() && self.first_byte != 0 && !object {
+        let object = self.first_byte == Some(b'{') && self.last_byte == Some(b'}');
+        if self.head_len != DONE.len() && self.first_byte.is_some() && !object {
             self.garbage += 1;
         }
-        self.first_byte = 0;
-        self.last_byte = 0;
+        self.first_byte = None;
+        self.last_byte = None;
         if self.head_len == DONE.len() {
             self.done = true;
         } else {
@@ -343,8 +342,8 @@ impl EventReader {
             events: 0,
             malformed_events: 0,
             garbage: 0,
-            first_byte: 0,
-            last_byte: 0,
+            first_byte: None,
+            last_byte: None,
             done: false,
             announce_open: true,
             held: [0; ANNOUNCE_MAX],

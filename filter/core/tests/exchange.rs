@@ -556,3 +556,41 @@ fn an_unreadable_first_chunk_still_times_the_first_byte() {
     assert_eq!(rec.first_byte_ns, Some(2_500_000_000));
     assert!(!rec.stream_without_usage);
 }
+
+/// An event whose data starts with a NUL byte is garbage however the stream is cut (a NUL once
+/// read as "no data yet" made the whole stream look clean and a split one malformed).
+#[test]
+fn an_event_starting_with_a_nul_byte_is_garbage_at_every_split() {
+    let stream: &[u8] =
+        b"data: \0\0{\"id\":\"c\",\"choices\":[]}\n\ndata: {\"id\":\"c\",\"choices\":[]}\n\ndata: [DONE]\n\n";
+    for cut in 0..=stream.len() {
+        let (a, b) = stream.split_at(cut);
+        let (rec, _) = run(
+            "/v1/chat/completions",
+            STREAM_REQUEST,
+            200,
+            "text/event-stream",
+            &[a, b],
+            None,
+        );
+        assert_eq!(
+            rec.problems,
+            vec![BodyProblem::ResponseMalformedSse],
+            "cut at {cut}"
+        );
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    let (rec, _) = run(
+        "/v1/chat/completions",
+        STREAM_REQUEST,
+        200,
+        "text/event-stream",
+        &bytes,
+        None,
+    );
+    assert_eq!(
+        rec.problems,
+        vec![BodyProblem::ResponseMalformedSse],
+        "byte by byte"
+    );
+}
