@@ -58,4 +58,6 @@ def test_alert_text_equals_litellms(name, start_envoy, webhook):
         t.join(30)
     settle()
     got = [mask(r["json"]["text"]) for r in posts(webhook)]
-    assert got == recorded(name)
+    # The same texts, each once; not in order: each body is its own callout, and two callouts in
+    # flight at once (the minor then the major outage alert) may reach the receiver either way.
+    assert sorted(got) == sorted(recorded(name))
