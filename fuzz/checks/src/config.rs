@@ -5,7 +5,8 @@
 //! - the outcome is a function of the JSON value only: the same document re-serialized compact
 //!   or pretty-printed gives the same configuration or the same error (path and message);
 //! - an error's path names a place in the document: `config`, or a path whose parent exists (the
-//!   last step may be the missing required key);
+//!   last step may be the missing required key), or `env.NAME`, a variable the alerting settings
+//!   read;
 //! - no secret leaves: the master key, key-table `api_key`s, `environment_variables` values and
 //!   webhook URLs (and their paths, the credential of a Slack webhook) appear in no error message,
 //!   no warning and in no `Debug` output of the parsed configuration.
@@ -208,8 +209,13 @@ pub fn check(data: &[u8]) {
     }
     if let Err(e) = &outcome {
         let path = e.split(": ").next().unwrap_or_default();
+        // `env.NAME`: a variable the alerting settings read (`SLACK_WEBHOOK_URL`, `WEBHOOK_URL`),
+        // from the document's `environment_variables` or the VM's environment, named as such.
+        let variable = path
+            .strip_prefix("env.")
+            .is_some_and(|name| !name.is_empty() && !name.contains('.'));
         assert!(
-            has_ambiguous_keys(&doc) || parent_exists(&doc, path),
+            has_ambiguous_keys(&doc) || variable || parent_exists(&doc, path),
             "error path {path:?} is not in the document: {e}"
         );
     }
