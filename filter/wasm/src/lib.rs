@@ -6,9 +6,6 @@
 //! results, and a panic kills the VM inside Envoy (the worker then answers 503, or the filter is
 //! bypassed); even `hostcalls` panics on statuses it does not expect, so the calls that can fail
 //! go through `abi`. Every host error here is logged or ignored, never fatal to traffic.
-// Only a Wasm build talks to a host; natively the crate is empty so `cargo test --workspace`
-// links.
-#![cfg(target_family = "wasm")]
 
 mod abi;
 mod alerting;
@@ -17,6 +14,11 @@ mod health;
 mod host;
 mod logging;
 mod spend;
+// Natively the adapter runs against a fake host (its tests, `cargo test --workspace`).
+#[cfg(not(target_family = "wasm"))]
+pub mod fake_host;
+#[cfg(test)]
+mod tests;
 
 use host::{now_ns, property_string, HeaderPairs, HostStats};
 use llm_telemetry_core::config::{self, Config};

@@ -88,7 +88,9 @@ impl VmLogging {
 
     /// `on_log`: encodes and queues the finished request, sets its filter-state entries.
     pub fn finished(&mut self, log: RequestLog, rec: &Record, resolution: &Resolution) {
-        let entries = log.finish(&mut self.engine, rec, resolution, now_ms());
+        // The clock only for a log that is encoded (not for response headers alone).
+        let now = if self.engine.is_active() { now_ms() } else { 0 };
+        let entries = log.finish(&mut self.engine, rec, resolution, now);
         for (name, value) in entries {
             if let Err(e) = abi::set_filter_state(name, value.as_bytes()) {
                 log::debug!("llm-telemetry: could not set filter state {name} ({e:?})");
