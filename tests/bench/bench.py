@@ -580,7 +580,7 @@ def valgrind_run(cfg: Config, run: int, upstream_port: int, chunked_port: int, a
         time.sleep(args.idle)
         idle_ir, t = dump()
         res.idle_rate = idle_ir / (t - t_prev)
-        if cfg.key in ("c", "d"):
+        if cfg.key in ("c", "d", "x"):
             res.metric_requests = stat_sum(envoy, "litellm_proxy_total_requests_metric_total")
             res.metric_output_tokens = stat_sum(envoy, "litellm_output_tokens_metric_total")
         (work / "stats-final.txt").write_text(envoy.admin("/stats"))
@@ -806,6 +806,15 @@ def report(configs: dict[str, Config], results: list[ValgrindResult], native: di
             p(f"- the reading floor (r) alone: JSON request {fmt_delta(r_over['json'])}, "
               f"SSE event one per chunk {fmt_delta(r_event)}; c over it: JSON "
               f"{fmt_delta(over['json'] - r_over['json'])}, per event {fmt_delta(per_event - r_event)}")
+        x = first.get("x")
+        if x:
+            x_over = {w: x.per_request[w] - b.per_request[w] for w in WORKLOADS}
+            x_event = (x_over["sse_chunked"] - x_over["json"]) / events
+            alt = args.alt_wasm or args.wasm
+            p(f"- x ({x.config.title}; {alt.stat().st_size:,} bytes) over b: JSON request "
+              f"{fmt_delta(x_over['json'])}, SSE {fmt_delta(x_over['sse'])}, per event {fmt_delta(x_event)}; "
+              f"x - c: JSON {fmt_delta(x_over['json'] - over['json'])}, SSE {fmt_delta(x_over['sse'] - over['sse'])}, "
+              f"per event {fmt_delta(x_event - per_event)}")
         p("")
     # SSE vs JSON.
     p("Cost per KB of response body (sse - json, divided by the extra bytes):")
@@ -930,6 +939,12 @@ def main() -> int:
     ap.add_argument("--noop-wasm", type=Path, required=True)
     ap.add_argument("--reader-wasm", type=Path, help="the reading floor (configuration r)")
     ap.add_argument("--wasm", type=Path, default=REPO / "build" / "llm_telemetry.wasm")
+    ap.add_argument("--alt-wasm", type=Path, default=os.environ.get("BENCH_ALT_WASM") or None,
+                    help="another build of ours, measured as configuration x in the same run "
+                         "(an A/B of a build change; BENCH_ALT_WASM)")
+    ap.add_argument("--alt-config", default=os.environ.get("BENCH_ALT_CONFIG") or None,
+                    help="the plugin configuration (JSON) of configuration x, {} by default; with no "
+                         "--alt-wasm, x is our build under it (an A/B of a setting; BENCH_ALT_CONFIG)")
     ap.add_argument("--out", type=Path, default=REPO / ".run" / "bench")
     ap.add_argument("--n1", type=int, default=int(os.environ.get("BENCH_N1", 200)))
     ap.add_argument("--n2", type=int, default=int(os.environ.get("BENCH_N2", 800)))
@@ -983,6 +998,10 @@ def main() -> int:
         **({"r": Config("r", "reading floor", args.reader_wasm)} if args.reader_wasm else {}),
         "c": Config("c", "ours {}", args.wasm, {}),
         "d": Config("d", "ours example", args.wasm, json.loads((REPO / "examples" / "config.json").read_text())),
+        **({"x": Config("x", f"ours {args.alt_config or '{}'}"
+                            + (f", {args.alt_wasm.name}" if args.alt_wasm else ""),
+                        args.alt_wasm or args.wasm, json.loads(args.alt_config or "{}"))}
+           if args.alt_wasm or args.alt_config else {}),
     }
     log(f"output in {outdir}; SSE body {len(sse):,} bytes, {sse.count(b'data: ')} events")
     upstream = Envoy("upstream", upstream_config(json_path, sse_path), outdir, concurrency=2).start(timeout=60)
@@ -1054,7 +1073,7 @@ def headline(results: list[ValgrindResult], args, events: int) -> dict:
         out["reader_json_instructions_over_noop"] = round(over["json"])
         out["reader_sse_chunked_instructions_over_noop_per_event"] = round(
             (over["sse_chunked"] - over["json"]) / events)
-    for key, prefix in (("c", ""), ("d", "example_")):
+    for key, prefix in (("c", ""), ("d", "example_"), ("x", "alt_")):
         r = first.get(key)
         if not (r and b):
             continue

@@ -9,6 +9,9 @@
 #
 # Other knobs: BENCH_WARMUP (100), BENCH_IDLE (8 s), BENCH_JOBS (2 valgrind Envoys at once),
 # BENCH_WRK_SECONDS (5), BENCH_WRK_ROUNDS (2); `bench.py --help`.
+# An A/B in one run: configuration x is another build (BENCH_ALT_WASM=path) and/or our build
+# under another plugin configuration (BENCH_ALT_CONFIG='{"telemetry_settings": ...}'); add x to
+# BENCH_CONFIGS (e.g. b,c,x) and the report prints x against b and c.
 #
 # Output: a table on stdout and .run/bench/<timestamp>/results.md (not committed), the headline
 # figures in results.json (json_instructions_over_noop, sse_instructions_over_noop,

@@ -521,3 +521,37 @@ fn the_log_level_follows_envoys() {
     flush();
     assert_eq!(log::max_level(), log::LevelFilter::Warn);
 }
+
+/// Not a test: `PROFILE_REQUESTS=N` requests through the adapter, for callgrind (see
+/// `tests/bench/`): the whole of the VM's side, core and adapter, with symbols.
+#[test]
+#[ignore = "a profile, run by hand"]
+fn profile_requests() {
+    let n: usize = std::env::var("PROFILE_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let kind = std::env::var("PROFILE_KIND").unwrap_or_else(|_| "json".into());
+    assert!(start("{}"));
+    let one = |id: u32| {
+        let mut e = Exchange::chat(CHAT_REQUEST, CHAT_RESPONSE, "application/json");
+        if kind == "sse" {
+            e.response_headers = pairs(&[(":status", "200"), ("content-type", "text/event-stream")]);
+            e.chunks = events(CHAT_STREAM);
+        }
+        e.run(id);
+        host(|h| h.calls.clear());
+    };
+    for id in 0..20 {
+        one(100 + id);
+    }
+    flush();
+    profiled(n, &one);
+}
+
+#[inline(never)]
+fn profiled(n: usize, one: &dyn Fn(u32)) {
+    for id in 0..n {
+        one(1000 + u32::try_from(id).unwrap());
+    }
+}
