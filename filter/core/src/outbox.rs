@@ -266,6 +266,12 @@ impl Outbox {
         due
     }
 
+    /// Whether body `id` was handed out by [`Outbox::on_tick`] and not settled since (nor
+    /// timed out as lost).
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.bodies.iter().any(|b| b.id == id && b.in_flight)
+    }
+
     /// The text of body `id`, while it is pending.
     pub fn body(&self, id: u64) -> Option<&str> {
         self.bodies
@@ -455,6 +461,36 @@ mod tests {
             .into_iter()
             .map(|id| o.body(id).unwrap().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn a_body_is_in_flight_from_its_dispatch_until_settled_or_lost() {
+        let mut o = Outbox::new(limits(), Framing::Ndjson);
+        assert!(o.push("a".into(), 0));
+        let [id] = o.on_tick(5_000)[..] else {
+            panic!("one body due")
+        };
+        assert!(o.is_in_flight(id));
+        // A 503: waiting for its retry, not in flight.
+        assert_eq!(
+            o.on_result(id, 503, 5_100),
+            Settled::Retrying { at_ms: 6_100 }
+        );
+        assert!(!o.is_in_flight(id));
+        assert_eq!(o.on_tick(6_100), [id]);
+        assert!(o.is_in_flight(id));
+        // Its answer never comes: lost after the timeout and the grace, then retried.
+        assert!(o.on_tick(6_100 + 5_000 + CALLBACK_GRACE_MS - 1).is_empty());
+        assert!(o.is_in_flight(id));
+        assert!(o.on_tick(6_100 + 5_000 + CALLBACK_GRACE_MS).is_empty());
+        assert!(!o.is_in_flight(id));
+        assert_eq!(o.pending_bodies(), 1);
+        // Delivered: gone.
+        let at = 6_100 + 5_000 + CALLBACK_GRACE_MS + 2_000;
+        assert_eq!(o.on_tick(at), [id]);
+        assert_eq!(o.on_result(id, 200, at), Settled::Sent);
+        assert!(!o.is_in_flight(id));
+        assert!(!o.is_in_flight(id + 1));
     }
 
     #[test]

@@ -655,5 +655,10 @@ not_modelled!(
     proxy_call_foreign_function,
     proxy_done,
     proxy_get_metric,
-    proxy_set_effective_context,
 );
+
+/// The SDK sets the context a callout's answer belongs to (the root context that sent it).
+#[no_mangle]
+pub extern "C" fn proxy_set_effective_context(_context_id: u32) -> u32 {
+    gate("proxy_set_effective_context").unwrap_or(OK)
+}

@@ -26,15 +26,12 @@ fn now_ms() -> u64 {
     now_ns() / 1_000_000
 }
 
-/// A callout whose callback never came is forgotten this long after its timeout (Envoy always
-/// answers a root context's callout, with a 504 on timeout: this only bounds the map).
-const TOKEN_GRACE_MS: u64 = 10_000;
-
 /// One VM's logging (absent when the configuration asks for nothing: then nothing here runs).
 pub struct VmLogging {
     engine: Logging,
-    /// Callout token → (the body it carries, when it was sent).
-    tokens: HashMap<u32, (LogCallout, u64)>,
+    /// Callout token → the body it carries; kept while the outbox awaits that body (the outbox
+    /// alone times out a callout whose answer never came).
+    tokens: HashMap<u32, LogCallout>,
     metric_ids: HashMap<String, u32>,
     /// Destinations whose callouts Envoy refused, warned about once per VM.
     warned: HashSet<usize>,
@@ -105,15 +102,8 @@ impl VmLogging {
         for c in self.engine.on_tick(now) {
             self.dispatch(c, now);
         }
-        self.tokens.retain(|_, (c, sent)| {
-            let limit = self
-                .engine
-                .destinations()
-                .get(c.destination)
-                .map_or(0, |d| d.limits.callout_timeout_ms)
-                .saturating_add(TOKEN_GRACE_MS);
-            now.saturating_sub(*sent) < limit
-        });
+        let engine = &self.engine;
+        self.tokens.retain(|_, c| engine.is_in_flight(*c));
         self.flush_counters();
     }
 
@@ -128,7 +118,10 @@ impl VmLogging {
             callout.timeout_ms,
         ) {
             Ok(token) => {
-                self.tokens.insert(token, (c, now));
+                // A retry: an earlier attempt's token, if its answer still came, must not
+                // settle this one.
+                self.tokens.retain(|_, earlier| *earlier != c);
+                self.tokens.insert(token, c);
             }
             Err(e) => {
                 if self.warned.insert(c.destination) {
@@ -147,7 +140,7 @@ impl VmLogging {
 
     /// Root `on_http_call_response`: true when the token was one of logging's callouts.
     pub fn on_http_call_response(&mut self, token: u32) -> bool {
-        let Some((c, _)) = self.tokens.remove(&token) else {
+        let Some(c) = self.tokens.remove(&token) else {
             return false;
         };
         // Envoy's own 503 (connection failed) and 504 (timeout) count as no delivery, as any

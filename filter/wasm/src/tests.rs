@@ -24,6 +24,13 @@ extern "C" {
     fn proxy_on_response_headers(context_id: u32, num_headers: usize, end_of_stream: bool) -> u32;
     fn proxy_on_response_body(context_id: u32, body_size: usize, end_of_stream: bool) -> u32;
     fn proxy_on_log(context_id: u32);
+    fn proxy_on_http_call_response(
+        context_id: u32,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        num_trailers: usize,
+    );
     fn proxy_on_done(context_id: u32) -> bool;
     fn proxy_on_delete(context_id: u32);
 }
@@ -522,6 +529,66 @@ fn the_log_level_follows_envoys() {
     assert_eq!(log::max_level(), log::LevelFilter::Warn);
 }
 
+/// One tick `ms` later.
+fn tick_after(ms: u64) {
+    host(|h| h.now_ns += ms * 1_000_000);
+    // SAFETY: the SDK's export, on the root context.
+    unsafe { proxy_on_tick(ROOT) };
+}
+
+/// Envoy's answer to callout `token`.
+fn answer(token: u32, status: &str) {
+    host(|h| {
+        h.maps[6] = pairs(&[(":status", status)]);
+        h.buffers[4].clear();
+    });
+    // SAFETY: the SDK's export, as Envoy calls it for a callout the root context sent.
+    unsafe { proxy_on_http_call_response(ROOT, token, 1, 0, 0) };
+}
+
+#[test]
+fn a_lost_log_callout_is_retried_once_the_outbox_gives_up_on_it_and_its_late_answer_ignored() {
+    let _turn = serial();
+    assert!(start(
+        r#"{"environment_variables": {"GENERIC_LOGGER_ENDPOINT": "http://127.0.0.1:9/log"},
+            "litellm_settings": {"callbacks": ["generic_api"]},
+            "telemetry_settings": {"logging": {"flush_interval_seconds": 0.1, "max_retries": 2,
+                                               "retry_delay_seconds": 0, "callout_timeout_ms": 1000}}}"#
+    ));
+    Exchange::chat(CHAT_REQUEST, CHAT_RESPONSE, "application/json").run(2);
+    tick_after(200);
+    let first = host(|h| h.http_calls.clone());
+    assert_eq!(first.len(), 1, "the request's log, sent");
+    assert!(String::from_utf8_lossy(&first[0].body).contains(r#""model_group":"gpt-4o""#));
+    // No answer (a host that lost it): the outbox waits the timeout and its grace, then retries
+    // at once (no retry delay): in the same tick as it gave up on the first attempt.
+    for _ in 0..5 {
+        tick_after(1_000);
+    }
+    let calls = host(|h| h.http_calls.clone());
+    assert_eq!(calls.len(), 1, "still waiting");
+    tick_after(1_000);
+    let calls = host(|h| h.http_calls.clone());
+    assert_eq!(calls.len(), 2, "retried once");
+    assert_eq!(calls[1].body, calls[0].body);
+    // The lost attempt's answer, late (a 500): it settles nothing. The retry's answer delivers.
+    answer(1, "500");
+    answer(2, "200");
+    flush();
+    let sent = stats("llm_telemetry_logs_total");
+    let outcome = |o: &str| {
+        sent.iter()
+            .find(|s| s.contains(&format!(";outcome={o};")))
+            .map(|s| s.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(outcome("sent").as_deref(), Some("1"), "{sent:#?}");
+    assert_eq!(
+        outcome("failed_attempts").as_deref(),
+        Some("1"),
+        "{sent:#?}"
+    );
+}
+
 /// Not a test: `PROFILE_REQUESTS=N` requests through the adapter, for callgrind (see
 /// `tests/bench/`): the whole of the VM's side, core and adapter, with symbols.
 #[test]
@@ -536,7 +603,8 @@ fn profile_requests() {
     let one = |id: u32| {
         let mut e = Exchange::chat(CHAT_REQUEST, CHAT_RESPONSE, "application/json");
         if kind == "sse" {
-            e.response_headers = pairs(&[(":status", "200"), ("content-type", "text/event-stream")]);
+            e.response_headers =
+                pairs(&[(":status", "200"), ("content-type", "text/event-stream")]);
             e.chunks = events(CHAT_STREAM);
         }
         e.run(id);

@@ -248,6 +248,14 @@ impl Logging {
         }
     }
 
+    /// Whether `c` awaits its callout's answer (the host's token for it may be forgotten once
+    /// not: the outbox settled it, or timed it out as lost).
+    pub fn is_in_flight(&self, c: LogCallout) -> bool {
+        self.outboxes
+            .get(c.destination)
+            .is_some_and(|o| o.is_in_flight(c.body))
+    }
+
     /// Per destination, the counter increments since the previous call.
     pub fn take_counters(&mut self) -> Vec<(&str, OutboxCounters)> {
         self.settings
