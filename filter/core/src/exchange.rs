@@ -181,9 +181,6 @@ pub struct Record {
     /// The client went away before any response (Envoy: `downstream_remote_disconnect`): status
     /// [`CLIENT_CLOSED_REQUEST`], not the upstream's failure (no health change, no alert).
     pub client_left: bool,
-    /// What the request cost, pico-dollars (`None`: no price known, or spend not computed);
-    /// set by the host from `spend::request::record` before the metrics see the record.
-    pub cost_pico: Option<u64>,
 }
 
 /// The status of a request the client abandoned before any response: nginx's "client closed

@@ -33,11 +33,11 @@ use crate::exchange::Record;
 use crate::health::{HealthUpdate, Outcome};
 use crate::identity::KeyHasher;
 use crate::labels::{end_labels, push_label, OVERFLOW, UNKNOWN};
-use crate::resolve::resolve_into;
 /// What a request resolves to (defined in [`crate::resolve`]).
 pub use crate::resolve::{
     exception_class, resolve_labels, LabelCache, LabelValue, LabelValues, Resolution,
 };
+use crate::resolve::{resolve_into, Requester};
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -470,17 +470,23 @@ impl Metrics {
             .requested_model
             .as_deref()
             .and_then(|m| config.find_deployment(m, upstream_host));
+        let requester = Requester::of(rec, config, &mut self.hasher);
         let mut labels = LabelValues::unknown();
         resolve_into(
             &mut labels,
             rec,
             config,
             deployment,
-            &mut self.hasher,
+            &requester,
             usize::MAX,
             &mut self.cache,
         );
-        Resolution { deployment, labels }
+        Resolution {
+            deployment,
+            requester,
+            labels,
+            cost: None,
+        }
     }
 
     /// [`Metrics::record`] of a request already [resolved](Metrics::resolve). Label values are
@@ -519,7 +525,7 @@ impl Metrics {
             self.count(series, Requests, 1);
             self.count(series, DeploymentSuccessResponses, 1);
             self.count(series, DeploymentTotalRequests, 1);
-            if let Some(pico) = rec.cost_pico.filter(|c| *c > 0) {
+            if let Some(pico) = resolution.cost.map(|c| c.total()).filter(|c| *c > 0) {
                 self.count(series, Spend, pico);
             }
             if let Some(u) = &rec.usage {

@@ -10,6 +10,8 @@ use crate::identity::{KeyHasher, MASTER_KEY_LABEL, MASTER_KEY_USER};
 use crate::labels::{truncate_utf8, UNKNOWN};
 use crate::providers::detect_provider;
 use crate::route::NativeApi;
+use crate::spend::budget::Identity;
+use crate::spend::cost::Cost;
 use std::rc::Rc;
 
 /// One label value of a request. Resolving runs on every request, so values are borrowed from
@@ -58,8 +60,72 @@ impl LabelValue<'_> {
 pub struct Resolution<'a> {
     /// The `model_list` deployment that served it, if any.
     pub deployment: Option<&'a Deployment>,
+    /// Who sent it.
+    pub requester: Requester<'a>,
     /// Its label values, whole.
     pub labels: LabelValues<'a>,
+    /// Its price, once spend priced it: the `litellm_spend_metric` increment and the logged
+    /// `response_cost`, one figure.
+    pub cost: Option<Cost>,
+}
+
+/// Who sent a request: the key's hash, then for each field a trusted header over the key
+/// table. The one place that rule is written: the labels and the budgets both read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requester<'a> {
+    /// SHA-256 hex of the key (never the key).
+    pub hashed_api_key: Option<Rc<str>>,
+    pub key_alias: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub user_email: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub team_alias: Option<&'a str>,
+    pub org_id: Option<&'a str>,
+    pub org_alias: Option<&'a str>,
+    /// The trusted header's end user, else the body's `user` (known once the body was read).
+    pub end_user: Option<&'a str>,
+}
+
+impl<'a> Requester<'a> {
+    /// Who sent `rec`, as far as it has been read.
+    pub fn of(rec: &'a Record, config: &'a Config, hasher: &mut KeyHasher) -> Requester<'a> {
+        let caller = &rec.caller;
+        let headers = &caller.identity;
+        let hashed = caller.api_key.as_deref().map(|k| hasher.hash(k));
+        let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
+        let pick = |field: fn(&IdentityFields) -> &Option<String>| {
+            field(headers)
+                .as_deref()
+                .or_else(|| key_info.and_then(|k| field(k).as_deref()))
+        };
+        Requester {
+            key_alias: pick(|f| &f.api_key_alias),
+            user: pick(|f| &f.user),
+            user_email: pick(|f| &f.user_email),
+            team: pick(|f| &f.team),
+            team_alias: pick(|f| &f.team_alias),
+            org_id: pick(|f| &f.org_id),
+            org_alias: pick(|f| &f.org_alias),
+            end_user: headers.end_user.as_deref().or(rec.end_user.as_deref()),
+            hashed_api_key: hashed,
+        }
+    }
+
+    /// The borrowed form the budget decisions take, with the deployment's provider.
+    pub fn identity<'b>(&'b self, provider: Option<&'b str>) -> Identity<'b> {
+        Identity {
+            hashed_api_key: self.hashed_api_key.as_deref(),
+            key_alias: self.key_alias,
+            user_id: self.user,
+            user_email: self.user_email,
+            team_id: self.team,
+            team_alias: self.team_alias,
+            org_id: self.org_id,
+            org_alias: self.org_alias,
+            end_user: self.end_user,
+            provider,
+        }
+    }
 }
 
 /// Label values of one request, before interning, in [`Label`] order, then the custom labels.
@@ -277,12 +343,13 @@ pub fn resolve_labels<'a>(
 ) -> LabelValues<'a> {
     let mut v = LabelValues::unknown();
     let mut cache = LabelCache::default();
+    let requester = Requester::of(rec, config, hasher);
     resolve_into(
         &mut v,
         rec,
         config,
         deployment,
-        hasher,
+        &requester,
         max_value_bytes,
         &mut cache,
     );
@@ -296,40 +363,30 @@ pub(crate) fn resolve_into<'a>(
     rec: &'a Record,
     config: &'a Config,
     deployment: Option<&'a Deployment>,
-    hasher: &mut KeyHasher,
+    requester: &Requester<'a>,
     max_value_bytes: usize,
     cache: &mut LabelCache,
 ) {
     use LabelValue::{Borrowed, Owned, Shared, Static};
     let caller = &rec.caller;
-    let headers = &caller.identity;
-    // Identity: key hash, then the configured key table, then trusted headers.
-    let hashed = caller.api_key.as_deref().map(|k| hasher.hash(k));
-    let is_master = match (&hashed, &config.master_key_sha256) {
+    let is_master = match (&requester.hashed_api_key, &config.master_key_sha256) {
         (Some(h), Some(m)) => **h == **m,
         _ => false,
     };
-    let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
     if is_master {
         v.fixed(Label::HashedApiKey, MASTER_KEY_LABEL);
         v.fixed(Label::User, MASTER_KEY_USER);
-    } else if let Some(h) = hashed {
-        v.set(Label::HashedApiKey, Shared(h));
+    } else if let Some(h) = &requester.hashed_api_key {
+        v.set(Label::HashedApiKey, Shared(h.clone()));
     }
-    // A trusted header wins over the key table.
-    let pick = |field: fn(&IdentityFields) -> &Option<String>| {
-        field(headers)
-            .as_deref()
-            .or_else(|| key_info.and_then(|k| field(k).as_deref()))
-    };
     let fields = [
-        (Label::ApiKeyAlias, pick(|f| &f.api_key_alias)),
-        (Label::Team, pick(|f| &f.team)),
-        (Label::TeamAlias, pick(|f| &f.team_alias)),
-        (Label::User, pick(|f| &f.user)),
-        (Label::UserEmail, pick(|f| &f.user_email)),
-        (Label::OrgId, pick(|f| &f.org_id)),
-        (Label::OrgAlias, pick(|f| &f.org_alias)),
+        (Label::ApiKeyAlias, requester.key_alias),
+        (Label::Team, requester.team),
+        (Label::TeamAlias, requester.team_alias),
+        (Label::User, requester.user),
+        (Label::UserEmail, requester.user_email),
+        (Label::OrgId, requester.org_id),
+        (Label::OrgAlias, requester.org_alias),
     ];
     for (label, value) in fields {
         if let Some(value) = value {
@@ -338,7 +395,7 @@ pub(crate) fn resolve_into<'a>(
     }
     // LiteLLM reports end users only when explicitly enabled (cardinality).
     if config.end_user_tracking {
-        if let Some(eu) = headers.end_user.as_deref().or(rec.end_user.as_deref()) {
+        if let Some(eu) = requester.end_user {
             v.borrow(Label::EndUser, eu);
         }
     }

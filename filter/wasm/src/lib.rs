@@ -507,15 +507,21 @@ impl HttpContext for Http {
         let s = &mut *s;
         let config = s.config.clone();
         let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
+        // Worked out once (deployment, requester, labels) for spend, metrics, alerts and logs.
+        let mut resolution = s.metrics.resolve(&record, &config);
         let alerting = &mut s.alerting;
-        s.spend
-            .finished(&config, &mut record, &mut s.metrics, now_ms, |event| {
+        s.spend.finished(
+            &config,
+            &record,
+            &mut resolution,
+            &mut s.metrics,
+            now_ms,
+            |event| {
                 if let Some(a) = alerting.as_mut() {
                     a.enqueue(event);
                 }
-            });
-        // Worked out once (deployment, labels, key hash) for the metrics, alerts and logs.
-        let resolution = s.metrics.resolve(&record, &config);
+            },
+        );
         let end_ns = record.end_ns;
         if let Some(outcome) = s
             .metrics

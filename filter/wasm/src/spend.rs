@@ -11,7 +11,7 @@ use llm_telemetry_core::alerts::AlertEvent;
 use llm_telemetry_core::catalogue::own;
 use llm_telemetry_core::config::Config;
 use llm_telemetry_core::exchange::Record;
-use llm_telemetry_core::metrics::Metrics;
+use llm_telemetry_core::metrics::{Metrics, Resolution};
 use llm_telemetry_core::spend::store::{SetError, SharedStore, StoreError};
 use llm_telemetry_core::spend::worker::WorkerSpend;
 
@@ -80,15 +80,16 @@ impl Spend {
     pub fn finished(
         &mut self,
         config: &Config,
-        rec: &mut Record,
+        rec: &Record,
+        resolution: &mut Resolution,
         metrics: &mut Metrics,
         now_ms: i64,
         mut enqueue: impl FnMut(&AlertEvent),
     ) {
-        let hasher = metrics.key_hasher();
         let done = self
             .worker
-            .finished(&config.spend, &mut HostStore, rec, config, hasher, now_ms);
+            .finished(&config.spend, &mut HostStore, rec, resolution, now_ms);
+        resolution.cost = done.cost;
         let time_ms = u64::try_from(now_ms).unwrap_or(0);
         if let Some((model, error_message)) = done.untracked {
             metrics.count_own_counter(UNTRACKED, &[], 1);

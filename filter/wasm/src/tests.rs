@@ -589,6 +589,32 @@ fn a_lost_log_callout_is_retried_once_the_outbox_gives_up_on_it_and_its_late_ans
     );
 }
 
+#[test]
+fn the_logged_response_cost_is_the_spend_figure_from_the_deployments_own_prices() {
+    let _turn = serial();
+    assert!(start(
+        r#"{"environment_variables": {"GENERIC_LOGGER_ENDPOINT": "http://127.0.0.1:9/log"},
+            "model_list": [{"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o",
+                "input_cost_per_token": 0.001, "output_cost_per_token": 0.002}}],
+            "litellm_settings": {"callbacks": ["generic_api"]},
+            "telemetry_settings": {"logging": {"flush_interval_seconds": 0.1}}}"#
+    ));
+    Exchange::chat(CHAT_REQUEST, CHAT_RESPONSE, "application/json").run(2);
+    tick_after(200);
+    let calls = host(|h| h.http_calls.clone());
+    assert_eq!(calls.len(), 1);
+    let body = String::from_utf8_lossy(&calls[0].body).into_owned();
+    // 16 uncached prompt tokens at 0.001 and 10 completion tokens at 0.002 (the deployment's
+    // prices), 3 cached at gpt-4o's cache-read price (the table's, which the deployment does not
+    // override): 0.016 + 0.00000375 + 0.02. The table alone would say 0.00014375.
+    assert!(body.contains(r#""response_cost":0.03600375,"#), "{body}");
+    flush();
+    // The same figure in the spend counter (picodollars).
+    let spend = stats("litellm_spend_metric_picodollars_total");
+    assert_eq!(spend.len(), 1);
+    assert!(spend[0].ends_with(" 36003750000"), "{spend:?}");
+}
+
 /// Not a test: `PROFILE_REQUESTS=N` requests through the adapter, for callgrind (see
 /// `tests/bench/`): the whole of the VM's side, core and adapter, with symbols.
 #[test]

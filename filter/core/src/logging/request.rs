@@ -258,7 +258,9 @@ impl RequestLog {
             status: rec.outcome_status(),
             response_model: rec.response_model.as_deref(),
             usage: rec.usage,
-            cost: priced.as_ref().map(|(_, c)| *c),
+            // Spend's price when it priced the request (the deployment's own prices first):
+            // the log and `litellm_spend_metric` say one figure.
+            cost: resolution.cost.or(priced.as_ref().map(|(_, c)| *c)),
             requested_service_tier: None,
             served_service_tier: rec.service_tier.as_deref(),
             rate_limits: rec.rate_limits,

@@ -10,7 +10,8 @@
 
 use hashbrown::HashMap;
 
-use super::budget::{Budget, HolderKind, Identity};
+use super::budget::{Budget, HolderKind};
+use super::cost::Cost;
 use super::prices::{lookup, Rates, Tier};
 use super::request::{failed_tracking_message, gauges_now, record, refusal};
 use super::settings::SpendSettings;
@@ -20,96 +21,34 @@ use crate::catalogue::{FamilyId, Label};
 use crate::config::{Config, Deployment};
 use crate::exchange::Record;
 use crate::identity::KeyHasher;
+use crate::resolve::{Requester, Resolution};
 
 /// Holders whose gauges one VM keeps current at most; past it, new holders' gauges are set
 /// only by the VMs that saw them first (their values stay right, they may lag a tick).
 pub const MAX_GAUGE_HOLDERS: usize = 1_024;
 
-/// A request's identity, owned (the record's fields with the key table's and headers').
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Who {
-    hashed_api_key: Option<String>,
-    key_alias: Option<String>,
-    user_id: Option<String>,
-    user_email: Option<String>,
-    team_id: Option<String>,
-    team_alias: Option<String>,
-    org_id: Option<String>,
-    org_alias: Option<String>,
-    end_user: Option<String>,
-    provider: Option<String>,
-}
-
-impl Who {
-    /// Who sent `rec`: the key's hash, then a trusted header over the key table for each
-    /// field, as the metric labels resolve them. `with_body`: the end user from the body's
-    /// `user` too (known only once the request has been read).
-    pub fn of(
-        rec: &Record,
-        config: &Config,
-        deployment: Option<&Deployment>,
-        hasher: &mut KeyHasher,
-        with_body: bool,
-    ) -> Who {
-        let caller = &rec.caller;
-        let hashed = caller.api_key.as_deref().map(|k| hasher.hash(k));
-        let key_info = hashed.as_ref().and_then(|h| config.keys.get(&**h));
-        let headers = &caller.identity;
-        let pick = |field: fn(&crate::config::IdentityFields) -> &Option<String>| {
-            field(headers)
-                .clone()
-                .or_else(|| key_info.and_then(|k| field(k).clone()))
-        };
-        let body_end_user = rec.end_user.clone().filter(|_| with_body);
-        Who {
-            hashed_api_key: hashed.map(|h| h.to_string()),
-            key_alias: pick(|f| &f.api_key_alias),
-            user_id: pick(|f| &f.user),
-            user_email: pick(|f| &f.user_email),
-            team_id: pick(|f| &f.team),
-            team_alias: pick(|f| &f.team_alias),
-            org_id: pick(|f| &f.org_id),
-            org_alias: pick(|f| &f.org_alias),
-            end_user: headers.end_user.clone().or(body_end_user),
-            provider: deployment.map(|d| d.provider.clone()),
-        }
-    }
-
-    /// The borrowed form the budget decisions take.
-    pub fn identity(&self) -> Identity<'_> {
-        Identity {
-            hashed_api_key: self.hashed_api_key.as_deref(),
-            key_alias: self.key_alias.as_deref(),
-            user_id: self.user_id.as_deref(),
-            user_email: self.user_email.as_deref(),
-            team_id: self.team_id.as_deref(),
-            team_alias: self.team_alias.as_deref(),
-            org_id: self.org_id.as_deref(),
-            org_alias: self.org_alias.as_deref(),
-            end_user: self.end_user.as_deref(),
-            provider: self.provider.as_deref(),
-        }
-    }
-
-    /// The labels of `kind`'s budget gauges for this caller (`None`: the holder has no gauges,
-    /// as LiteLLM exports none for the proxy).
-    fn gauge_labels(&self, kind: HolderKind) -> Option<Vec<(Label, String)>> {
-        let v = |s: &Option<String>| s.clone().unwrap_or_else(|| "None".to_owned());
-        Some(match kind {
-            HolderKind::Key => vec![
-                (Label::HashedApiKey, v(&self.hashed_api_key)),
-                (Label::ApiKeyAlias, v(&self.key_alias)),
-            ],
-            HolderKind::Team => vec![
-                (Label::Team, v(&self.team_id)),
-                (Label::TeamAlias, v(&self.team_alias)),
-            ],
-            HolderKind::User => vec![(Label::User, v(&self.user_id))],
-            HolderKind::EndUser => vec![(Label::EndUser, v(&self.end_user))],
-            HolderKind::Provider => vec![(Label::ApiProvider, v(&self.provider))],
-            HolderKind::Proxy => return None,
-        })
-    }
+/// The labels of `kind`'s budget gauges for this requester (`None`: the holder has no gauges,
+/// as LiteLLM exports none for the proxy).
+fn gauge_labels(
+    who: &Requester,
+    provider: Option<&str>,
+    kind: HolderKind,
+) -> Option<Vec<(Label, String)>> {
+    let v = |s: Option<&str>| s.unwrap_or("None").to_owned();
+    Some(match kind {
+        HolderKind::Key => vec![
+            (Label::HashedApiKey, v(who.hashed_api_key.as_deref())),
+            (Label::ApiKeyAlias, v(who.key_alias)),
+        ],
+        HolderKind::Team => vec![
+            (Label::Team, v(who.team)),
+            (Label::TeamAlias, v(who.team_alias)),
+        ],
+        HolderKind::User => vec![(Label::User, v(who.user))],
+        HolderKind::EndUser => vec![(Label::EndUser, v(who.end_user))],
+        HolderKind::Provider => vec![(Label::ApiProvider, v(provider))],
+        HolderKind::Proxy => return None,
+    })
 }
 
 /// The (max budget, spend, reset time) gauge families of a holder kind.
@@ -154,6 +93,8 @@ pub struct Finished {
     pub alerts: Vec<(BudgetAlertKind, CallInfo)>,
     /// Costs neither written nor kept (holders full, or too many pending).
     pub lost: usize,
+    /// The request's price, when it could be priced.
+    pub cost: Option<Cost>,
 }
 
 /// One VM's spend state.
@@ -215,20 +156,21 @@ impl WorkerSpend {
         if !settings.may_refuse() {
             return None;
         }
-        let who = Who::of(rec, config, None, hasher, false);
-        let refused = refusal(settings, store, &who.identity(), now_ms)?;
+        // At the request's headers: its body (and the end user it may name) is not read yet.
+        let who = Requester::of(rec, config, hasher);
+        let refused = refusal(settings, store, &who.identity(None), now_ms)?;
         let status = settings.budget_exceeded_status;
         Some((status, refused.body(status)))
     }
 
-    /// Prices a finished request, sets its `cost_pico`, and adds the cost to its budget holders.
+    /// Prices a finished request (its cost in [`Finished::cost`]) and adds the cost to
+    /// its budget holders: the deployment and the requester are the resolution's.
     pub fn finished<S: SharedStore + ?Sized>(
         &mut self,
         settings: &SpendSettings,
         store: &mut S,
-        rec: &mut Record,
-        config: &Config,
-        hasher: &mut KeyHasher,
+        rec: &Record,
+        resolution: &Resolution,
         now_ms: i64,
     ) -> Finished {
         let mut out = Finished::default();
@@ -238,11 +180,7 @@ impl WorkerSpend {
         let Some(usage) = rec.usage else {
             return out;
         };
-        let upstream_host = rec.upstream_address.as_deref();
-        let deployment = rec
-            .requested_model
-            .as_deref()
-            .and_then(|m| config.find_deployment(m, upstream_host));
+        let deployment = resolution.deployment;
         let rates = self.rates_of(rec, deployment);
         let Some(rates) = rates else {
             // The model LiteLLM would have priced: the deployment's, else the answer's.
@@ -260,7 +198,9 @@ impl WorkerSpend {
             .service_tier
             .as_deref()
             .map_or(Tier::Standard, Tier::from_service_tier);
-        let who = Who::of(rec, config, deployment, hasher, true);
+        let who = &resolution.requester;
+        let provider = deployment.map(|d| d.provider.as_str());
+        let identity = who.identity(provider);
         let spent = record(
             settings,
             store,
@@ -268,10 +208,10 @@ impl WorkerSpend {
             Some(&rates),
             &usage,
             tier,
-            &who.identity(),
+            &identity,
             now_ms,
         );
-        rec.cost_pico = spent.cost.map(|c| c.total());
+        out.cost = spent.cost;
         for h in &spent.holders {
             if matches!(h.added, super::store::Added::Lost(_)) {
                 out.lost += 1;
@@ -280,10 +220,10 @@ impl WorkerSpend {
                 continue;
             }
             let budget = settings
-                .holders(&who.identity())
+                .holders(&identity)
                 .into_iter()
                 .find(|x| x.key == h.key);
-            if let (Some(labels), Some(b)) = (who.gauge_labels(h.kind), budget) {
+            if let (Some(labels), Some(b)) = (gauge_labels(who, provider, h.kind), budget) {
                 self.holders.insert(
                     h.key.clone(),
                     GaugeHolder {
@@ -377,6 +317,18 @@ mod tests {
         }
     }
 
+    /// [`WorkerSpend::finished`] with the resolution the adapter hands it.
+    fn finish(
+        w: &mut WorkerSpend,
+        store: &mut FakeStore,
+        rec: &Record,
+        config: &Config,
+        now: i64,
+    ) -> Finished {
+        let resolution = crate::metrics::Metrics::new(config).resolve(rec, config);
+        w.finished(&config.spend, store, rec, &resolution, now)
+    }
+
     #[test]
     fn a_priced_request_is_counted_gauged_and_then_refused() {
         let config = parse(CONFIG.as_bytes(), &|_| None).unwrap().config;
@@ -391,9 +343,9 @@ mod tests {
                 w.refusal(s, &store, &request("cheap"), &config, &mut hasher(), now),
                 None
             );
-            let mut rec = request("cheap");
-            let f = w.finished(s, &mut store, &mut rec, &config, &mut hasher(), now);
-            assert_eq!(rec.cost_pico, Some(20_000_000));
+            let rec = request("cheap");
+            let f = finish(&mut w, &mut store, &rec, &config, now);
+            assert_eq!(f.cost.map(Cost::total), Some(20_000_000));
             assert_eq!((f.untracked, f.lost), (None, 0));
             alerts.extend(f.alerts.into_iter().map(|(k, _)| k));
         }
@@ -472,41 +424,43 @@ mod tests {
         let mut rec = request("m");
         rec.caller.api_key = None;
         let mut w = WorkerSpend::new();
-        w.finished(s, &mut FakeStore::default(), &mut rec, &c, &mut hasher(), 0);
-        assert_eq!(rec.cost_pico, Some(10 * 1_000_000 + 5 * 2_000_000));
+        let f = finish(&mut w, &mut FakeStore::default(), &rec, &c, 0);
+        assert_eq!(
+            f.cost.map(Cost::total),
+            Some(10 * 1_000_000 + 5 * 2_000_000)
+        );
         assert!(!r.is_empty());
     }
 
     #[test]
     fn unpriced_failed_and_usage_less_requests() {
         let config = parse(CONFIG.as_bytes(), &|_| None).unwrap().config;
-        let s = &config.spend;
         let mut store = FakeStore::default();
         let mut w = WorkerSpend::new();
-        let mut rec = request("unpriced");
-        let f = w.finished(s, &mut store, &mut rec, &config, &mut hasher(), 0);
+        let rec = request("unpriced");
+        let f = finish(&mut w, &mut store, &rec, &config, 0);
         let (model, message) = f.untracked.unwrap();
         assert_eq!(model, "my-own-model");
         assert!(message.starts_with(
             "Error in tracking cost callback - Cost tracking failed for model=my-own-model."
         ));
-        assert_eq!(rec.cost_pico, None);
+        assert_eq!(f.cost, None);
         let mut failed = request("cheap");
         failed.status = 500;
         assert_eq!(
-            w.finished(s, &mut store, &mut failed, &config, &mut hasher(), 0),
+            finish(&mut w, &mut store, &failed, &config, 0),
             Finished::default()
         );
         let mut no_usage = request("cheap");
         no_usage.usage = None;
         assert_eq!(
-            w.finished(s, &mut store, &mut no_usage, &config, &mut hasher(), 0),
+            finish(&mut w, &mut store, &no_usage, &config, 0),
             Finished::default()
         );
         assert!(store.entries.is_empty());
         // Without a model_list entry the built-in table prices the model.
-        let mut table = request("gpt-4o-mini-2024-07-18");
-        w.finished(s, &mut store, &mut table, &config, &mut hasher(), 0);
-        assert_eq!(table.cost_pico, Some(10 * 150_000 + 5 * 600_000));
+        let table = request("gpt-4o-mini-2024-07-18");
+        let f = finish(&mut w, &mut store, &table, &config, 0);
+        assert_eq!(f.cost.map(Cost::total), Some(10 * 150_000 + 5 * 600_000));
     }
 }

@@ -120,18 +120,14 @@ fn exchange(input: &Input, vm: &mut Vm, now: u64) {
         }
         ex.on_response_body(c, i + 1 == n, now + 20_000 + i as u64 * 1_000);
     }
-    if let Some(mut record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
+    if let Some(record) = ex.finish(now + 900_000, Some("127.0.0.1:8080".to_owned())) {
         let now_ms = i64::try_from(record.end_ns / 1_000_000).unwrap_or(0);
-        let hasher = vm.metrics.key_hasher();
-        black_box(vm.spend.finished(
-            &config.spend,
-            &mut vm.store,
-            &mut record,
-            config,
-            hasher,
-            now_ms,
-        ));
-        let resolution = vm.metrics.resolve(&record, config);
+        let mut resolution = vm.metrics.resolve(&record, config);
+        let spent = vm
+            .spend
+            .finished(&config.spend, &mut vm.store, &record, &resolution, now_ms);
+        resolution.cost = spent.cost;
+        black_box(spent);
         black_box(
             vm.metrics
                 .record_resolved(&record, &resolution, config, record.end_ns),
