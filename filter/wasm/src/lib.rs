@@ -478,7 +478,16 @@ impl HttpContext for Http {
         let Some(mut exchange) = self.exchange.take() else {
             return;
         };
-        let upstream = property_string(&["upstream", "address"]);
+        // The upstream Envoy connected to only when it can change the labels (it is the
+        // api_base and the provider, or picks among deployments): a host call that returns data.
+        let needs_upstream = self
+            .config()
+            .is_none_or(|c| c.needs_upstream_address(exchange.record().requested_model.as_deref()));
+        let upstream = if needs_upstream {
+            property_string(&["upstream", "address"])
+        } else {
+            None
+        };
         // Asked for only when they can change the verdict: a failure may be Envoy's own reply
         // (upstream unreachable, timed out), and a response that did not end was either broken
         // by the upstream or abandoned by the client.

@@ -312,6 +312,29 @@ fn each_thing_is_read_from_the_host_once() {
 }
 
 #[test]
+fn a_deployment_naming_its_api_base_spares_the_upstream_address_read() {
+    let _turn = serial();
+    assert!(start(
+        r#"{"model_list": [{"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o",
+            "api_base": "https://api.openai.com/v1"}}]}"#
+    ));
+    let from = calls_so_far();
+    Exchange::chat(CHAT_REQUEST, CHAT_RESPONSE, "application/json").run(2);
+    assert_eq!(
+        calls_since(from, "proxy_get_property"),
+        1,
+        "only source.address"
+    );
+    flush();
+    let ok = stats("litellm_deployment_success_responses_total");
+    assert_eq!(ok.len(), 1);
+    assert!(
+        ok[0].contains(";api_base=https://api.openai.com/v1;") && ok[0].ends_with(" 1"),
+        "{ok:?}"
+    );
+}
+
+#[test]
 fn a_forwarded_client_spares_the_source_address_read() {
     let _turn = serial();
     assert!(start("{}"));

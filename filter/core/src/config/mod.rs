@@ -407,25 +407,53 @@ impl Config {
         requested_model: &str,
         upstream_host: Option<&str>,
     ) -> Option<&Deployment> {
+        pick_by_host(self.candidates(requested_model), upstream_host)
+    }
+
+    /// The deployments [`Config::find_deployment`] chooses among for `requested_model`: those
+    /// with that exact `model_name`, else the most specific wildcards that match it.
+    fn candidates<'a: 'm, 'm>(
+        &'a self,
+        requested_model: &'m str,
+    ) -> impl Iterator<Item = &'a Deployment> + 'm {
         let exact = self
             .deployments
             .iter()
-            .filter(|d| d.model_name == requested_model);
-        if let Some(d) = pick_by_host(exact, upstream_host) {
-            return Some(d);
+            .any(|d| d.model_name == requested_model);
+        let best = if exact {
+            None
+        } else {
+            self.deployments
+                .iter()
+                .filter(|d| {
+                    d.model_name.contains('*') && glob_match(&d.model_name, requested_model)
+                })
+                .map(|d| literal_len(&d.model_name))
+                .max()
+        };
+        self.deployments.iter().filter(move |d| match best {
+            None => exact && d.model_name == requested_model,
+            Some(best) => {
+                d.model_name.contains('*')
+                    && literal_len(&d.model_name) == best
+                    && glob_match(&d.model_name, requested_model)
+            }
+        })
+    }
+
+    /// Whether the address Envoy connected to can change how a finished request for
+    /// `requested_model` is labelled: unless one deployment serves it and names its `api_base`,
+    /// the upstream picks among deployments, or is the `api_base` (and the provider) itself.
+    /// The adapter asks Envoy for `upstream.address` (a host call that returns data) only then.
+    pub fn needs_upstream_address(&self, requested_model: Option<&str>) -> bool {
+        let Some(m) = requested_model else {
+            return true;
+        };
+        let mut candidates = self.candidates(m);
+        match (candidates.next(), candidates.next()) {
+            (Some(only), None) => only.api_base.is_none(),
+            _ => true,
         }
-        let best = self
-            .deployments
-            .iter()
-            .filter(|d| d.model_name.contains('*') && glob_match(&d.model_name, requested_model))
-            .map(|d| literal_len(&d.model_name))
-            .max()?;
-        let candidates = self.deployments.iter().filter(|d| {
-            d.model_name.contains('*')
-                && literal_len(&d.model_name) == best
-                && glob_match(&d.model_name, requested_model)
-        });
-        pick_by_host(candidates, upstream_host)
     }
 
     /// The variable `name`: the document's `environment_variables` first, then `env` (the VM's

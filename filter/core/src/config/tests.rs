@@ -296,6 +296,32 @@ fn find_deployment_prefers_exact_then_host_then_specific_wildcards() {
 }
 
 #[test]
+fn the_upstream_address_is_needed_unless_one_deployment_with_an_api_base_serves_the_model() {
+    let c = load(
+        r#"{"model_list": [
+          {"model_name": "gpt-4*", "litellm_params": {"model": "openai/gpt-4-family"}},
+          {"model_name": "gpt-4o*", "litellm_params": {"model": "openai/gpt-4o-a", "api_base": "http://a:1"}},
+          {"model_name": "gpt-4o*", "litellm_params": {"model": "openai/gpt-4o-b", "api_base": "http://b:2"}},
+          {"model_name": "mini", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": "http://a:1"}},
+          {"model_name": "nano*", "litellm_params": {"model": "openai/gpt-4.1-nano", "api_base": "http://a:1"}}
+        ]}"#,
+    )
+    .config;
+    let needs = |m: Option<&str>| c.needs_upstream_address(m);
+    // One deployment, its api_base named: the labels are the configuration's.
+    assert!(!needs(Some("mini")));
+    assert!(!needs(Some("nano-2025")));
+    // No api_base: the upstream is the api_base.
+    assert!(needs(Some("gpt-4-turbo")));
+    // Two deployments for the name: the upstream picks.
+    assert!(needs(Some("gpt-4o-mini")));
+    // No deployment, or no model: the upstream names the api_base and the provider.
+    assert!(needs(Some("claude")));
+    assert!(needs(None));
+    assert!(Config::default().needs_upstream_address(Some("mini")));
+}
+
+#[test]
 fn glob_and_tag_labels() {
     assert!(glob_match("*", ""));
     assert!(glob_match("a*b*c", "aXXbYYc"));
