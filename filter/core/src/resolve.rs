@@ -75,15 +75,10 @@ pub struct Resolution<'a> {
 pub struct Requester<'a> {
     /// SHA-256 hex of the key (never the key).
     pub hashed_api_key: Option<Rc<str>>,
-    pub key_alias: Option<&'a str>,
-    pub user: Option<&'a str>,
-    pub user_email: Option<&'a str>,
-    pub team: Option<&'a str>,
-    pub team_alias: Option<&'a str>,
-    pub org_id: Option<&'a str>,
-    pub org_alias: Option<&'a str>,
-    /// The trusted header's end user, else the body's `user` (known once the body was read).
-    pub end_user: Option<&'a str>,
+    /// The rest, in the form the budgets take (its key hash and provider unset: those come with
+    /// [`Requester::identity`]). The end user is the trusted header's, else the body's `user`
+    /// (known once the body was read).
+    pub fields: Identity<'a>,
 }
 
 impl<'a> Requester<'a> {
@@ -98,32 +93,30 @@ impl<'a> Requester<'a> {
                 .as_deref()
                 .or_else(|| key_info.and_then(|k| field(k).as_deref()))
         };
-        Requester {
+        let fields = Identity {
+            hashed_api_key: None,
             key_alias: pick(|f| &f.api_key_alias),
-            user: pick(|f| &f.user),
+            user_id: pick(|f| &f.user),
             user_email: pick(|f| &f.user_email),
-            team: pick(|f| &f.team),
+            team_id: pick(|f| &f.team),
             team_alias: pick(|f| &f.team_alias),
             org_id: pick(|f| &f.org_id),
             org_alias: pick(|f| &f.org_alias),
             end_user: headers.end_user.as_deref().or(rec.end_user.as_deref()),
+            provider: None,
+        };
+        Requester {
             hashed_api_key: hashed,
+            fields,
         }
     }
 
-    /// The borrowed form the budget decisions take, with the deployment's provider.
+    /// The form the budget decisions take, with the deployment's provider.
     pub fn identity<'b>(&'b self, provider: Option<&'b str>) -> Identity<'b> {
         Identity {
             hashed_api_key: self.hashed_api_key.as_deref(),
-            key_alias: self.key_alias,
-            user_id: self.user,
-            user_email: self.user_email,
-            team_id: self.team,
-            team_alias: self.team_alias,
-            org_id: self.org_id,
-            org_alias: self.org_alias,
-            end_user: self.end_user,
             provider,
+            ..self.fields
         }
     }
 }
@@ -379,14 +372,15 @@ pub(crate) fn resolve_into<'a>(
     } else if let Some(h) = &requester.hashed_api_key {
         v.set(Label::HashedApiKey, Shared(h.clone()));
     }
+    let who = &requester.fields;
     let fields = [
-        (Label::ApiKeyAlias, requester.key_alias),
-        (Label::Team, requester.team),
-        (Label::TeamAlias, requester.team_alias),
-        (Label::User, requester.user),
-        (Label::UserEmail, requester.user_email),
-        (Label::OrgId, requester.org_id),
-        (Label::OrgAlias, requester.org_alias),
+        (Label::ApiKeyAlias, who.key_alias),
+        (Label::Team, who.team_id),
+        (Label::TeamAlias, who.team_alias),
+        (Label::User, who.user_id),
+        (Label::UserEmail, who.user_email),
+        (Label::OrgId, who.org_id),
+        (Label::OrgAlias, who.org_alias),
     ];
     for (label, value) in fields {
         if let Some(value) = value {
@@ -395,7 +389,7 @@ pub(crate) fn resolve_into<'a>(
     }
     // LiteLLM reports end users only when explicitly enabled (cardinality).
     if config.end_user_tracking {
-        if let Some(eu) = requester.end_user {
+        if let Some(eu) = who.end_user {
             v.borrow(Label::EndUser, eu);
         }
     }

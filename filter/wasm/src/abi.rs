@@ -434,6 +434,25 @@ pub fn random_words<const N: usize>() -> Vec<u64> {
     out
 }
 
+/// A header map in the ABI's form: the count, each key's and value's size, then each key and
+/// value NUL-ended.
+pub fn serialize_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut map = Vec::new();
+    map.extend_from_slice(&len(pairs.len()));
+    for (k, v) in pairs {
+        map.extend_from_slice(&len(k.as_ref().len()));
+        map.extend_from_slice(&len(v.as_ref().len()));
+    }
+    for (k, v) in pairs {
+        for part in [k.as_ref(), v.as_ref()] {
+            map.extend_from_slice(part);
+            map.push(0);
+        }
+    }
+    map
+}
+
 /// Answers the request with a local reply (`details` is Envoy's `response_code_details`): the
 /// request goes no further, the upstream never sees it.
 pub fn send_local_response(
@@ -442,20 +461,7 @@ pub fn send_local_response(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<(), HostError> {
-    // The ABI's map form: count, each key and value size, then each key and value NUL-ended.
-    let mut map = Vec::new();
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    map.extend_from_slice(&len(headers.len()));
-    for (k, v) in headers {
-        map.extend_from_slice(&len(k.len()));
-        map.extend_from_slice(&len(v.len()));
-    }
-    for (k, v) in headers {
-        for part in [k, v] {
-            map.extend_from_slice(part.as_bytes());
-            map.push(0);
-        }
-    }
+    let map = serialize_map(headers);
     // SAFETY: every buffer outlives the call.
     let status = unsafe {
         proxy_send_local_response(

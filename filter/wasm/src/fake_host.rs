@@ -136,25 +136,7 @@ unsafe fn give(bytes: &[u8], data: *mut *mut u8, size: *mut usize) -> u32 {
     OK
 }
 
-/// The ABI's serialized map: count, each key and value size, then each key and value NUL-ended.
-fn serialize(pairs: &[(String, String)]) -> Vec<u8> {
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    let mut out = Vec::new();
-    out.extend_from_slice(&len(pairs.len()));
-    for (k, v) in pairs {
-        out.extend_from_slice(&len(k.len()));
-        out.extend_from_slice(&len(v.len()));
-    }
-    for (k, v) in pairs {
-        for part in [k, v] {
-            out.extend_from_slice(part.as_bytes());
-            out.push(0);
-        }
-    }
-    out
-}
-
-/// The inverse of [`serialize`] (a callout's headers).
+/// The inverse of [`crate::abi::serialize_map`] (a callout's headers).
 fn deserialize(bytes: &[u8]) -> Vec<(String, String)> {
     let word = |at: usize| -> usize {
         bytes
@@ -269,7 +251,13 @@ pub unsafe extern "C" fn proxy_get_header_map_pairs(
     if let Some(s) = gate("proxy_get_header_map_pairs") {
         return s;
     }
-    match with(|h| h.maps.get(map as usize).map(|m| serialize(m))).flatten() {
+    match with(|h| {
+        h.maps
+            .get(map as usize)
+            .map(|m| crate::abi::serialize_map(m))
+    })
+    .flatten()
+    {
         Some(b) => give(&b, data, size),
         None => BAD_ARGUMENT,
     }

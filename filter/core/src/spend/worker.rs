@@ -10,7 +10,7 @@
 
 use hashbrown::HashMap;
 
-use super::budget::{Budget, HolderKind};
+use super::budget::{Budget, HolderKind, Identity};
 use super::cost::Cost;
 use super::prices::{lookup, Rates, Tier};
 use super::request::{failed_tracking_message, gauges_now, record, refusal};
@@ -29,24 +29,20 @@ pub const MAX_GAUGE_HOLDERS: usize = 1_024;
 
 /// The labels of `kind`'s budget gauges for this requester (`None`: the holder has no gauges,
 /// as LiteLLM exports none for the proxy).
-fn gauge_labels(
-    who: &Requester,
-    provider: Option<&str>,
-    kind: HolderKind,
-) -> Option<Vec<(Label, String)>> {
+fn gauge_labels(who: &Identity, kind: HolderKind) -> Option<Vec<(Label, String)>> {
     let v = |s: Option<&str>| s.unwrap_or("None").to_owned();
     Some(match kind {
         HolderKind::Key => vec![
-            (Label::HashedApiKey, v(who.hashed_api_key.as_deref())),
+            (Label::HashedApiKey, v(who.hashed_api_key)),
             (Label::ApiKeyAlias, v(who.key_alias)),
         ],
         HolderKind::Team => vec![
-            (Label::Team, v(who.team)),
+            (Label::Team, v(who.team_id)),
             (Label::TeamAlias, v(who.team_alias)),
         ],
-        HolderKind::User => vec![(Label::User, v(who.user))],
+        HolderKind::User => vec![(Label::User, v(who.user_id))],
         HolderKind::EndUser => vec![(Label::EndUser, v(who.end_user))],
-        HolderKind::Provider => vec![(Label::ApiProvider, v(provider))],
+        HolderKind::Provider => vec![(Label::ApiProvider, v(who.provider))],
         HolderKind::Proxy => return None,
     })
 }
@@ -223,7 +219,7 @@ impl WorkerSpend {
                 .holders(&identity)
                 .into_iter()
                 .find(|x| x.key == h.key);
-            if let (Some(labels), Some(b)) = (gauge_labels(who, provider, h.kind), budget) {
+            if let (Some(labels), Some(b)) = (gauge_labels(&identity, h.kind), budget) {
                 self.holders.insert(
                     h.key.clone(),
                     GaugeHolder {
