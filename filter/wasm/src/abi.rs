@@ -316,7 +316,7 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), HostError> {
 
 /// An Envoy attribute, its path segments joined by NUL as the ABI wants.
 pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
-    let mut serialized = Vec::new();
+    let mut serialized = Vec::with_capacity(path.iter().map(|s| s.len() + 1).sum());
     for segment in path {
         serialized.extend_from_slice(segment.as_bytes());
         serialized.push(0);

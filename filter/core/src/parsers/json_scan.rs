@@ -692,7 +692,8 @@ impl JsonScanner {
     /// A value ended just before `bytes[end]`, at the current depth.
     #[inline(always)]
     fn value_done(&mut self, bytes: &[u8], end: usize) {
-        if self.active > 0 {
+        // Most values end where no capture started: answered here, without the call.
+        if self.active > 0 && self.active_depths & depth_bit(self.depth) != 0 {
             self.end_captures(bytes, end);
         }
         self.state = if self.depth == 0 { St::Done } else { St::After };
