@@ -998,7 +998,8 @@ def main() -> int:
         **({"r": Config("r", "reading floor", args.reader_wasm)} if args.reader_wasm else {}),
         "c": Config("c", "ours {}", args.wasm, {}),
         "d": Config("d", "ours example", args.wasm, json.loads((REPO / "examples" / "config.json").read_text())),
-        **({"x": Config("x", f"ours {args.alt_config or '{}'}"
+        **({"x": Config("x", "ours " + (args.alt_config or "{}" if len(args.alt_config or "{}") <= 60
+                                         else f"{args.alt_config[:57]}...")
                             + (f", {args.alt_wasm.name}" if args.alt_wasm else ""),
                         args.alt_wasm or args.wasm, json.loads(args.alt_config or "{}"))}
            if args.alt_wasm or args.alt_config else {}),
