@@ -1,5 +1,7 @@
 //! The adapter against the fake host ([`crate::fake_host`]), driven through the SDK's dispatcher
 //! by the entry points Envoy calls. Each test is its own thread, so its own VM.
+// Test code only (its parent includes it under `#[cfg(test)]`): it may unwrap and panic.
+#![cfg(test)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::fake_host::{self, Host};

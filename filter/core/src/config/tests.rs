@@ -1,4 +1,6 @@
 //! The configuration parser's tests.
+// Test code only (its parent includes it under `#[cfg(test)]`): it may unwrap and panic.
+#![cfg(test)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
