@@ -729,9 +729,15 @@ impl JsonScanner {
             .is_some_and(|w| w & (1u64 << (d % 64)) != 0)
     }
 
+    /// Path `path`'s segment for a key in the object open at the current depth.
+    #[inline(always)]
+    fn segment(&self, path: usize) -> Option<&'static [u8]> {
+        let (parts, _) = self.table.segs.get(path)?;
+        parts.get(self.depth.saturating_sub(1)).copied()
+    }
+
     /// Compares the next raw bytes of the current key against each candidate path's segment.
     fn match_key_span(&mut self, span: &[u8]) {
-        let seg_idx = self.depth.saturating_sub(1);
         let from = self.key_pos;
         let to = from.saturating_add(span.len());
         let mut m = self.key_cand;
@@ -739,10 +745,7 @@ impl JsonScanner {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
             let same = self
-                .table
-                .segs
-                .get(p)
-                .and_then(|(parts, _)| parts.get(seg_idx))
+                .segment(p)
                 .and_then(|seg| seg.get(from..to))
                 .is_some_and(|s| s == span);
             if !same {
@@ -755,17 +758,11 @@ impl JsonScanner {
     /// The closing quote of a key: keep candidates whose segment has exactly the key's length,
     /// and split them into "value is the target" and "target is further down".
     fn end_key(&mut self) {
-        let seg_idx = self.depth.saturating_sub(1);
         let mut m = self.key_cand;
         while m != 0 {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
-            let whole = self
-                .table
-                .segs
-                .get(p)
-                .and_then(|(parts, _)| parts.get(seg_idx))
-                .is_some_and(|seg| seg.len() == self.key_pos);
+            let whole = self.segment(p).is_some_and(|seg| seg.len() == self.key_pos);
             if !whole {
                 self.key_cand &= !(1u64 << p);
             }
